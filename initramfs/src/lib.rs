@@ -1,0 +1,3 @@
+//! Builds the Marrow boot kernel and initramfs.
+
+#![forbid(unsafe_code)]

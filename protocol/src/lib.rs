@@ -1,0 +1,3 @@
+//! Sans-I/O protocol code shared by the server and the client.
+
+#![forbid(unsafe_code)]

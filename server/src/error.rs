@@ -1,0 +1,23 @@
+use std::path::PathBuf;
+
+/// Everything the `marrow` binary can fail with. Library errors wrap in with
+/// `#[from]` so their messages (which name the chunk, image or path) survive.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] image_format::Error),
+    #[error("{what} is not built yet in this version of marrow")]
+    NotBuilt { what: &'static str },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

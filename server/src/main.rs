@@ -1,0 +1,22 @@
+//! `marrow`: the boot service and the admin CLI. Parsing and exit codes only;
+//! the work lives in the library.
+
+use clap::Parser;
+use marrow_server::cli::{run, Cli};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("marrow: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
