@@ -2,6 +2,10 @@
 //!
 //! - [`modalias`]: Linux `modules.alias` parsing and `fnmatch` matching, for
 //!   coldplugging kernel modules in the initramfs.
+//! - [`inf`]: Windows INF parsing: version, manufacturers, decorated models
+//!   sections, hardware and compatible IDs, source files, strings.
+//! - [`target`]: the Windows version and architecture a driver is chosen
+//!   for, and the TargetOSVersion decorations that select models for it.
 //!
 //! The parsers and the ranking are pure: they take text and IDs and return
 //! values. Only the store (files and SQLite) and injection (copying into a
@@ -10,7 +14,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod inf;
 pub mod modalias;
+pub mod target;
 
 pub use error::{Error, Result};
+pub use inf::{DriverVer, Inf, Manufacturer, Model, SourceFile, TextEncoding, Version};
 pub use modalias::{Alias, AliasTable};
+pub use target::{Arch, Decoration, DecorationArch, TargetOs};
