@@ -1,3 +1,82 @@
-//! Builds the Marrow boot kernel and initramfs.
+//! Builds the Marrow boot kernel and initramfs from Debian's kernel package.
+//!
+//! [`build`] fetches (or reuses) `linux-image-amd64` and the versioned
+//! package it depends on, resolves the modules Marrow's client needs through
+//! `modules.dep`, adds the firmware those modules ask for when it is on the
+//! build host, `ntfs-3g` with its libraries, an optional static busybox for
+//! the rescue shell, and the static `marrow-client` as `/init`, and writes a
+//! deterministic zstd-compressed newc cpio: the same inputs give the same
+//! bytes.
+//!
+//! This crate does not install anything on the host and does not build the
+//! client: it takes an already-built static binary.
 
 #![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+mod build;
+pub mod cpio;
+mod host;
+mod kernel;
+pub mod modules;
+
+pub use build::{
+    build, plan_modules, BuildOptions, BuildReport, MissingFirmware, ModulePlan, BOOT_LOAD_LIST,
+    FS_MODULES, MAX_INITRD_BYTES, NIC_MODULES, STORAGE_MODULES, SUPPORT_MODULES,
+};
+pub use cpio::CpioError;
+pub use host::{kernel_package_from_depends, parse_ldd, parse_print_uris, AptUri, Linkage};
+pub use kernel::{KernelConfig, KernelSource, KernelTree, METAPACKAGE};
+pub use modules::{Aliases, ModDep, ModuleName, ModulesError};
+
+/// Everything a build can fail with; each names the file, package or
+/// command at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{command} failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("kernel package {deb}: {detail}")]
+    Package { deb: PathBuf, detail: String },
+    #[error("{exe} needs {library}, which ldd cannot find on this host")]
+    Library { exe: PathBuf, library: String },
+    #[error("{path} is dynamically linked; /init must be static (build it with scripts/build-initramfs)")]
+    ClientNotStatic { path: PathBuf },
+    #[error("busybox at {path} is dynamically linked; the rescue shell needs busybox-static")]
+    BusyboxNotStatic { path: PathBuf },
+    #[error(
+        "kernel {version} cannot unpack a zstd initramfs (CONFIG_RD_ZSTD is not y in {config})"
+    )]
+    NoZstd { version: String, config: PathBuf },
+    #[error("module {module} is compressed ({path}) and kernel {version} has no CONFIG_MODULE_DECOMPRESS")]
+    CompressedModule {
+        module: String,
+        path: String,
+        version: String,
+    },
+    #[error("compressed initramfs is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: u64, limit: u64 },
+    #[error(transparent)]
+    Cpio(#[from] CpioError),
+    #[error("kernel {version}: {source}")]
+    Modules {
+        version: String,
+        #[source]
+        source: ModulesError,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

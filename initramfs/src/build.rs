@@ -1,0 +1,580 @@
+//! The build itself: plan the module set (pure), then gather files into a
+//! cpio archive, compress it, and write `vmlinuz` and `initrd.img`.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cpio::{Archive, Entry, Kind};
+use crate::host::{self, Linkage};
+use crate::kernel::{self, KernelConfig, KernelSource};
+use crate::modules::{parse_builtin, parse_softdep_pre, Aliases, ModDep, ModuleName};
+use crate::{io_err, Error, Result};
+
+/// Issue 4's NIC list: Intel (e1000 for QEMU `pc`, e1000e for `q35` and
+/// laptops, igb, ixgbe), Realtek, Broadcom, and virtio.
+pub const NIC_MODULES: &[&str] = &[
+    "e1000",
+    "e1000e",
+    "igb",
+    "ixgbe",
+    "r8169",
+    "tg3",
+    "bnxt_en",
+    "virtio_net",
+];
+pub const STORAGE_MODULES: &[&str] = &[
+    "ahci",
+    "nvme",
+    "virtio_blk",
+    "virtio_scsi",
+    "sd_mod",
+    "usb-storage",
+];
+/// Debian 12's 6.1 kernel has no ntfs3, so NTFS goes through ntfs-3g on fuse.
+pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse"];
+/// Needed although nothing above depends on them:
+/// - `virtio_pci`: the virtio bus driver; no module lists it as a dependency,
+///   so without it no virtio device appears (seen with QEMU 7.2).
+/// - USB host controllers: usb-storage sees no stick without one.
+/// - NLS tables: vfat mounts fail without the default codepage 437 and
+///   iocharset (CONFIG_FAT_DEFAULT_CODEPAGE=437, IOCHARSET="ascii" in
+///   Debian's 6.1 config), and utf8/iso8859-1 for the `iocharset=` option.
+pub const SUPPORT_MODULES: &[&str] = &[
+    "virtio_pci",
+    "xhci_pci",
+    "ehci_pci",
+    "ohci_pci",
+    "uhci_hcd",
+    "nls_cp437",
+    "nls_ascii",
+    "nls_utf8",
+    "nls_iso8859_1",
+];
+/// Modules no device's modalias names, which the client loads at boot from
+/// `etc/marrow/modules` (filesystems and their tables).
+pub const BOOT_LOAD_LIST: &[&str] = &[
+    "ext4",
+    "vfat",
+    "fuse",
+    "nls_cp437",
+    "nls_ascii",
+    "nls_utf8",
+    "nls_iso8859_1",
+];
+
+/// A compressed initramfs above this does not fit Marrow's boot budget
+/// (issue 4: at most 40 MB).
+pub const MAX_INITRD_BYTES: u64 = 40 * 1024 * 1024;
+
+/// Written into every entry so the archive does not depend on when or from
+/// what files it was built.
+const FIXED_MTIME: u32 = 0;
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub kernel: KernelSource,
+    /// Downloaded .debs and unpacked kernel trees.
+    pub cache_dir: PathBuf,
+    /// The static `marrow-client`, installed as `/init`.
+    pub client: PathBuf,
+    pub ntfs3g: PathBuf,
+    /// A static busybox for the rescue shell, or none.
+    pub busybox: Option<PathBuf>,
+    /// Searched in order for the firmware files modules ask for.
+    pub firmware_dirs: Vec<PathBuf>,
+    /// Module names to include (with their dependencies).
+    pub modules: Vec<String>,
+    /// Where `vmlinuz` and `initrd.img` go.
+    pub out_dir: PathBuf,
+    pub zstd_level: i32,
+}
+
+impl BuildOptions {
+    /// Marrow's standard module set: NICs, storage, filesystems, support.
+    pub fn default_modules() -> Vec<String> {
+        [NIC_MODULES, STORAGE_MODULES, FS_MODULES, SUPPORT_MODULES]
+            .concat()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A firmware file a module may request that no firmware directory holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingFirmware {
+    pub module: String,
+    pub file: String,
+}
+
+/// What a build produced, for `marrow initramfs build [--json]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub kernel_version: String,
+    pub kernel_deb: PathBuf,
+    pub vmlinuz: PathBuf,
+    pub vmlinuz_bytes: u64,
+    pub initrd: PathBuf,
+    /// Compressed size, the number that counts against the 40 MB budget.
+    pub initrd_bytes: u64,
+    pub archive_bytes: u64,
+    pub initrd_blake3: String,
+    pub compression: String,
+    pub entries: usize,
+    /// Included modules, in an order that loads each after its dependencies.
+    pub modules: Vec<String>,
+    /// Requested modules that are built into this kernel (nothing to add).
+    pub builtin: Vec<String>,
+    pub firmware_included: Vec<String>,
+    pub firmware_missing: Vec<MissingFirmware>,
+    /// Files added for ntfs-3g: the binary, its libraries and the loader.
+    pub ntfs3g_files: Vec<PathBuf>,
+    pub busybox: bool,
+}
+
+/// The modules an image carries, decided from the kernel's metadata alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModulePlan {
+    /// Every module to include, dependencies before dependents, each once.
+    pub load_order: Vec<ModuleName>,
+    /// Requested (or soft-depended-on) modules built into the kernel.
+    pub builtin: Vec<ModuleName>,
+}
+
+/// Resolves `requested` through `modules.dep`, adding each module's `pre:`
+/// soft dependencies (every module providing the alias, e.g. both crc32c
+/// implementations for ext4's `crypto-crc32c`, since which one loads depends
+/// on the CPU) before it. A requested module that is neither loadable nor
+/// built in is an error; a soft dependency with no provider is skipped, as
+/// modprobe does.
+pub fn plan_modules(
+    dep: &ModDep,
+    aliases: &Aliases,
+    softdep: &BTreeMap<ModuleName, Vec<String>>,
+    builtin: &BTreeSet<ModuleName>,
+    requested: &[String],
+) -> Result<ModulePlan, crate::ModulesError> {
+    let mut plan = ModulePlan {
+        load_order: Vec::new(),
+        builtin: Vec::new(),
+    };
+    let mut seen = BTreeSet::new();
+    for name in requested.iter().map(|n| ModuleName::new(n)) {
+        add_module(
+            dep, aliases, softdep, builtin, &name, true, &mut seen, &mut plan,
+        )?;
+    }
+    Ok(plan)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn add_module(
+    dep: &ModDep,
+    aliases: &Aliases,
+    softdep: &BTreeMap<ModuleName, Vec<String>>,
+    builtin: &BTreeSet<ModuleName>,
+    name: &ModuleName,
+    required: bool,
+    seen: &mut BTreeSet<ModuleName>,
+    plan: &mut ModulePlan,
+) -> Result<(), crate::ModulesError> {
+    if seen.contains(name) {
+        return Ok(());
+    }
+    if !dep.contains(name) {
+        if builtin.contains(name) {
+            seen.insert(name.clone());
+            plan.builtin.push(name.clone());
+            return Ok(());
+        }
+        if required {
+            return Err(crate::ModulesError::Unknown {
+                name: name.to_string(),
+            });
+        }
+        return Ok(());
+    }
+    for m in dep.load_order(name)? {
+        for soft in softdep.get(&m).into_iter().flatten() {
+            let providers: Vec<ModuleName> = match aliases.exact(soft).as_slice() {
+                [] => vec![ModuleName::new(soft)],
+                found => found.iter().map(|&m| m.clone()).collect(),
+            };
+            for p in providers {
+                add_module(dep, aliases, softdep, builtin, &p, false, seen, plan)?;
+            }
+        }
+        if seen.insert(m.clone()) {
+            plan.load_order.push(m);
+        }
+    }
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(io_err(path))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(io_err(path))
+}
+
+fn file(path: &str, perm: u32, data: Vec<u8>) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        perm,
+        kind: Kind::File(data),
+    }
+}
+
+/// Adds a host file at its own absolute path (minus the leading `/`), with
+/// its parent directories.
+fn add_host_file(archive: &mut Archive, host_path: &Path, perm: u32) -> Result<()> {
+    let rel = host_path
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .to_owned();
+    if archive.contains(&rel) {
+        return Ok(());
+    }
+    if let Some((parent, _)) = rel.rsplit_once('/') {
+        archive.add_dir_all(parent)?;
+    }
+    archive.add(file(&rel, perm, read(host_path)?))?;
+    Ok(())
+}
+
+/// Runs the whole build. `progress` receives one line per step.
+pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<BuildReport> {
+    // Check the local inputs before spending time on the kernel.
+    if host::ldd(&opts.client)? != Linkage::Static {
+        return Err(Error::ClientNotStatic {
+            path: opts.client.clone(),
+        });
+    }
+    if let Some(bb) = &opts.busybox {
+        if host::ldd(bb)? != Linkage::Static {
+            return Err(Error::BusyboxNotStatic { path: bb.clone() });
+        }
+    }
+    let ntfs3g_libs = match host::ldd(&opts.ntfs3g)? {
+        Linkage::Static => Vec::new(),
+        Linkage::Dynamic(libs) => libs,
+    };
+
+    let tree = kernel::prepare(&opts.kernel, &opts.cache_dir, progress)?;
+    let config = KernelConfig::parse(&read_text(&tree.config())?);
+    if !config.rd_zstd {
+        return Err(Error::NoZstd {
+            version: tree.version.clone(),
+            config: tree.config(),
+        });
+    }
+
+    progress(&format!("resolving modules for kernel {}", tree.version));
+    let mods_dir = tree.modules_dir();
+    let modules_err = |source| Error::Modules {
+        version: tree.version.clone(),
+        source,
+    };
+    let dep = ModDep::parse(&read_text(&mods_dir.join("modules.dep"))?).map_err(modules_err)?;
+    let aliases = Aliases::parse(&read_text(&mods_dir.join("modules.alias"))?);
+    let softdep = parse_softdep_pre(&read_text(&mods_dir.join("modules.softdep"))?);
+    let builtin_text = read_text(&mods_dir.join("modules.builtin"))?;
+    let builtin = parse_builtin(&builtin_text);
+    let plan =
+        plan_modules(&dep, &aliases, &softdep, &builtin, &opts.modules).map_err(modules_err)?;
+
+    let mut archive = Archive::new();
+    for d in [
+        "bin",
+        "dev",
+        "etc/marrow",
+        "mnt",
+        "proc",
+        "root",
+        "run",
+        "sys",
+    ] {
+        archive.add_dir_all(d)?;
+    }
+    archive.add(Entry {
+        path: "tmp".into(),
+        perm: 0o1777,
+        kind: Kind::Dir,
+    })?;
+    // The kernel opens /dev/console for /init's stdio before /init can mount
+    // devtmpfs (Debian's config has no CONFIG_DEVTMPFS_MOUNT), so the node
+    // must be in the archive or /init starts without output.
+    archive.add(Entry {
+        path: "dev/console".into(),
+        perm: 0o600,
+        kind: Kind::CharDevice { major: 5, minor: 1 },
+    })?;
+    archive.add(file("init", 0o755, read(&opts.client)?))?;
+
+    let kmod_rel = format!("lib/modules/{}", tree.version);
+    let mut keep = BTreeSet::new();
+    let mut firmware_included = BTreeSet::new();
+    let mut firmware_missing = Vec::new();
+    for m in &plan.load_order {
+        let rel = dep.path(m).expect("planned modules come from modules.dep");
+        if [".ko.xz", ".ko.zst", ".ko.gz"]
+            .iter()
+            .any(|ext| rel.ends_with(ext))
+            && !config.module_decompress
+        {
+            return Err(Error::CompressedModule {
+                module: m.to_string(),
+                path: rel.to_owned(),
+                version: tree.version.clone(),
+            });
+        }
+        let host_file = mods_dir.join(rel);
+        let target = format!("{kmod_rel}/{rel}");
+        archive.add_dir_all(target.rsplit_once('/').map_or("", |(p, _)| p))?;
+        archive.add(file(&target, 0o644, read(&host_file)?))?;
+        keep.insert(m.clone());
+        for fw in host::module_firmware(&tree.root, &tree.version, &host_file)? {
+            match find_firmware(&opts.firmware_dirs, &fw, config.firmware_xz) {
+                Some((found, name)) => {
+                    let target = format!("lib/firmware/{name}");
+                    if !archive.contains(&target) {
+                        archive.add_dir_all(target.rsplit_once('/').map_or("", |(p, _)| p))?;
+                        archive.add(file(&target, 0o644, read(&found)?))?;
+                    }
+                    firmware_included.insert(name);
+                }
+                None => firmware_missing.push(MissingFirmware {
+                    module: m.to_string(),
+                    file: fw,
+                }),
+            }
+        }
+    }
+    archive.add(file(
+        &format!("{kmod_rel}/modules.dep"),
+        0o644,
+        dep.render_subset(&keep).into_bytes(),
+    ))?;
+    archive.add(file(
+        &format!("{kmod_rel}/modules.alias"),
+        0o644,
+        aliases.render_subset(&keep).into_bytes(),
+    ))?;
+    archive.add(file(
+        &format!("{kmod_rel}/modules.builtin"),
+        0o644,
+        builtin_text.into_bytes(),
+    ))?;
+    let boot_list: String = BOOT_LOAD_LIST
+        .iter()
+        .map(|n| ModuleName::new(n))
+        .filter(|n| keep.contains(n))
+        .map(|n| format!("{n}\n"))
+        .collect();
+    archive.add(file("etc/marrow/modules", 0o644, boot_list.into_bytes()))?;
+
+    progress("adding ntfs-3g, its libraries and the rescue shell");
+    let mut ntfs3g_files = vec![opts.ntfs3g.clone()];
+    add_host_file(&mut archive, &opts.ntfs3g, 0o755)?;
+    for lib in &ntfs3g_libs {
+        add_host_file(&mut archive, lib, 0o755)?;
+        ntfs3g_files.push(lib.clone());
+    }
+    if let Some(bb) = &opts.busybox {
+        archive.add(file("bin/busybox", 0o755, read(bb)?))?;
+        archive.add(Entry {
+            path: "bin/sh".into(),
+            perm: 0o777,
+            kind: Kind::Symlink("busybox".into()),
+        })?;
+    }
+
+    progress(&format!(
+        "writing {} entries and compressing with zstd level {}",
+        archive.len(),
+        opts.zstd_level
+    ));
+    let raw = archive.to_bytes(FIXED_MTIME);
+    let compressed = zstd::bulk::compress(&raw, opts.zstd_level).map_err(|e| Error::Command {
+        command: "zstd compression".into(),
+        detail: e.to_string(),
+    })?;
+    let size = compressed.len() as u64;
+    if size > MAX_INITRD_BYTES {
+        return Err(Error::TooLarge {
+            size,
+            limit: MAX_INITRD_BYTES,
+        });
+    }
+
+    fs::create_dir_all(&opts.out_dir).map_err(io_err(&opts.out_dir))?;
+    let vmlinuz = opts.out_dir.join("vmlinuz");
+    let initrd = opts.out_dir.join("initrd.img");
+    let vmlinuz_data = read(&tree.vmlinuz())?;
+    write_atomically(&vmlinuz, &vmlinuz_data)?;
+    write_atomically(&initrd, &compressed)?;
+    progress(&format!(
+        "wrote {} and {}",
+        vmlinuz.display(),
+        initrd.display()
+    ));
+
+    Ok(BuildReport {
+        kernel_version: tree.version.clone(),
+        kernel_deb: tree.deb.clone(),
+        vmlinuz,
+        vmlinuz_bytes: vmlinuz_data.len() as u64,
+        initrd,
+        initrd_bytes: size,
+        archive_bytes: raw.len() as u64,
+        initrd_blake3: blake3::hash(&compressed).to_hex().to_string(),
+        compression: format!("zstd level {}", opts.zstd_level),
+        entries: archive.len(),
+        modules: plan.load_order.iter().map(ToString::to_string).collect(),
+        builtin: plan.builtin.iter().map(ToString::to_string).collect(),
+        firmware_included: firmware_included.into_iter().collect(),
+        firmware_missing,
+        ntfs3g_files,
+        busybox: opts.busybox.is_some(),
+    })
+}
+
+/// The first firmware directory holding `name` (or, when the kernel's loader
+/// decompresses xz, `name.xz`, which is how Debian's firmware packages ship
+/// some files), and the name to store it under.
+fn find_firmware(dirs: &[PathBuf], name: &str, xz: bool) -> Option<(PathBuf, String)> {
+    dirs.iter().find_map(|d| {
+        let plain = d.join(name);
+        if plain.is_file() {
+            return Some((plain, name.to_owned()));
+        }
+        let packed = d.join(format!("{name}.xz"));
+        (xz && packed.is_file()).then(|| (packed, format!("{name}.xz")))
+    })
+}
+
+/// Writes through a temporary file and a rename, so the boot service never
+/// serves a half-written kernel or initramfs.
+fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEP: &str = "\
+kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko kernel/lib/crc16.ko
+kernel/fs/jbd2/jbd2.ko:
+kernel/fs/mbcache.ko:
+kernel/lib/crc16.ko:
+kernel/arch/x86/crypto/crc32c-intel.ko:
+kernel/crypto/crc32c_generic.ko:
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio.ko
+kernel/drivers/virtio/virtio.ko:
+";
+
+    fn inputs() -> (
+        ModDep,
+        Aliases,
+        BTreeMap<ModuleName, Vec<String>>,
+        BTreeSet<ModuleName>,
+    ) {
+        (
+            ModDep::parse(DEP).unwrap(),
+            Aliases::parse(
+                "alias crypto-crc32c crc32c_intel\nalias crypto-crc32c crc32c_generic\n",
+            ),
+            parse_softdep_pre("softdep ext4 pre: crypto-crc32c\nsoftdep jbd2 pre: crypto-crc32c\n"),
+            parse_builtin("kernel/net/packet/af_packet.ko\n"),
+        )
+    }
+
+    fn names(v: &[ModuleName]) -> Vec<&str> {
+        v.iter().map(ModuleName::as_str).collect()
+    }
+
+    #[test]
+    fn ext4_brings_both_crc32c_providers_before_it() {
+        let (dep, aliases, soft, builtin) = inputs();
+        let plan = plan_modules(&dep, &aliases, &soft, &builtin, &["ext4".into()]).unwrap();
+        assert_eq!(
+            names(&plan.load_order),
+            [
+                "crc32c_intel",
+                "crc32c_generic",
+                "jbd2",
+                "mbcache",
+                "crc16",
+                "ext4"
+            ]
+        );
+    }
+
+    #[test]
+    fn builtin_modules_are_reported_not_included() {
+        let (dep, aliases, soft, builtin) = inputs();
+        let plan = plan_modules(
+            &dep,
+            &aliases,
+            &soft,
+            &builtin,
+            &["af_packet".into(), "virtio_pci".into()],
+        )
+        .unwrap();
+        assert_eq!(names(&plan.builtin), ["af_packet"]);
+        assert_eq!(names(&plan.load_order), ["virtio", "virtio_pci"]);
+    }
+
+    #[test]
+    fn a_requested_module_the_kernel_lacks_fails_the_plan() {
+        let (dep, aliases, soft, builtin) = inputs();
+        let err = plan_modules(&dep, &aliases, &soft, &builtin, &["ntfs3".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "module ntfs3 is neither in modules.dep nor built into the kernel"
+        );
+    }
+
+    #[test]
+    fn each_module_appears_once_however_often_it_is_needed() {
+        let (dep, aliases, soft, builtin) = inputs();
+        let plan = plan_modules(
+            &dep,
+            &aliases,
+            &soft,
+            &builtin,
+            &["ext4".into(), "jbd2".into(), "ext4".into()],
+        )
+        .unwrap();
+        let set: BTreeSet<_> = plan.load_order.iter().collect();
+        assert_eq!(set.len(), plan.load_order.len());
+    }
+
+    #[test]
+    fn firmware_is_found_plain_or_xz_only_when_the_kernel_takes_xz() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("rtl_nic")).unwrap();
+        fs::write(dir.path().join("rtl_nic/rtl8168h-2.fw.xz"), b"x").unwrap();
+        fs::write(dir.path().join("tg3.bin"), b"x").unwrap();
+        let dirs = [dir.path().to_owned()];
+        assert_eq!(find_firmware(&dirs, "tg3.bin", false).unwrap().1, "tg3.bin");
+        assert_eq!(
+            find_firmware(&dirs, "rtl_nic/rtl8168h-2.fw", true)
+                .unwrap()
+                .1,
+            "rtl_nic/rtl8168h-2.fw.xz"
+        );
+        assert_eq!(find_firmware(&dirs, "rtl_nic/rtl8168h-2.fw", false), None);
+    }
+}
