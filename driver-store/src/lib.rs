@@ -7,6 +7,11 @@
 //! - [`target`]: the Windows version and architecture a driver is chosen
 //!   for, and the TargetOSVersion decorations that select models for it.
 //!
+//! - [`hwid`]: devices by raw PCI/USB IDs and the hardware- and
+//!   compatible-ID lists Windows builds from them.
+//! - [`rank`]: Windows' driver rank over an index of model lines, with the
+//!   reason for every candidate.
+//!
 //! The parsers and the ranking are pure: they take text and IDs and return
 //! values. Only the store (files and SQLite) and injection (copying into a
 //! mounted Windows volume) do I/O.
@@ -14,11 +19,15 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod hwid;
 pub mod inf;
 pub mod modalias;
+pub mod rank;
 pub mod target;
 
 pub use error::{Error, Result};
+pub use hwid::{Device, DeviceIds, PciDevice, UsbDevice};
 pub use inf::{DriverVer, Inf, Manufacturer, Model, SourceFile, TextEncoding, Version};
 pub use modalias::{Alias, AliasTable};
+pub use rank::{rank, Candidate, DriverIndex, Signature};
 pub use target::{Arch, Decoration, DecorationArch, TargetOs};
