@@ -11,6 +11,23 @@
 
 #![forbid(unsafe_code)]
 
+pub mod capture;
+pub mod catalog;
+pub mod chunker;
+pub mod disk;
 mod error;
+pub mod fs;
+mod id;
+pub mod layout;
+pub mod maintenance;
+pub mod manifest;
+pub mod plan;
+pub mod progress;
+pub mod ranges;
+pub mod restore;
+pub mod store;
+pub mod table;
 
-pub use error::{Error, Result};
+pub use chunker::ChunkParams;
+pub use error::{human, Error, Result};
+pub use id::{ChunkId, ImageId};

@@ -1,13 +1,647 @@
+//! `marrow image`: capture, restore and manage images in a chunk store.
+//! Works offline, on the store directory alone.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use image_format::capture::{capture, CaptureOptions};
+use image_format::catalog::{self, ImageRef};
+use image_format::disk::FileDisk;
+use image_format::maintenance::{self, referenced_chunks};
+use image_format::manifest::{Manifest, RegionRole};
+use image_format::plan::{RestoreOptions, RestorePlan};
+use image_format::restore::{restore, Target};
+use image_format::store::{ChunkStore, LocalStore, ManifestStore};
+use image_format::{human, ChunkId, ChunkParams, ImageId};
+use serde_json::json;
+
 use super::Global;
 use crate::error::{Error, Result};
+use crate::progress::Bar;
+
+#[derive(Debug, clap::Args)]
+pub struct StoreArg {
+    /// Chunk store directory (default: DATA_DIR/store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    pub fn path(&self, global: &Global) -> PathBuf {
+        self.store.clone().unwrap_or_else(|| global.default_store())
+    }
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ImageCommand {
-    /// Not built yet.
-    #[command(hide = true)]
-    Pending,
+    /// Capture a disk (block device or raw image file) as a new image version.
+    Capture {
+        source: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArg,
+        /// zstd level for new chunks.
+        #[arg(long, default_value_t = image_format::capture::DEFAULT_LEVEL)]
+        level: i32,
+        /// Average chunk size in KiB (a power of two).
+        #[arg(long, default_value_t = ChunkParams::DEFAULT.avg / 1024)]
+        chunk_kib: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an image onto a disk or image file.
+    Restore {
+        image: String,
+        target: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Extend the last partition to the end of a larger target.
+        #[arg(long)]
+        grow_last_partition: bool,
+        /// Write every chunk instead of skipping those the target already holds.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and verify every chunk of an image.
+    Verify {
+        image: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List images.
+    List {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an image's layout, filesystems, sizes and sharing.
+    Inspect {
+        image: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an image name, or one version with NAME@ID.
+    Delete {
+        image: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Import a VM disk (qcow2, vmdk, vhdx, raw) through qemu-img.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export an image as a raw or qcow2 disk file.
+    Export {
+        image: String,
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long, value_enum, default_value = "raw")]
+        format: ExportFormat,
+    },
 }
 
-pub fn run(_global: &Global, _cmd: ImageCommand) -> Result<()> {
-    Err(Error::NotBuilt { what: "marrow image" })
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Raw,
+    Qcow2,
+}
+
+pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
+    match cmd {
+        ImageCommand::Capture {
+            source,
+            name,
+            store,
+            level,
+            chunk_kib,
+            json,
+        } => {
+            let store = LocalStore::create(&store.path(global))?;
+            capture_cmd(
+                &store,
+                &source,
+                &name,
+                level,
+                chunk_kib,
+                json,
+                &source.display().to_string(),
+            )
+        }
+        ImageCommand::Restore {
+            image,
+            target,
+            store,
+            dry_run,
+            grow_last_partition,
+            full,
+            json,
+        } => {
+            let store = LocalStore::open(&store.path(global))?;
+            let opts = RestoreOptions {
+                grow_last_partition,
+                no_delta: full,
+            };
+            restore_cmd(&store, &image, &target, &opts, dry_run, json)
+        }
+        ImageCommand::Verify { image, store, json } => {
+            let store = LocalStore::open(&store.path(global))?;
+            let (id, manifest) = open_image(&store, &image)?;
+            let report = maintenance::verify_image(&store, &manifest, &id, threads(), &Bar::new())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap());
+            } else {
+                println!(
+                    "image {image} ({}) verified: {} chunks, {} of data, all match their names",
+                    id.short(),
+                    report.chunks,
+                    human(report.bytes)
+                );
+            }
+            Ok(())
+        }
+        ImageCommand::List { store, json } => {
+            list_cmd(&LocalStore::open(&store.path(global))?, json)
+        }
+        ImageCommand::Inspect { image, store, json } => {
+            inspect_cmd(&LocalStore::open(&store.path(global))?, &image, json)
+        }
+        ImageCommand::Delete { image, store } => {
+            let store = LocalStore::open(&store.path(global))?;
+            let removed = maintenance::delete(&store, &image)?;
+            for id in &removed {
+                println!("deleted {image} version {}", id.short());
+            }
+            println!("run `marrow store gc` to free chunks no other image uses");
+            Ok(())
+        }
+        ImageCommand::Import {
+            file,
+            name,
+            store,
+            json,
+        } => {
+            let store = LocalStore::create(&store.path(global))?;
+            let tmp = store
+                .root()
+                .join("tmp")
+                .join(format!("import-{}.raw", std::process::id()));
+            let _cleanup = RemoveOnDrop(tmp.clone());
+            qemu_img(&[
+                "convert",
+                "-O",
+                "raw",
+                &file.display().to_string(),
+                &tmp.display().to_string(),
+            ])?;
+            capture_cmd(
+                &store,
+                &tmp,
+                &name,
+                image_format::capture::DEFAULT_LEVEL,
+                ChunkParams::DEFAULT.avg / 1024,
+                json,
+                &file.display().to_string(),
+            )
+        }
+        ImageCommand::Export {
+            image,
+            file,
+            store,
+            format,
+        } => {
+            let store = LocalStore::open(&store.path(global))?;
+            let (id, manifest) = open_image(&store, &image)?;
+            let raw = match format {
+                ExportFormat::Raw => file.clone(),
+                ExportFormat::Qcow2 => file.with_extension("raw.tmp"),
+            };
+            let _cleanup = matches!(format, ExportFormat::Qcow2).then(|| RemoveOnDrop(raw.clone()));
+            let f = std::fs::File::create(&raw).map_err(|e| Error::Io {
+                path: raw.clone(),
+                source: e,
+            })?;
+            f.set_len(manifest.layout.size).map_err(|e| Error::Io {
+                path: raw.clone(),
+                source: e,
+            })?;
+            drop(f);
+            let target = Target::open(&raw)?;
+            let plan = RestorePlan::new(
+                id,
+                &manifest,
+                &raw.display().to_string(),
+                target.size(),
+                &RestoreOptions::default(),
+            )?;
+            restore(&plan, &manifest, &store, &target, threads(), &Bar::new())?;
+            if let ExportFormat::Qcow2 = format {
+                qemu_img(&[
+                    "convert",
+                    "-f",
+                    "raw",
+                    "-O",
+                    "qcow2",
+                    &raw.display().to_string(),
+                    &file.display().to_string(),
+                ])?;
+            }
+            println!("exported {image} ({}) to {}", id.short(), file.display());
+            Ok(())
+        }
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn qemu_img(args: &[&str]) -> Result<()> {
+    let out = Command::new("qemu-img")
+        .args(args)
+        .output()
+        .map_err(|e| Error::Command {
+            command: "qemu-img".into(),
+            detail: format!("could not start it ({e}); install the qemu-utils package"),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command: format!("qemu-img {}", args.join(" ")),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn open_image(store: &LocalStore, reference: &str) -> Result<(ImageId, Manifest)> {
+    let r = ImageRef::parse(reference)?;
+    let entry = catalog::resolve(store, &r, &store.describe())?;
+    let manifest = catalog::load(store, &entry.id, &store.describe())?;
+    Ok((entry.id, manifest))
+}
+
+fn capture_cmd(
+    store: &LocalStore,
+    source: &Path,
+    name: &str,
+    level: i32,
+    chunk_kib: usize,
+    json: bool,
+    source_label: &str,
+) -> Result<()> {
+    catalog::validate_name(name)?;
+    if !chunk_kib.is_power_of_two() || !(16..=1024).contains(&chunk_kib) {
+        return Err(Error::Usage(format!(
+            "--chunk-kib {chunk_kib}: must be a power of two from 16 to 1024"
+        )));
+    }
+    if !(-7..=22).contains(&level) {
+        return Err(Error::Usage(format!(
+            "--level {level}: zstd levels run from -7 to 22"
+        )));
+    }
+    let disk = FileDisk::open(source)?;
+    let opts = CaptureOptions {
+        params: ChunkParams::with_avg(chunk_kib * 1024),
+        level,
+        threads: threads(),
+    };
+    let started = std::time::Instant::now();
+    let lock = store.lock(false)?;
+    let (manifest, stats) = capture(&disk, store, &opts, &Bar::new())?;
+    store.sync()?;
+    let id = catalog::commit(store, name, &manifest, now())?;
+    drop(lock);
+    let secs = started.elapsed().as_secs_f64();
+    let dedup = if stats.new_bytes == 0 {
+        f64::INFINITY
+    } else {
+        stats.data_bytes as f64 / stats.new_bytes as f64
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "image": id.to_hex(),
+                "name": name,
+                "source": source_label,
+                "logical_bytes": stats.logical_bytes,
+                "used_bytes": stats.used_bytes,
+                "data_bytes": stats.data_bytes,
+                "chunks": stats.chunks,
+                "new_chunks": stats.new_chunks,
+                "new_bytes": stats.new_bytes,
+                "dedup_ratio": if dedup.is_finite() { json!(dedup) } else { json!(null) },
+                "seconds": secs,
+            }))
+            .unwrap()
+        );
+    } else {
+        println!("image     {name}@{}", id.short());
+        println!("id        {id}");
+        println!(
+            "logical   {} ({} bytes)",
+            human(stats.logical_bytes),
+            stats.logical_bytes
+        );
+        println!(
+            "used      {} ({} of data, {} of zeros)",
+            human(stats.used_bytes),
+            human(stats.data_bytes),
+            human(stats.used_bytes - stats.data_bytes)
+        );
+        println!(
+            "stored    {} new in {} new chunks of {}",
+            human(stats.new_bytes),
+            stats.new_chunks,
+            stats.chunks
+        );
+        if dedup.is_finite() {
+            println!("dedup     {dedup:.2}x (data bytes per new stored byte)");
+        } else {
+            println!("dedup     every chunk was already in the store");
+        }
+        println!("time      {secs:.1} s");
+    }
+    Ok(())
+}
+
+fn restore_cmd(
+    store: &LocalStore,
+    reference: &str,
+    target_path: &Path,
+    opts: &RestoreOptions,
+    dry_run: bool,
+    json: bool,
+) -> Result<()> {
+    let (id, manifest) = open_image(store, reference)?;
+    let target = Target::open(target_path)?;
+    let plan = RestorePlan::new(
+        id,
+        &manifest,
+        &target_path.display().to_string(),
+        target.size(),
+        opts,
+    )?;
+    if dry_run {
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "image": id.to_hex(),
+                    "target": plan.target,
+                    "target_bytes": plan.target_size,
+                    "needed_bytes": plan.needed,
+                    "data_bytes": plan.data_bytes(),
+                    "zero_bytes": plan.zero_bytes(),
+                    "delta": plan.delta,
+                    "grow": plan.growth.as_ref().map(|g| json!({"partition": g.partition, "old_bytes": g.old_size, "new_bytes": g.new_size})),
+                    "table_writes": plan.table_writes.iter().map(|w| json!({"what": w.what, "offset": w.offset, "bytes": w.bytes.len()})).collect::<Vec<_>>(),
+                }))
+                .unwrap()
+            );
+        } else {
+            println!("{plan}");
+        }
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let lock = store.lock(false)?;
+    let stats = restore(&plan, &manifest, store, &target, threads(), &Bar::new())?;
+    drop(lock);
+    let secs = started.elapsed().as_secs_f64();
+    if json {
+        let mut v = serde_json::to_value(&stats).unwrap();
+        v["image"] = json!(id.to_hex());
+        v["seconds"] = json!(secs);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    } else {
+        println!(
+            "restored  {reference} ({}) to {}",
+            id.short(),
+            target_path.display()
+        );
+        println!(
+            "data      {} in {} chunks; {} already in place",
+            human(stats.data_bytes),
+            stats.chunks,
+            human(stats.skipped_bytes)
+        );
+        println!(
+            "written   {} ; fetched {} in {} chunks, each verified",
+            human(stats.written_bytes),
+            human(stats.fetched_bytes),
+            stats.fetched_chunks
+        );
+        if let Some(g) = &plan.growth {
+            println!(
+                "grown     partition {} from {} to {}",
+                g.partition,
+                human(g.old_size),
+                human(g.new_size)
+            );
+        }
+        println!("time      {secs:.1} s");
+    }
+    Ok(())
+}
+
+fn list_cmd(store: &LocalStore, json: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for name in store.names()? {
+        let history = store.history(&name)?;
+        let Some(latest) = history.last() else {
+            continue;
+        };
+        let manifest = catalog::load(store, &latest.id, &store.describe())?;
+        rows.push(json!({
+            "name": name,
+            "id": latest.id.to_hex(),
+            "versions": history.len(),
+            "created": latest.created,
+            "logical_bytes": manifest.layout.size,
+            "used_bytes": manifest.used_bytes(),
+            "data_bytes": manifest.data_bytes(),
+            "chunks": manifest.chunk_count(),
+            "table": manifest.layout.table,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no images in {}", store.describe());
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<12} {:>8} {:>10} {:>10} {:>8}",
+        "NAME", "ID", "VERSIONS", "DISK", "DATA", "TABLE"
+    );
+    for r in rows {
+        println!(
+            "{:<24} {:<12} {:>8} {:>10} {:>10} {:>8}",
+            r["name"].as_str().unwrap(),
+            &r["id"].as_str().unwrap()[..12],
+            r["versions"],
+            human(r["logical_bytes"].as_u64().unwrap()),
+            human(r["data_bytes"].as_u64().unwrap()),
+            r["table"].as_str().unwrap()
+        );
+    }
+    Ok(())
+}
+
+fn inspect_cmd(store: &LocalStore, reference: &str, json: bool) -> Result<()> {
+    let (id, manifest) = open_image(store, reference)?;
+    let mut mine = HashSet::new();
+    referenced_chunks(&manifest, store, &mut mine)?;
+    let mut stored = 0u64;
+    for c in &mine {
+        stored += store.stored_size(c)?.unwrap_or(0);
+    }
+    // Sharing with every other image version in the store.
+    let mut shared: HashMap<String, (u64, u64)> = HashMap::new();
+    for name in store.names()? {
+        for entry in store.history(&name)? {
+            if entry.id == id {
+                continue;
+            }
+            let other = catalog::load(store, &entry.id, &store.describe())?;
+            let mut theirs: HashSet<ChunkId> = HashSet::new();
+            referenced_chunks(&other, store, &mut theirs)?;
+            let common: Vec<_> = mine.intersection(&theirs).collect();
+            if !common.is_empty() {
+                let mut bytes = 0;
+                for c in &common {
+                    bytes += store.stored_size(c)?.unwrap_or(0);
+                }
+                shared.insert(
+                    format!("{name}@{}", entry.id.short()),
+                    (common.len() as u64, bytes),
+                );
+            }
+        }
+    }
+    let regions: Vec<_> = manifest
+        .regions
+        .iter()
+        .map(|r| {
+            json!({
+                "role": r.role,
+                "partition": r.partition,
+                "start": r.start,
+                "length": r.length,
+                "fs": r.fs,
+                "data_bytes": r.data_bytes,
+                "zero_bytes": r.zero_bytes,
+                "chunks": r.chunk_count,
+            })
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "image": id.to_hex(),
+                "layout": manifest.layout,
+                "regions": regions,
+                "used_bytes": manifest.used_bytes(),
+                "data_bytes": manifest.data_bytes(),
+                "stored_bytes": stored,
+                "unique_chunks": mine.len(),
+                "shared": shared.iter().map(|(k, (n, b))| json!({"image": k, "chunks": n, "stored_bytes": b})).collect::<Vec<_>>(),
+            }))
+            .unwrap()
+        );
+        return Ok(());
+    }
+    let l = &manifest.layout;
+    println!("image     {reference} ({id})");
+    println!(
+        "disk      {} ({} bytes), {:?} table, {}-byte sectors",
+        human(l.size),
+        l.size,
+        l.table,
+        l.sector_size
+    );
+    for w in &l.warnings {
+        println!("warning   {w}");
+    }
+    for p in &l.partitions {
+        println!(
+            "  part {:>2}  start {:>12}  size {:>10}  type {}{}",
+            p.number,
+            p.start,
+            human(p.size),
+            p.type_id,
+            if p.name.is_empty() {
+                String::new()
+            } else {
+                format!("  \"{}\"", p.name)
+            }
+        );
+    }
+    println!("regions");
+    for r in &manifest.regions {
+        let what = match (r.role, r.partition) {
+            (RegionRole::Partition, Some(n)) => format!("part {n}"),
+            (role, _) => format!("{role:?}"),
+        };
+        println!(
+            "  {what:<10} {:<8} data {:>10}  zeros {:>10}  chunks {}",
+            r.fs.name(),
+            human(r.data_bytes),
+            human(r.zero_bytes),
+            r.chunk_count
+        );
+    }
+    println!(
+        "sizes     used {}, data {}, stored {} in {} unique chunks",
+        human(manifest.used_bytes()),
+        human(manifest.data_bytes()),
+        human(stored),
+        mine.len()
+    );
+    if shared.is_empty() {
+        println!("shared    no chunks shared with other images");
+    }
+    let mut shared: Vec<_> = shared.into_iter().collect();
+    shared.sort();
+    for (other, (n, bytes)) in shared {
+        println!("shared    {n} chunks ({}) with {other}", human(bytes));
+    }
+    Ok(())
 }

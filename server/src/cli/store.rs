@@ -1,13 +1,85 @@
+//! `marrow store`: maintenance of the chunk store.
+
+use image_format::human;
+use image_format::maintenance;
+use image_format::store::LocalStore;
+
+use super::image::StoreArg;
 use super::Global;
 use crate::error::{Error, Result};
+use crate::progress::Bar;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum StoreCommand {
-    /// Not built yet.
-    #[command(hide = true)]
-    Pending,
+    /// Remove chunks and manifests that no image refers to.
+    Gc {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify every chunk and manifest, and that every image is complete.
+    Check {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub fn run(_global: &Global, _cmd: StoreCommand) -> Result<()> {
-    Err(Error::NotBuilt { what: "marrow store" })
+pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
+    match cmd {
+        StoreCommand::Gc { store, json } => {
+            let store = LocalStore::open(&store.path(global))?;
+            let report = maintenance::gc(&store)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap());
+            } else {
+                println!(
+                    "removed {} chunks ({}), {} manifests, {} temporaries; kept {} chunks",
+                    report.removed_chunks,
+                    human(report.removed_bytes),
+                    report.removed_manifests,
+                    report.removed_temporaries,
+                    report.kept_chunks
+                );
+            }
+            Ok(())
+        }
+        StoreCommand::Check { store, json } => {
+            let path = store.path(global);
+            let store = LocalStore::open(&path)?;
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let report = maintenance::check_store(&store, threads, &Bar::new())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap());
+            } else {
+                println!(
+                    "{} chunks ({}), {} manifests, {} names checked",
+                    report.chunks,
+                    human(report.chunk_bytes),
+                    report.manifests,
+                    report.names
+                );
+                if report.unreferenced_chunks + report.unreferenced_manifests > 0 {
+                    println!(
+                        "{} chunks and {} manifests are unreferenced (`marrow store gc` removes them)",
+                        report.unreferenced_chunks, report.unreferenced_manifests
+                    );
+                }
+                for p in &report.problems {
+                    println!("problem: {p}");
+                }
+            }
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "store {} has {} problems",
+                    path.display(),
+                    report.problems.len()
+                )))
+            }
+        }
+    }
 }

@@ -1,0 +1,356 @@
+//! Capture: read a disk's layout and used blocks, chunk the data, store the
+//! chunks a store lacks, and build the manifest. Nothing is committed here:
+//! the caller stores the manifest last, so an interrupted capture leaves
+//! only reusable chunks behind.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crossbeam_channel::bounded;
+
+use crate::chunker::{cut, ChunkParams};
+use crate::disk::{is_zero, ReadAt};
+use crate::error::{Error, Result};
+use crate::fs::{self, FsKind};
+use crate::id::ChunkId;
+use crate::layout::{read_layout, DiskLayout, TableKind};
+use crate::manifest::{Manifest, Region, RegionRole, FORMAT, VERSION};
+use crate::progress::Progress;
+use crate::ranges::RangeSet;
+use crate::store::{encode_chunk, ChunkStore};
+use crate::table::{ChunkRef, Extent, ExtentKind, PieceWriter};
+
+/// Zero runs are found at this granularity.
+const ZERO_BLOCK: usize = 4096;
+const READ_BLOCK: usize = 4 << 20;
+
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    pub params: ChunkParams,
+    /// zstd level for new chunks.
+    pub level: i32,
+    pub threads: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            params: ChunkParams::DEFAULT,
+            level: DEFAULT_LEVEL,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// The fastest level whose store stays within 5% of level 3 on the
+/// benchmark disks (docs/image-format.md).
+pub const DEFAULT_LEVEL: i32 = 1;
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CaptureStats {
+    /// Size of the source disk.
+    pub logical_bytes: u64,
+    /// Bytes the filesystems use (data and zeros).
+    pub used_bytes: u64,
+    /// Used bytes that are not zero: what was chunked.
+    pub data_bytes: u64,
+    pub chunks: u64,
+    pub new_chunks: u64,
+    /// Compressed bytes this capture added to the store.
+    pub new_bytes: u64,
+}
+
+/// A region to capture and the byte ranges of it that are used.
+#[derive(Debug, Clone)]
+pub struct RegionSource {
+    pub role: RegionRole,
+    pub partition: Option<u32>,
+    pub start: u64,
+    pub length: u64,
+    pub fs: FsKind,
+    /// Absolute disk byte ranges to read.
+    pub used: RangeSet,
+}
+
+/// Decides what to read: the boot area, each partition's used blocks (all of
+/// it when the filesystem is unknown), and the gaps between partitions.
+pub fn plan_regions(disk: &dyn ReadAt, layout: &DiskLayout) -> Result<Vec<RegionSource>> {
+    let mut out = Vec::new();
+    let whole = |role, partition, start: u64, length: u64, fs| {
+        let mut used = RangeSet::new();
+        used.push(start, length);
+        RegionSource {
+            role,
+            partition,
+            start,
+            length,
+            fs,
+            used,
+        }
+    };
+    if layout.table == TableKind::None {
+        let kind = fs::detect(disk, 0, layout.size);
+        let mut region = whole(RegionRole::WholeDisk, None, 0, layout.size, kind);
+        if let Some(u) = fs::usage(disk, 0, layout.size, kind)? {
+            region.used = u.used;
+        }
+        out.push(region);
+        return Ok(out);
+    }
+    let end = layout.tail_start();
+    let first = layout.partitions.first().map_or(end, |p| p.start);
+    out.push(whole(RegionRole::BootArea, None, 0, first, FsKind::Unknown));
+    let mut cursor = first;
+    for p in &layout.partitions {
+        if p.start > cursor {
+            out.push(whole(
+                RegionRole::Gap,
+                None,
+                cursor,
+                p.start - cursor,
+                FsKind::Unknown,
+            ));
+        }
+        let kind = if p.is_bios_boot() {
+            FsKind::Unknown
+        } else {
+            fs::detect(disk, p.start, p.size)
+        };
+        let mut region = whole(RegionRole::Partition, Some(p.number), p.start, p.size, kind);
+        if let Some(u) = fs::usage(disk, p.start, p.size, kind)? {
+            let mut used = RangeSet::new();
+            for (s, l) in u.used.iter() {
+                used.push(p.start + s, l);
+            }
+            used.clamp(p.end());
+            region.used = used;
+        }
+        out.push(region);
+        cursor = cursor.max(p.end());
+    }
+    // Space after the last partition is unallocated: like other imagers,
+    // Marrow does not keep it.
+    Ok(out)
+}
+
+/// Captures `disk` into `store`. Returns the manifest (not yet committed).
+pub fn capture(
+    disk: &dyn ReadAt,
+    store: &dyn ChunkStore,
+    opts: &CaptureOptions,
+    progress: &dyn Progress,
+) -> Result<(Manifest, CaptureStats)> {
+    let layout = read_layout(disk)?;
+    let sources = plan_regions(disk, &layout)?;
+    let mut stats = CaptureStats {
+        logical_bytes: layout.size,
+        used_bytes: sources.iter().map(|s| s.used.total()).sum(),
+        ..Default::default()
+    };
+    progress.start("capture", stats.used_bytes);
+    let mut regions = Vec::with_capacity(sources.len());
+    for src in &sources {
+        regions.push(capture_region(
+            disk, store, opts, src, &mut stats, progress,
+        )?);
+    }
+    progress.finish();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        chunking: opts.params,
+        layout,
+        regions,
+    };
+    Ok((manifest, stats))
+}
+
+struct Done {
+    seq: u64,
+    chunk: ChunkRef,
+    new_bytes: Option<u64>,
+}
+
+fn capture_region(
+    disk: &dyn ReadAt,
+    store: &dyn ChunkStore,
+    opts: &CaptureOptions,
+    src: &RegionSource,
+    stats: &mut CaptureStats,
+    progress: &dyn Progress,
+) -> Result<Region> {
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    let fail = |e: Error| {
+        failed.store(true, Ordering::SeqCst);
+        first_error.lock().unwrap().get_or_insert(e);
+    };
+    let threads = opts.threads.max(1);
+    let (work_tx, work_rx) = bounded::<(u64, Vec<u8>)>(threads * 4);
+    let (done_tx, done_rx) = bounded::<Done>(threads * 4);
+    let mut extents = PieceWriter::extents();
+    let mut data_bytes = 0u64;
+    let mut zero_bytes = 0u64;
+
+    let collected = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            let fail = &fail;
+            s.spawn(move || {
+                for (seq, data) in work_rx {
+                    let id = ChunkId::of(&data);
+                    let new_bytes = match store.has(&id) {
+                        Ok(true) => None,
+                        Ok(false) => {
+                            let (_, compressed) = encode_chunk(&data, opts.level);
+                            match store.put(&id, &compressed) {
+                                Ok(true) => Some(compressed.len() as u64),
+                                Ok(false) => None,
+                                Err(e) => {
+                                    fail(e);
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            fail(e);
+                            return;
+                        }
+                    };
+                    let chunk = ChunkRef {
+                        id,
+                        len: data.len() as u32,
+                    };
+                    if done_tx
+                        .send(Done {
+                            seq,
+                            chunk,
+                            new_bytes,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(work_rx);
+        let collector = s.spawn(|| -> Result<(PieceWriter, u64, u64, u64)> {
+            let mut chunks = PieceWriter::chunks();
+            let mut pending = BTreeMap::new();
+            let mut next = 0u64;
+            let (mut count, mut new_chunks, mut new_bytes) = (0, 0, 0);
+            for done in done_rx {
+                pending.insert(done.seq, done);
+                while let Some(d) = pending.remove(&next) {
+                    chunks.push_chunk(&d.chunk, store, opts.level)?;
+                    count += 1;
+                    if let Some(n) = d.new_bytes {
+                        new_chunks += 1;
+                        new_bytes += n;
+                    }
+                    next += 1;
+                }
+            }
+            chunks.flush(store, opts.level)?;
+            Ok((chunks, count, new_chunks, new_bytes))
+        });
+
+        let read = (|| -> Result<()> {
+            let mut stream: Vec<u8> = Vec::with_capacity(READ_BLOCK + opts.params.max);
+            let mut seq = 0u64;
+            let mut buf = vec![0u8; READ_BLOCK];
+            let mut last: Option<Extent> = None;
+            let mut emit = |stream: &mut Vec<u8>, at_end: bool| -> Result<()> {
+                let mut pos = 0;
+                while pos < stream.len() {
+                    let Some(n) = cut(&stream[pos..], &opts.params, at_end) else {
+                        break;
+                    };
+                    if failed.load(Ordering::SeqCst) {
+                        return Err(Error::Cancelled {
+                            what: "capture".into(),
+                        });
+                    }
+                    if work_tx.send((seq, stream[pos..pos + n].to_vec())).is_err() {
+                        return Err(Error::Cancelled {
+                            what: "capture".into(),
+                        });
+                    }
+                    seq += 1;
+                    pos += n;
+                }
+                stream.drain(..pos);
+                Ok(())
+            };
+            for (start, len) in src.used.iter() {
+                let mut off = 0u64;
+                while off < len {
+                    let n = (len - off).min(READ_BLOCK as u64) as usize;
+                    let block = &mut buf[..n];
+                    disk.read_at(block, start + off)?;
+                    for (i, piece) in block.chunks(ZERO_BLOCK).enumerate() {
+                        let at = start + off + (i * ZERO_BLOCK) as u64;
+                        let kind = if is_zero(piece) {
+                            zero_bytes += piece.len() as u64;
+                            ExtentKind::Zero
+                        } else {
+                            data_bytes += piece.len() as u64;
+                            stream.extend_from_slice(piece);
+                            ExtentKind::Data
+                        };
+                        match &mut last {
+                            Some(e) if e.kind == kind && e.offset + e.len == at => {
+                                e.len += piece.len() as u64
+                            }
+                            _ => {
+                                if let Some(e) = last.take() {
+                                    extents.push_extent(&e, store, opts.level)?;
+                                }
+                                last = Some(Extent {
+                                    offset: at,
+                                    len: piece.len() as u64,
+                                    kind,
+                                });
+                            }
+                        }
+                    }
+                    emit(&mut stream, false)?;
+                    progress.advance(n as u64);
+                    off += n as u64;
+                }
+            }
+            emit(&mut stream, true)?;
+            if let Some(e) = last.take() {
+                extents.push_extent(&e, store, opts.level)?;
+            }
+            extents.flush(store, opts.level)
+        })();
+        drop(work_tx);
+        let collected = collector.join().expect("collector thread panicked");
+        read.and(collected)
+    });
+    if let Some(e) = first_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    let (chunks, count, new_chunks, new_bytes) = collected?;
+    stats.data_bytes += data_bytes;
+    stats.chunks += count;
+    stats.new_chunks += new_chunks;
+    stats.new_bytes += new_bytes + extents.stored_bytes + chunks.stored_bytes;
+    Ok(Region {
+        role: src.role,
+        partition: src.partition,
+        start: src.start,
+        length: src.length,
+        fs: src.fs,
+        data_bytes,
+        zero_bytes,
+        chunk_count: count,
+        extents: extents.pieces,
+        chunks: chunks.pieces,
+    })
+}

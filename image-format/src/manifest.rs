@@ -1,0 +1,117 @@
+//! The manifest: disk layout, then regions, each naming the pieces that
+//! list its extents and chunks. It is serialised canonically (fixed field
+//! order, compact JSON), and the image id is the BLAKE3 of those bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::ChunkParams;
+use crate::error::{Error, Result};
+use crate::fs::FsKind;
+use crate::id::{ChunkId, ImageId};
+use crate::layout::DiskLayout;
+
+pub const FORMAT: &str = "marrow-image";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub chunking: ChunkParams,
+    pub layout: DiskLayout,
+    pub regions: Vec<Region>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegionRole {
+    /// Sector 0 up to the first partition: boot code, GPT, GRUB's core.img.
+    BootArea,
+    Partition,
+    /// Space between partitions, including EBRs of logical partitions.
+    Gap,
+    /// A disk with no partition table.
+    WholeDisk,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub role: RegionRole,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<u32>,
+    pub start: u64,
+    pub length: u64,
+    pub fs: FsKind,
+    /// Bytes carried by chunks (used, non-zero).
+    pub data_bytes: u64,
+    /// Used bytes that are zero: recorded, never stored.
+    pub zero_bytes: u64,
+    pub chunk_count: u64,
+    pub extents: Vec<ChunkId>,
+    pub chunks: Vec<ChunkId>,
+}
+
+impl Manifest {
+    pub fn to_canonical(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifest serialises")
+    }
+
+    pub fn id(&self) -> ImageId {
+        ImageId::of(&self.to_canonical())
+    }
+
+    /// Parses manifest bytes, naming the image in every error.
+    pub fn parse(bytes: &[u8], id: &str, store: &str) -> Result<Manifest> {
+        let corrupt = |detail: String| Error::ManifestCorrupt {
+            id: id.to_string(),
+            store: store.to_string(),
+            detail,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid JSON: {e}")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(corrupt(format!("not a {FORMAT} manifest")));
+        }
+        let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version != VERSION as u64 {
+            return Err(corrupt(format!(
+                "manifest version {version} is not supported (this marrow reads version {VERSION})"
+            )));
+        }
+        let m: Manifest = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        m.validate().map_err(corrupt)?;
+        Ok(m)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        for (i, r) in self.regions.iter().enumerate() {
+            if r.start
+                .checked_add(r.length)
+                .is_none_or(|end| end > self.layout.size)
+            {
+                return Err(format!(
+                    "region {i} runs past the {}-byte disk",
+                    self.layout.size
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn data_bytes(&self) -> u64 {
+        self.regions.iter().map(|r| r.data_bytes).sum()
+    }
+
+    pub fn used_bytes(&self) -> u64 {
+        self.regions
+            .iter()
+            .map(|r| r.data_bytes + r.zero_bytes)
+            .sum()
+    }
+
+    pub fn chunk_count(&self) -> u64 {
+        self.regions.iter().map(|r| r.chunk_count).sum()
+    }
+}

@@ -1,0 +1,413 @@
+//! The store as a local directory (layout in docs/image-format.md):
+//!
+//! ```text
+//! marrow-store.json          format marker and version
+//! chunks/<4 hex>/<64 hex>    one zstd frame per chunk
+//! manifests/<64 hex>.json    canonical manifests, named by their BLAKE3
+//! refs/<name>                a name's history: "<image id> <unix time>" per line
+//! tmp/                       files being written; renamed into place when whole
+//! lock                       shared while capturing or restoring, exclusive for gc
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{ChunkStore, ManifestStore, RefEntry};
+use crate::error::{Error, Result};
+use crate::id::{ChunkId, ImageId};
+
+pub const FORMAT_VERSION: u32 = 1;
+const MARKER: &str = "marrow-store.json";
+
+pub struct LocalStore {
+    root: PathBuf,
+    tmp_counter: AtomicU64,
+}
+
+/// Held for the duration of a capture, restore or gc. Dropping releases it.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl LocalStore {
+    /// Opens an existing store, or creates an empty one at `root`.
+    pub fn create(root: &Path) -> Result<LocalStore> {
+        let marker = root.join(MARKER);
+        if !marker.exists() {
+            for dir in ["chunks", "manifests", "refs", "tmp"] {
+                fs::create_dir_all(root.join(dir)).map_err(|e| Error::io(root.join(dir), e))?;
+            }
+            let body = format!("{{\"format\":\"marrow-store\",\"version\":{FORMAT_VERSION}}}\n");
+            let store = LocalStore {
+                root: root.to_path_buf(),
+                tmp_counter: AtomicU64::new(0),
+            };
+            store.write_atomic(&marker, body.as_bytes(), true)?;
+        }
+        Self::open(root)
+    }
+
+    /// Opens a store, refusing a directory that is not one or a newer format.
+    pub fn open(root: &Path) -> Result<LocalStore> {
+        let marker = root.join(MARKER);
+        let body = fs::read_to_string(&marker).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::Store {
+                store: root.display().to_string(),
+                detail: format!("not a Marrow store (no {MARKER}); capture into it to create one"),
+            },
+            _ => Error::io(&marker, e),
+        })?;
+        let parsed: serde_json::Value = serde_json::from_str(&body).map_err(|e| Error::Store {
+            store: root.display().to_string(),
+            detail: format!("{MARKER} is not valid JSON: {e}"),
+        })?;
+        let version = parsed["version"].as_u64().unwrap_or(0);
+        if parsed["format"] != "marrow-store" || version == 0 || version > FORMAT_VERSION as u64 {
+            return Err(Error::Store {
+                store: root.display().to_string(),
+                detail: format!(
+                    "store format {version} is not supported by this marrow (reads up to {FORMAT_VERSION})"
+                ),
+            });
+        }
+        Ok(LocalStore {
+            root: root.to_path_buf(),
+            tmp_counter: AtomicU64::new(0),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The one place that maps a chunk id to its file.
+    pub fn chunk_path(&self, id: &ChunkId) -> PathBuf {
+        let hex = id.to_hex();
+        self.root.join("chunks").join(&hex[..4]).join(hex)
+    }
+
+    fn manifest_path(&self, id: &ImageId) -> PathBuf {
+        self.root.join("manifests").join(format!("{id}.json"))
+    }
+
+    fn ref_path(&self, name: &str) -> PathBuf {
+        self.root.join("refs").join(name)
+    }
+
+    /// Shared: captures and restores run side by side. Exclusive: gc, which
+    /// must not delete a chunk a running capture has just reused.
+    pub fn lock(&self, exclusive: bool) -> Result<StoreLock> {
+        let path = self.root.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(|e| Error::io(&path, e))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    /// Like `lock(true)` but fails at once when another process holds it.
+    pub fn try_lock_exclusive(&self) -> Result<Option<StoreLock>> {
+        let path = self.root.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StoreLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Writes to tmp/, fsyncs, then renames into place, so a reader never
+    /// sees a partial file and a crash leaves only a stray temporary.
+    fn write_atomic(&self, dest: &Path, bytes: &[u8], sync_dir: bool) -> Result<()> {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.root.join("tmp").join(format!(
+            "{}.{}.{n}",
+            dest.file_name().and_then(|s| s.to_str()).unwrap_or("file"),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+            fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+            if sync_dir {
+                if let Some(parent) = dest.parent() {
+                    File::open(parent)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| Error::io(parent, e))?;
+                }
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Flushes everything written so far to disk: called before a manifest
+    /// is committed, so a manifest never names a chunk a crash could lose.
+    pub fn sync(&self) -> Result<()> {
+        let dir = File::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir))
+            .map_err(|e| Error::io(&self.root, e.into()))
+    }
+
+    /// Removes temporaries left by crashed writers. Only safe under the
+    /// exclusive lock.
+    pub fn clean_tmp(&self) -> Result<u64> {
+        let dir = self.root.join("tmp");
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+impl ChunkStore for LocalStore {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn has(&self, id: &ChunkId) -> Result<bool> {
+        let path = self.chunk_path(id);
+        match fs::metadata(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
+        if self.has(id)? {
+            return Ok(false);
+        }
+        let path = self.chunk_path(id);
+        let dir = path.parent().expect("chunk path has a parent");
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        self.write_atomic(&path, compressed, false)?;
+        Ok(true)
+    }
+
+    fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
+        let path = self.chunk_path(id);
+        fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::ChunkMissing {
+                id: *id,
+                store: self.describe(),
+            },
+            _ => Error::io(path, e),
+        })
+    }
+
+    fn stored_size(&self, id: &ChunkId) -> Result<Option<u64>> {
+        let path = self.chunk_path(id);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn remove(&self, id: &ChunkId) -> Result<()> {
+        let path = self.chunk_path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(ChunkId, u64) -> Result<()>) -> Result<()> {
+        let chunks = self.root.join("chunks");
+        let mut prefixes: Vec<_> = fs::read_dir(&chunks)
+            .map_err(|e| Error::io(&chunks, e))?
+            .filter_map(|e| e.ok())
+            .collect();
+        prefixes.sort_by_key(|e| e.file_name());
+        for prefix in prefixes {
+            let dir = prefix.path();
+            for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let name = entry.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.parse::<ChunkId>().ok()) else {
+                    continue;
+                };
+                let len = entry
+                    .metadata()
+                    .map_err(|e| Error::io(entry.path(), e))?
+                    .len();
+                f(id, len)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ManifestStore for LocalStore {
+    fn put_manifest(&self, bytes: &[u8]) -> Result<ImageId> {
+        let id = ImageId::of(bytes);
+        let path = self.manifest_path(&id);
+        if !path.exists() {
+            self.write_atomic(&path, bytes, true)?;
+        }
+        Ok(id)
+    }
+
+    fn get_manifest(&self, id: &ImageId) -> Result<Vec<u8>> {
+        let path = self.manifest_path(id);
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::ManifestCorrupt {
+                id: id.to_hex(),
+                store: self.describe(),
+                detail: "the manifest file is missing".into(),
+            },
+            _ => Error::io(&path, e),
+        })?;
+        let actual = ImageId::of(&bytes);
+        if actual != *id {
+            return Err(Error::ManifestCorrupt {
+                id: id.to_hex(),
+                store: self.describe(),
+                detail: format!(
+                    "{} hashes to {actual} ({} bytes): truncated or altered",
+                    path.display(),
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn remove_manifest(&self, id: &ImageId) -> Result<()> {
+        let path = self.manifest_path(id);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(Error::io(path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn manifest_ids(&self) -> Result<Vec<ImageId>> {
+        let dir = self.root.join("manifests");
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse().ok())
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn push_ref(&self, name: &str, entry: RefEntry) -> Result<()> {
+        // Serialise writers of the refs so two captures of one name both land.
+        let _guard = self.refs_lock()?;
+        let mut history = self.history(name)?;
+        history.push(entry);
+        self.write_history(name, &history)
+    }
+
+    fn history(&self, name: &str) -> Result<Vec<RefEntry>> {
+        let path = self.ref_path(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(n, line)| {
+                let mut parts = line.split_whitespace();
+                let id = parts.next().and_then(|s| s.parse().ok());
+                let created = parts.next().and_then(|s| s.parse().ok());
+                match (id, created) {
+                    (Some(id), Some(created)) => Ok(RefEntry { id, created }),
+                    _ => Err(Error::Store {
+                        store: self.describe(),
+                        detail: format!(
+                            "{} line {} is not \"<image id> <time>\"",
+                            path.display(),
+                            n + 1
+                        ),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn set_history(&self, name: &str, entries: &[RefEntry]) -> Result<()> {
+        let _guard = self.refs_lock()?;
+        self.write_history(name, entries)
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("refs");
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            if let Some(n) = entry.file_name().to_str() {
+                if !n.starts_with('.') {
+                    names.push(n.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl LocalStore {
+    fn refs_lock(&self) -> Result<StoreLock> {
+        let path = self.root.join("refs").join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.lock().map_err(|e| Error::io(&path, e))?;
+        Ok(StoreLock { _file: file })
+    }
+
+    fn write_history(&self, name: &str, entries: &[RefEntry]) -> Result<()> {
+        let path = self.ref_path(name);
+        if entries.is_empty() {
+            return match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(Error::io(path, e)),
+                _ => Ok(()),
+            };
+        }
+        let body: String = entries
+            .iter()
+            .map(|e| format!("{} {}\n", e.id, e.created))
+            .collect();
+        self.write_atomic(&path, body.as_bytes(), true)
+    }
+}
