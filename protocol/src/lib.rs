@@ -1,3 +1,25 @@
-//! Sans-I/O protocol code shared by the server and the client.
+//! Sans-I/O protocol code shared by the Marrow server and the imaging client.
+//!
+//! What is here:
+//! - [`dhcp`]: a parsed view of DHCPv4 requests (on top of `dhcproto`), the
+//!   pure boot-service policy `decide(request, site) -> Decision`, client
+//!   architecture dispatch (RFC 4578 option 93, cross-checked with option 60)
+//!   and the address pool arithmetic.
+//! - [`tftp`]: the TFTP packet codec (RFC 1350, 2347, 2348, 2349, 7440), the
+//!   server-side read transfer state machine and the lexical path check.
+//! - [`ipxe`]: the pure iPXE boot script renderer.
+//!
+//! What is *not* here: sockets, files, clocks or randomness. Time comes in as
+//! an argument (`now`), bytes come in and go out as slices, and the callers
+//! (the server's tokio tasks, the client's loop) own all I/O.
 
 #![forbid(unsafe_code)]
+
+pub mod dhcp;
+mod error;
+pub mod ipxe;
+mod mac;
+pub mod tftp;
+
+pub use error::{DhcpError, TftpError};
+pub use mac::{MacAddr, MacParseError};

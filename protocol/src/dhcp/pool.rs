@@ -1,0 +1,212 @@
+//! The address pool of `full` mode: which address a MAC gets, as pure state
+//! on caller-supplied wall-clock seconds. The server loads it from SQLite at
+//! start and writes every commit back, so leases survive a restart.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::mac::MacAddr;
+
+/// One binding of a MAC to an address until `expires` (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    pub expires: u64,
+}
+
+/// How long an offered address is held for the client's REQUEST.
+pub const OFFER_HOLD_SECS: u64 = 60;
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    first: u32,
+    last: u32,
+    leases: HashMap<MacAddr, Lease>,
+    by_ip: HashMap<Ipv4Addr, MacAddr>,
+    reservations: HashMap<MacAddr, Ipv4Addr>,
+}
+
+impl Pool {
+    /// A pool over `first..=last` (the caller checks `first <= last`).
+    pub fn new(first: Ipv4Addr, last: Ipv4Addr) -> Self {
+        Pool {
+            first: u32::from(first),
+            last: u32::from(last),
+            leases: HashMap::new(),
+            by_ip: HashMap::new(),
+            reservations: HashMap::new(),
+        }
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (self.first..=self.last).contains(&u32::from(ip))
+    }
+
+    /// A fixed address for `mac`; it may lie outside the range.
+    pub fn reserve(&mut self, mac: MacAddr, ip: Ipv4Addr) {
+        self.reservations.insert(mac, ip);
+    }
+
+    /// Restores a lease loaded from storage.
+    pub fn restore(&mut self, lease: Lease) {
+        self.insert(lease);
+    }
+
+    pub fn lease(&self, mac: MacAddr) -> Option<&Lease> {
+        self.leases.get(&mac)
+    }
+
+    fn insert(&mut self, lease: Lease) {
+        if let Some(old) = self.leases.insert(lease.mac, lease) {
+            self.by_ip.remove(&old.ip);
+        }
+        self.by_ip.insert(lease.ip, lease.mac);
+    }
+
+    fn free_for(&self, ip: Ipv4Addr, mac: MacAddr, now: u64) -> bool {
+        let reserved_by_other = self.reservations.iter().any(|(m, r)| *r == ip && *m != mac);
+        if reserved_by_other {
+            return false;
+        }
+        match self.by_ip.get(&ip) {
+            None => true,
+            Some(holder) if *holder == mac => true,
+            Some(holder) => self.leases.get(holder).is_none_or(|l| l.expires <= now),
+        }
+    }
+
+    /// Chooses an address for a DISCOVER and holds it briefly: the MAC's
+    /// reservation, else its current lease, else the address it asked for
+    /// (option 50) when free, else the lowest free address. `None` when the
+    /// pool is exhausted.
+    pub fn offer(
+        &mut self,
+        mac: MacAddr,
+        requested: Option<Ipv4Addr>,
+        now: u64,
+    ) -> Option<Ipv4Addr> {
+        let ip = if let Some(ip) = self.reservations.get(&mac) {
+            *ip
+        } else if let Some(l) = self.leases.get(&mac) {
+            l.ip
+        } else if let Some(ip) =
+            requested.filter(|ip| self.contains(*ip) && self.free_for(*ip, mac, now))
+        {
+            ip
+        } else {
+            (self.first..=self.last)
+                .map(Ipv4Addr::from)
+                .find(|ip| self.free_for(*ip, mac, now))?
+        };
+        let expires = self
+            .leases
+            .get(&mac)
+            .map_or(0, |l| l.expires)
+            .max(now + OFFER_HOLD_SECS);
+        self.evict_other_holder(ip, mac);
+        self.insert(Lease { mac, ip, expires });
+        Some(ip)
+    }
+
+    fn evict_other_holder(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+        if let Some(holder) = self.by_ip.get(&ip).copied() {
+            if holder != mac {
+                self.leases.remove(&holder);
+                self.by_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// Answers a REQUEST for `ip`: `Some(lease)` to ACK (the caller stores
+    /// it), `None` to NAK because the address is not this MAC's to have.
+    pub fn commit(
+        &mut self,
+        mac: MacAddr,
+        ip: Ipv4Addr,
+        now: u64,
+        lease_secs: u64,
+    ) -> Option<Lease> {
+        let allowed = match self.reservations.get(&mac) {
+            Some(r) => *r == ip,
+            None => self.contains(ip) && self.free_for(ip, mac, now),
+        };
+        if !allowed {
+            return None;
+        }
+        self.evict_other_holder(ip, mac);
+        let lease = Lease {
+            mac,
+            ip,
+            expires: now + lease_secs,
+        };
+        self.insert(lease);
+        Some(lease)
+    }
+
+    /// RFC 2131 §4.4.6: the client gives its address back.
+    pub fn release(&mut self, mac: MacAddr) -> Option<Lease> {
+        let lease = self.leases.remove(&mac)?;
+        self.by_ip.remove(&lease.ip);
+        Some(lease)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u8) -> MacAddr {
+        MacAddr([0x52, 0x54, 0, 0, 0, n])
+    }
+    fn ip(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    #[test]
+    fn offers_the_lowest_free_address_and_keeps_it_for_the_same_mac() {
+        let mut p = Pool::new(ip(100), ip(102));
+        assert_eq!(p.offer(mac(1), None, 1000), Some(ip(100)));
+        assert_eq!(p.offer(mac(2), None, 1000), Some(ip(101)));
+        assert_eq!(p.offer(mac(1), None, 1001), Some(ip(100)));
+    }
+
+    #[test]
+    fn honours_a_free_requested_address_and_refuses_a_taken_one() {
+        let mut p = Pool::new(ip(100), ip(110));
+        assert_eq!(p.offer(mac(1), Some(ip(105)), 0), Some(ip(105)));
+        assert_eq!(p.offer(mac(2), Some(ip(105)), 0), Some(ip(100)));
+        assert!(p.commit(mac(2), ip(105), 0, 3600).is_none());
+        assert!(p.commit(mac(1), ip(105), 0, 3600).is_some());
+    }
+
+    #[test]
+    fn runs_out_then_reuses_expired_leases() {
+        let mut p = Pool::new(ip(100), ip(100));
+        assert_eq!(p.offer(mac(1), None, 0), Some(ip(100)));
+        p.commit(mac(1), ip(100), 0, 100).unwrap();
+        assert_eq!(p.offer(mac(2), None, 50), None);
+        assert_eq!(p.offer(mac(2), None, 101), Some(ip(100)));
+        assert!(p.lease(mac(1)).is_none());
+    }
+
+    #[test]
+    fn a_reservation_wins_and_is_never_offered_to_another_mac() {
+        let mut p = Pool::new(ip(100), ip(101));
+        p.reserve(mac(9), ip(100));
+        assert_eq!(p.offer(mac(1), None, 0), Some(ip(101)));
+        assert_eq!(p.offer(mac(9), None, 0), Some(ip(100)));
+    }
+
+    #[test]
+    fn a_restored_lease_is_offered_again_to_its_mac() {
+        let mut p = Pool::new(ip(100), ip(110));
+        p.restore(Lease {
+            mac: mac(3),
+            ip: ip(107),
+            expires: 10_000,
+        });
+        assert_eq!(p.offer(mac(3), None, 5), Some(ip(107)));
+        assert_eq!(p.offer(mac(4), Some(ip(107)), 5), Some(ip(100)));
+    }
+}

@@ -1,0 +1,130 @@
+//! TFTP codec against the named malformed inputs, and a stable never-panic
+//! sweep standing in for the fuzz target.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use marrow_protocol::tftp::{Limits, Packet, Transfer};
+use marrow_protocol::TftpError;
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
+}
+
+/// A malformed fixture's name and the check its refusal must pass.
+type Expectation = (&'static str, fn(&TftpError) -> bool);
+
+#[test]
+fn malformed_packets_are_refused_with_the_expected_reason() {
+    let expected: &[Expectation] = &[
+        ("empty", |e| matches!(e, TftpError::Truncated { len: 0 })),
+        ("one_byte", |e| matches!(e, TftpError::Truncated { len: 1 })),
+        ("unknown_opcode_9", |e| {
+            matches!(e, TftpError::BadOpcode { opcode: 9 })
+        }),
+        ("rrq_unterminated_filename", |e| {
+            matches!(e, TftpError::Unterminated { field: "filename" })
+        }),
+        ("rrq_unterminated_mode", |e| {
+            matches!(e, TftpError::Unterminated { field: "mode" })
+        }),
+        ("rrq_mail_mode", |e| matches!(e, TftpError::BadMode { .. })),
+        ("rrq_duplicate_option", |e| {
+            matches!(e, TftpError::DuplicateOption { .. })
+        }),
+        ("rrq_option_without_value", |e| {
+            matches!(
+                e,
+                TftpError::Unterminated {
+                    field: "option name"
+                }
+            )
+        }),
+        ("rrq_non_utf8_filename", |e| {
+            matches!(e, TftpError::NotText { field: "filename" })
+        }),
+        ("ack_truncated", |e| {
+            matches!(e, TftpError::Truncated { len: 3 })
+        }),
+        ("data_truncated", |e| {
+            matches!(e, TftpError::Truncated { len: 3 })
+        }),
+    ];
+    let dir = testdata("tftp/malformed");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    files.sort();
+    let mut named: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
+    named.sort();
+    assert_eq!(files, named, "every malformed file has an expected reason");
+    for (name, check) in expected {
+        let bytes = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
+        match Packet::parse(&bytes) {
+            Ok(p) => panic!("{name} parsed: {p:?}"),
+            Err(e) => assert!(check(&e), "{name}: unexpected reason {e}"),
+        }
+    }
+}
+
+#[test]
+fn parse_and_transfer_never_panic_on_mutated_inputs() {
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(testdata("tftp/malformed"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .chain([
+            b"\x00\x01undionly.kpxe\x00octet\x00blksize\x001432\x00tsize\x000\x00".to_vec(),
+            b"\x00\x01ipxe.efi\x00octet\x00blksize\x001468\x00windowsize\x004\x00".to_vec(),
+            b"\x00\x04\x00\x01".to_vec(),
+            b"\x00\x05\x00\x08abort\x00".to_vec(),
+            b"\x00\x06tsize\x0012\x00".to_vec(),
+        ])
+        .collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let data: Arc<[u8]> = vec![7u8; 5000].into();
+    let t0 = Instant::now();
+    let mut buf = vec![0u8; 70000];
+    for seed in &seeds {
+        for _ in 0..3000 {
+            let mut m = seed.clone();
+            if m.is_empty() {
+                m.push(0);
+            }
+            for _ in 0..(1 + next() % 4) {
+                let at = (next() as usize) % m.len();
+                m[at] = next() as u8;
+            }
+            if let Ok(Packet::Rrq(req)) = Packet::parse(&m) {
+                let mut t = Transfer::new(&req, data.clone(), Limits::default());
+                let mut now = t0;
+                for step in 0..50u16 {
+                    while t.poll_transmit(now, &mut buf).is_some() {}
+                    let input = if step % 3 == 0 {
+                        m.clone()
+                    } else {
+                        vec![0, 4, (step >> 8) as u8, step as u8]
+                    };
+                    let _ = t.handle_input(now, &input);
+                    now += Duration::from_millis(400);
+                }
+            }
+        }
+    }
+}
