@@ -12,6 +12,10 @@
 //! - [`rank`]: Windows' driver rank over an index of model lines, with the
 //!   reason for every candidate.
 //!
+//! - [`store`]: packages stored content-addressed and indexed in SQLite.
+//! - [`inject`]: copying matched packages into a mounted Windows volume and
+//!   naming them in its sysprep answer file.
+//!
 //! The parsers and the ranking are pure: they take text and IDs and return
 //! values. Only the store (files and SQLite) and injection (copying into a
 //! mounted Windows volume) do I/O.
@@ -21,13 +25,17 @@
 mod error;
 pub mod hwid;
 pub mod inf;
+pub mod inject;
 pub mod modalias;
 pub mod rank;
+pub mod store;
 pub mod target;
 
 pub use error::{Error, Result};
 pub use hwid::{Device, DeviceIds, PciDevice, UsbDevice};
 pub use inf::{DriverVer, Inf, Manufacturer, Model, SourceFile, TextEncoding, Version};
+pub use inject::{inject, InjectOptions, InjectPackage, InjectReport};
 pub use modalias::{Alias, AliasTable};
 pub use rank::{rank, Candidate, DriverIndex, Signature};
+pub use store::{PackageId, PackageInfo, Store};
 pub use target::{Arch, Decoration, DecorationArch, TargetOs};

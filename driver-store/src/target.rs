@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A processor architecture as INF platform extensions name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     X86,

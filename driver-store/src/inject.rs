@@ -1,0 +1,738 @@
+//! Offline driver injection into a restored Windows volume.
+//!
+//! After a restore the client mounts the Windows partition read-write and
+//! calls [`inject`] with the packages that matched the machine. Each package
+//! is copied to `<folder>\<package>\` (default `Drivers\marrow`) at the
+//! volume root, first under a temporary name and then renamed, so a package
+//! is either all there or not there. Then the sysprep answer file
+//! `Windows\Panther\unattend.xml` gets a
+//! `Microsoft-Windows-PnpCustomizationsNonWinPE` / `DriverPaths` /
+//! `PathAndCredentials` entry naming the folder, in the two configuration
+//! passes Microsoft documents for it, `offlineServicing` and `auditSystem`
+//! ("DriverPaths", unattend reference, learn.microsoft.com: "Valid
+//! Configuration Passes: auditSystem, offlineServicing"; the drivers found
+//! there are copied to the driver store during that pass). The answer file
+//! is edited in place: every byte outside the inserted elements stays as it
+//! was, and the result is checked to be well-formed before it replaces the
+//! original. `docs/drivers.md` says when Windows reads those passes.
+
+use crate::error::{io, Error, Result};
+use crate::inf::Inf;
+use crate::target::Arch;
+use quick_xml::events::{BytesStart, Event};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The `PnpCustomizationsNonWinPE` passes Marrow writes (unattend reference,
+/// "DriverPaths": valid configuration passes).
+pub const PASSES: [&str; 2] = ["offlineServicing", "auditSystem"];
+
+const COMPONENT: &str = "Microsoft-Windows-PnpCustomizationsNonWinPE";
+const UNATTEND_NS: &str = "urn:schemas-microsoft-com:unattend";
+const WCM_NS: &str = "http://schemas.microsoft.com/WMIConfig/2002/State";
+const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// A package to inject.
+#[derive(Debug, Clone)]
+pub struct InjectPackage {
+    /// The folder name it gets under the drivers folder (sanitised).
+    pub name: String,
+    /// Its files (a store package directory).
+    pub source: PathBuf,
+    /// Why it was chosen; carried into the report.
+    pub reason: String,
+}
+
+/// Where and how to inject.
+#[derive(Debug, Clone)]
+pub struct InjectOptions {
+    /// The drivers folder relative to the volume root, `\` or `/` separated.
+    pub folder: String,
+    /// The answer file relative to the volume root.
+    pub answer_file: String,
+    /// The drive letter Windows will give the volume (`C:`), for the path
+    /// written into the answer file.
+    pub system_drive: String,
+    /// The Windows architecture: the component's `processorArchitecture`
+    /// and the platform whose `[SourceDisksFiles]` are checked.
+    pub arch: Arch,
+}
+
+impl InjectOptions {
+    pub fn new(arch: Arch) -> InjectOptions {
+        InjectOptions {
+            folder: r"Drivers\marrow".into(),
+            answer_file: r"Windows\Panther\unattend.xml".into(),
+            system_drive: "C:".into(),
+            arch,
+        }
+    }
+
+    /// The folder as Windows will see it: `C:\Drivers\marrow`.
+    pub fn windows_path(&self) -> String {
+        let parts: Vec<&str> = split(&self.folder).collect();
+        format!("{}\\{}", self.system_drive, parts.join("\\"))
+    }
+}
+
+/// One package copied into the volume.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Injected {
+    pub name: String,
+    /// Where it is, as Windows will see it.
+    pub windows_path: String,
+    pub files: usize,
+    pub reason: String,
+}
+
+/// One package left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub warning: String,
+}
+
+/// What [`inject`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InjectReport {
+    pub injected: Vec<Injected>,
+    pub skipped: Vec<Skipped>,
+    /// The answer file edited or created, relative to the volume root;
+    /// `None` when nothing was injected.
+    pub answer_file: Option<String>,
+    pub answer_file_created: bool,
+    /// The passes that got a new `DriverPaths` entry (a pass that already
+    /// named the folder is left alone).
+    pub passes_added: Vec<String>,
+}
+
+fn split(path: &str) -> impl Iterator<Item = &str> {
+    path.split(['\\', '/'])
+        .filter(|p| !p.is_empty() && *p != ".")
+}
+
+/// A folder name Windows and NTFS accept: no separators, reserved
+/// characters or trailing dots and spaces.
+fn sanitize(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_end_matches(['.', ' ']).trim_start_matches('.');
+    if trimmed.is_empty() {
+        "package".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Resolves a Windows-style relative path under `root`, matching each
+/// existing component case-insensitively (NTFS through ntfs-3g is
+/// case-sensitive, Windows is not); components that do not exist yet are
+/// taken as written.
+fn resolve_ci(root: &Path, rel: &str) -> PathBuf {
+    let mut path = root.to_path_buf();
+    for part in split(rel) {
+        let found = fs::read_dir(&path).ok().and_then(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .find(|n| n.to_string_lossy().eq_ignore_ascii_case(part))
+        });
+        path.push(found.unwrap_or_else(|| part.into()));
+    }
+    path
+}
+
+/// Checks a package before copying: it has an INF, every INF parses, and
+/// every file its INFs name for `arch` (and its catalog) is present.
+fn check_package(dir: &Path, arch: Arch) -> std::result::Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let abs = dir.join(&rel);
+        let entries = fs::read_dir(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", abs.display()))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            let child = rel.join(entry.file_name());
+            if kind.is_dir() {
+                stack.push(child);
+            } else if kind.is_file() {
+                files.push(child);
+            } else {
+                return Err(format!("{} is not a regular file", entry.path().display()));
+            }
+        }
+    }
+    let lower: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().replace('\\', "/").to_ascii_lowercase())
+        .collect();
+    let infs: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e.eq_ignore_ascii_case("inf")))
+        .collect();
+    if infs.is_empty() {
+        return Err("no .inf file in the package".into());
+    }
+    for rel in infs {
+        let shown = rel.to_string_lossy();
+        let bytes = fs::read(dir.join(rel)).map_err(|e| format!("{shown}: {e}"))?;
+        let inf = Inf::parse(&shown, &bytes).map_err(|e| format!("unparsable INF: {e}"))?;
+        inf.all_models()
+            .map_err(|e| format!("unparsable INF: {e}"))?;
+        let base = rel
+            .parent()
+            .map(|p| p.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let has = |name: &str| {
+            let full = if base.is_empty() {
+                name.to_string()
+            } else {
+                format!("{base}/{name}")
+            };
+            lower.contains(&full.to_ascii_lowercase())
+        };
+        let mut missing: Vec<String> = inf
+            .source_files(arch)
+            .into_iter()
+            .filter(|f| !has(&f.path))
+            .map(|f| f.path)
+            .collect();
+        if let Some(cat) = inf.catalog_file(arch) {
+            if !has(cat) {
+                missing.push(cat.to_string());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "{shown} names missing files: {}",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(files)
+}
+
+/// Copies `files` from `from` into a temporary sibling of `to`, then renames
+/// it into place (replacing an older copy the same way).
+fn copy_package(from: &Path, files: &[PathBuf], to: &Path) -> Result<()> {
+    let parent = to.parent().expect("package folder has a parent");
+    let name = to.file_name().unwrap().to_string_lossy();
+    let tmp = parent.join(format!(".marrow-tmp-{name}"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    for rel in files {
+        let dest = tmp.join(rel);
+        if let Some(p) = dest.parent() {
+            fs::create_dir_all(p).map_err(io(p))?;
+        }
+        fs::copy(from.join(rel), &dest).map_err(io(&dest))?;
+    }
+    if to.exists() {
+        let old = parent.join(format!(".marrow-old-{name}"));
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        fs::rename(to, &old).map_err(io(to))?;
+        fs::rename(&tmp, to).map_err(io(to))?;
+        fs::remove_dir_all(&old).map_err(io(&old))?;
+    } else {
+        fs::rename(&tmp, to).map_err(io(to))?;
+    }
+    Ok(())
+}
+
+/// Copies the packages into the mounted Windows volume at `root` and makes
+/// the answer file name the drivers folder. Broken packages are skipped with
+/// a warning; nothing is written when no package is left.
+pub fn inject(
+    root: &Path,
+    packages: &[InjectPackage],
+    options: &InjectOptions,
+) -> Result<InjectReport> {
+    let mut report = InjectReport::default();
+    let folder = resolve_ci(root, &options.folder);
+    let mut taken: Vec<String> = Vec::new();
+    for package in packages {
+        let mut name = sanitize(&package.name);
+        let mut n = 2;
+        while taken.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+            name = format!("{}-{n}", sanitize(&package.name));
+            n += 1;
+        }
+        let files = match check_package(&package.source, options.arch) {
+            Ok(files) => files,
+            Err(warning) => {
+                report.skipped.push(Skipped {
+                    name: package.name.clone(),
+                    warning,
+                });
+                continue;
+            }
+        };
+        fs::create_dir_all(&folder).map_err(io(&folder))?;
+        copy_package(&package.source, &files, &folder.join(&name))?;
+        report.injected.push(Injected {
+            windows_path: format!("{}\\{name}", options.windows_path()),
+            name: name.clone(),
+            files: files.len(),
+            reason: package.reason.clone(),
+        });
+        taken.push(name);
+    }
+    if report.injected.is_empty() {
+        return Ok(report);
+    }
+    let answer = resolve_ci(root, &options.answer_file);
+    let driver_path = options.windows_path();
+    let (text, created) = match fs::read(&answer) {
+        Ok(bytes) => (decode_answer(&answer, bytes)?, false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
+        Err(e) => {
+            return Err(Error::Io {
+                path: answer,
+                source: e,
+            })
+        }
+    };
+    let (edited, added) = if created {
+        (
+            new_answer_file(&driver_path, options.arch),
+            PASSES.iter().map(|p| p.to_string()).collect(),
+        )
+    } else {
+        add_driver_path(&text, &driver_path, options.arch).map_err(|reason| Error::AnswerFile {
+            path: answer.clone(),
+            reason,
+        })?
+    };
+    if !added.is_empty() {
+        if let Some(p) = answer.parent() {
+            fs::create_dir_all(p).map_err(io(p))?;
+        }
+        let tmp = answer.with_extension("xml.marrow-tmp");
+        fs::write(&tmp, edited.as_bytes()).map_err(io(&tmp))?;
+        fs::rename(&tmp, &answer).map_err(io(&answer))?;
+    }
+    report.answer_file = Some(
+        answer
+            .strip_prefix(root)
+            .unwrap_or(&answer)
+            .to_string_lossy()
+            .to_string(),
+    );
+    report.answer_file_created = created;
+    report.passes_added = added;
+    Ok(report)
+}
+
+fn decode_answer(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    let bytes = bytes
+        .strip_prefix(&[0xEF, 0xBB, 0xBF])
+        .map(<[u8]>::to_vec)
+        .unwrap_or(bytes);
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(Error::AnswerFile {
+            path: path.to_path_buf(),
+            reason: "UTF-16 answer files are not supported; Windows SIM writes UTF-8".into(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| Error::AnswerFile {
+        path: path.to_path_buf(),
+        reason: format!("not UTF-8: {e}"),
+    })
+}
+
+fn escape(text: &str) -> String {
+    quick_xml::escape::escape(text).into_owned()
+}
+
+fn path_and_credentials(indent: &str, key: u32, driver_path: &str, declare_wcm: bool) -> String {
+    let wcm = if declare_wcm {
+        format!(" xmlns:wcm=\"{WCM_NS}\"")
+    } else {
+        String::new()
+    };
+    format!(
+        "{indent}<PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"{key}\"{wcm}>\n\
+         {indent}    <Path>{}</Path>\n\
+         {indent}</PathAndCredentials>\n",
+        escape(driver_path)
+    )
+}
+
+fn component(indent: &str, driver_path: &str, arch: Arch) -> String {
+    format!(
+        "{indent}<component name=\"{COMPONENT}\" processorArchitecture=\"{}\" \
+         publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\" \
+         xmlns:wcm=\"{WCM_NS}\" xmlns:xsi=\"{XSI_NS}\">\n\
+         {indent}    <DriverPaths>\n{}{indent}    </DriverPaths>\n\
+         {indent}</component>\n",
+        arch.inf_name(),
+        path_and_credentials(&format!("{indent}        "), 1, driver_path, false)
+    )
+}
+
+fn settings(indent: &str, pass: &str, driver_path: &str, arch: Arch) -> String {
+    format!(
+        "{indent}<settings pass=\"{pass}\">\n{}{indent}</settings>\n",
+        component(&format!("{indent}    "), driver_path, arch)
+    )
+}
+
+/// A new answer file holding only the driver paths.
+pub fn new_answer_file(driver_path: &str, arch: Arch) -> String {
+    let mut out =
+        format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<unattend xmlns=\"{UNATTEND_NS}\">\n");
+    for pass in PASSES {
+        out.push_str(&settings("    ", pass, driver_path, arch));
+    }
+    out.push_str("</unattend>\n");
+    out
+}
+
+/// An element the edit cares about, with where it is in the text.
+struct Node {
+    local: String,
+    attrs: Vec<(String, String)>,
+    /// Byte offset of its `<`.
+    start: usize,
+    /// Byte offset just after its start tag (or the whole empty element).
+    after_start: usize,
+    /// Byte offset of its end tag's `<`; for an empty element, `start`.
+    end: Option<usize>,
+    empty: bool,
+    parent: Option<usize>,
+    text: String,
+}
+
+impl Node {
+    fn attr(&self, local: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| {
+                !k.starts_with("xmlns") && (k == local || k.ends_with(&format!(":{local}")))
+            })
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn parse_nodes(text: &str) -> std::result::Result<Vec<Node>, String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    let attrs_of = |e: &BytesStart| -> std::result::Result<Vec<(String, String)>, String> {
+        e.attributes()
+            .map(|a| {
+                let a = a.map_err(|e| e.to_string())?;
+                let key = String::from_utf8_lossy(a.key.as_ref()).to_string();
+                let value = a.unescape_value().map_err(|e| e.to_string())?.to_string();
+                Ok((key, value))
+            })
+            .collect()
+    };
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "not well-formed XML at byte {}: {e}",
+                reader.error_position()
+            )
+        })?;
+        let after = reader.buffer_position() as usize;
+        match event {
+            Event::Start(e) | Event::Empty(e) => {
+                let empty = text[before..after].trim_end().ends_with("/>");
+                let node = Node {
+                    local: String::from_utf8_lossy(e.local_name().as_ref()).to_string(),
+                    attrs: attrs_of(&e)?,
+                    start: before,
+                    after_start: after,
+                    end: empty.then_some(before),
+                    empty,
+                    parent: stack.last().copied(),
+                    text: String::new(),
+                };
+                nodes.push(node);
+                if !empty {
+                    stack.push(nodes.len() - 1);
+                }
+            }
+            Event::End(_) => {
+                let i = stack.pop().ok_or("end tag without a start tag")?;
+                nodes[i].end = Some(before);
+            }
+            Event::Text(t) => {
+                if let Some(&i) = stack.last() {
+                    let s = t.unescape().map_err(|e| e.to_string())?;
+                    nodes[i].text.push_str(&s);
+                }
+            }
+            Event::CData(c) => {
+                if let Some(&i) = stack.last() {
+                    nodes[i].text.push_str(&String::from_utf8_lossy(&c));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err("unclosed element at end of file".into());
+    }
+    Ok(nodes)
+}
+
+/// The whitespace before the line that holds byte `at`.
+fn indent_at(text: &str, at: usize) -> String {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    text[line_start..at]
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .collect()
+}
+
+/// Adds the driver path to every pass in [`PASSES`] that lacks it, editing
+/// only where the new elements go. Returns the new text and the passes that
+/// changed.
+pub fn add_driver_path(
+    text: &str,
+    driver_path: &str,
+    arch: Arch,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let nodes = parse_nodes(text)?;
+    let root = nodes
+        .iter()
+        .position(|n| n.parent.is_none())
+        .ok_or("no root element")?;
+    if nodes[root].local != "unattend" {
+        return Err(format!(
+            "root element is <{}>, not <unattend>",
+            nodes[root].local
+        ));
+    }
+    let children = |parent: usize, local: &str| -> Vec<usize> {
+        (0..nodes.len())
+            .filter(|&i| nodes[i].parent == Some(parent) && nodes[i].local == local)
+            .collect()
+    };
+    let wcm_in_scope = |mut i: usize| loop {
+        if nodes[i]
+            .attrs
+            .iter()
+            .any(|(k, v)| k == "xmlns:wcm" && v == WCM_NS)
+        {
+            return true;
+        }
+        match nodes[i].parent {
+            Some(p) => i = p,
+            None => return false,
+        }
+    };
+    // What goes into which element, in order: (element, inner text).
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    let mut added = Vec::new();
+    let inner_indent = |i: usize| format!("{}    ", indent_at(text, nodes[i].start));
+    for pass in PASSES {
+        let settings_el = children(root, "settings")
+            .into_iter()
+            .find(|&i| nodes[i].attr("pass") == Some(pass));
+        let Some(s) = settings_el else {
+            inserts.push((root, settings(&inner_indent(root), pass, driver_path, arch)));
+            added.push(pass.to_string());
+            continue;
+        };
+        let comp = children(s, "component")
+            .into_iter()
+            .find(|&i| nodes[i].attr("name") == Some(COMPONENT));
+        let Some(c) = comp else {
+            inserts.push((s, component(&inner_indent(s), driver_path, arch)));
+            added.push(pass.to_string());
+            continue;
+        };
+        let Some(dp) = children(c, "DriverPaths").into_iter().next() else {
+            let declare = !wcm_in_scope(c);
+            let ind = inner_indent(c);
+            inserts.push((
+                c,
+                format!(
+                    "{ind}<DriverPaths>\n{}{ind}</DriverPaths>\n",
+                    path_and_credentials(&format!("{ind}    "), 1, driver_path, declare)
+                ),
+            ));
+            added.push(pass.to_string());
+            continue;
+        };
+        let entries = children(dp, "PathAndCredentials");
+        let present = entries.iter().any(|&e| {
+            children(e, "Path")
+                .iter()
+                .any(|&p| nodes[p].text.trim().eq_ignore_ascii_case(driver_path))
+        });
+        if present {
+            continue;
+        }
+        // keyValue must be unique within the list (wcm list semantics).
+        let key = entries
+            .iter()
+            .filter_map(|&e| nodes[e].attr("keyValue")?.trim().parse::<u32>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let declare = !wcm_in_scope(dp);
+        inserts.push((
+            dp,
+            path_and_credentials(&inner_indent(dp), key, driver_path, declare),
+        ));
+        added.push(pass.to_string());
+    }
+    // One edit per element: (offset, bytes to remove, text to insert).
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut targets: Vec<usize> = inserts.iter().map(|(i, _)| *i).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    for i in targets {
+        let inner: String = inserts
+            .iter()
+            .filter(|(n, _)| *n == i)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let n = &nodes[i];
+        let own_indent = indent_at(text, n.start);
+        if n.empty {
+            // `<x a="b"/>` becomes `<x a="b">` + inner + `</x>`.
+            let tag = &text[n.start..n.after_start];
+            let open = tag.trim_end().trim_end_matches("/>").trim_end();
+            let name = tag[1..]
+                .split(|c: char| c.is_whitespace() || c == '/' || c == '>')
+                .next()
+                .unwrap_or("");
+            edits.push((
+                n.start,
+                tag.len(),
+                format!("{open}>\n{inner}{own_indent}</{name}>"),
+            ));
+        } else {
+            let end = n.end.expect("closed element");
+            let line_start = text[..end].rfind('\n').map_or(0, |p| p + 1);
+            if text[line_start..end].trim().is_empty() {
+                // The end tag is on its own line: insert whole lines before it.
+                edits.push((line_start, 0, inner));
+            } else {
+                edits.push((end, 0, format!("\n{inner}{own_indent}")));
+            }
+        }
+    }
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_string();
+    for (at, remove, insert) in edits {
+        out.replace_range(at..at + remove, &insert);
+    }
+    // The edit must leave a well-formed answer file, or nothing is written.
+    parse_nodes(&out).map_err(|e| format!("edit produced invalid XML ({e}); left unchanged"))?;
+    Ok((out, added))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = r"C:\Drivers\marrow";
+
+    fn paths_in(text: &str, pass: &str) -> Vec<String> {
+        let nodes = parse_nodes(text).unwrap();
+        let mut out = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if n.local != "Path" {
+                continue;
+            }
+            let mut up = n.parent;
+            while let Some(p) = up {
+                if nodes[p].local == "settings" && nodes[p].attr("pass") == Some(pass) {
+                    out.push(nodes[i].text.clone());
+                }
+                up = nodes[p].parent;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_new_answer_file_names_the_path_in_both_passes() {
+        let text = new_answer_file(PATH, Arch::Amd64);
+        for pass in PASSES {
+            assert_eq!(paths_in(&text, pass), [PATH]);
+        }
+    }
+
+    #[test]
+    fn an_existing_answer_file_keeps_every_byte_it_had() {
+        let original = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n    <!-- keep me -->\n    <settings pass=\"oobeSystem\">\n        <component name=\"Microsoft-Windows-Shell-Setup\" processorArchitecture=\"amd64\" publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\">\n            <TimeZone>UTC</TimeZone>\n        </component>\n    </settings>\n</unattend>\n";
+        let (edited, added) = add_driver_path(original, PATH, Arch::Amd64).unwrap();
+        assert_eq!(added, PASSES);
+        for pass in PASSES {
+            assert_eq!(paths_in(&edited, pass), [PATH]);
+        }
+        assert!(edited.contains("<!-- keep me -->"));
+        assert!(edited.contains("<TimeZone>UTC</TimeZone>"));
+        assert!(edited.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<unattend"));
+        // Removing the inserted blocks gives back the original exactly.
+        let mut rest = edited.clone();
+        for pass in PASSES {
+            rest = rest.replacen(&settings("    ", pass, PATH, Arch::Amd64), "", 1);
+        }
+        assert_eq!(rest, original);
+    }
+
+    #[test]
+    fn an_existing_driver_paths_list_gets_the_next_key_value() {
+        let original = "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n  <settings pass=\"offlineServicing\">\n    <component name=\"Microsoft-Windows-PnpCustomizationsNonWinPE\" xmlns:wcm=\"http://schemas.microsoft.com/WMIConfig/2002/State\">\n      <DriverPaths>\n        <PathAndCredentials wcm:action=\"add\" wcm:keyValue=\"4\"><Path>D:\\Vendor</Path></PathAndCredentials>\n      </DriverPaths>\n    </component>\n  </settings>\n</unattend>";
+        let (edited, added) = add_driver_path(original, PATH, Arch::Amd64).unwrap();
+        assert_eq!(added, PASSES);
+        assert_eq!(paths_in(&edited, "offlineServicing"), [r"D:\Vendor", PATH]);
+        assert!(edited.contains("wcm:keyValue=\"5\""), "{edited}");
+        assert_eq!(paths_in(&edited, "auditSystem"), [PATH]);
+    }
+
+    #[test]
+    fn running_twice_adds_nothing_the_second_time() {
+        let (once, _) = add_driver_path(
+            "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"/>",
+            PATH,
+            Arch::X86,
+        )
+        .unwrap();
+        let (twice, added) = add_driver_path(&once, PATH, Arch::X86).unwrap();
+        assert!(added.is_empty());
+        assert_eq!(once, twice);
+        assert!(once.contains("processorArchitecture=\"x86\""));
+    }
+
+    #[test]
+    fn a_file_that_is_not_an_answer_file_is_refused() {
+        assert!(add_driver_path("<html/>", PATH, Arch::Amd64)
+            .unwrap_err()
+            .contains("not <unattend>"));
+        assert!(add_driver_path("<unattend><settings></unattend>", PATH, Arch::Amd64).is_err());
+    }
+
+    #[test]
+    fn package_names_become_safe_folder_names() {
+        assert_eq!(sanitize("virtio net/amd64"), "virtio_net_amd64");
+        assert_eq!(sanitize(".."), "package");
+        assert_eq!(sanitize("e1000."), "e1000");
+    }
+}
