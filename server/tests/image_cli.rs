@@ -1,0 +1,690 @@
+//! `marrow image` and `marrow store` against real disk images built with
+//! sgdisk/sfdisk, mkfs.ext4, mkfs.vfat + mcopy and mkntfs + ntfscp, and read
+//! back with debugfs, mtype, ntfscat, the fsck tools and partclone.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const MARROW: &str = env!("CARGO_BIN_EXE_marrow");
+
+fn sh(script: &str) -> String {
+    let out = Command::new("bash")
+        .arg("-euo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "script failed ({}):\n{script}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn require(tools: &[&str]) {
+    for t in tools {
+        let found = Command::new("bash")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(found, "{t} is missing: run scripts/install-deps");
+    }
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        require(&[
+            "sgdisk",
+            "sfdisk",
+            "mkfs.ext4",
+            "debugfs",
+            "mkfs.vfat",
+            "mcopy",
+            "mkntfs",
+            "ntfscp",
+            "ntfscat",
+        ]);
+        Lab {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn marrow(&self, args: &[&str]) -> Output {
+        Command::new(MARROW)
+            .arg("--data-dir")
+            .arg(self.path("data"))
+            .args(args)
+            .output()
+            .expect("marrow runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.marrow(args);
+        assert!(
+            out.status.success(),
+            "marrow {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.marrow(args);
+        assert!(!out.status.success(), "marrow {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).expect("--json prints JSON")
+    }
+
+    fn capture(&self, disk: &Path, name: &str) -> Value {
+        self.json(&["image", "capture", disk.to_str().unwrap(), "--name", name])
+    }
+
+    fn restore(&self, image: &str, target: &Path, extra: &[&str]) -> Value {
+        let mut args = vec!["image", "restore", image, target.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.json(&args)
+    }
+
+    fn blank(&self, name: &str, mib: u64) -> PathBuf {
+        let p = self.path(name);
+        sh(&format!("rm -f {0}; truncate -s {mib}M {0}", p.display()));
+        p
+    }
+}
+
+/// Deterministic file contents: the same seed gives the same bytes, so two
+/// disks built from the same tree share their data.
+const FILES: &str = r#"
+mkfiles() { # DIR VARIANT
+  mkdir -p "$1/etc" "$1/usr/lib"
+  for i in $(seq 1 30); do
+    seed="file$i"; [ "$2" = b ] && [ "$i" -le 2 ] && seed="changed$i"
+    { openssl enc -aes-128-ctr -nosalt -pass pass:"$seed" -pbkdf2 -iter 1 < /dev/zero 2>/dev/null || true; } | head -c 200000 > "$1/usr/lib/file$i"
+  done
+  echo "variant $2" > "$1/etc/version"
+}
+part_range() { sgdisk -i"$2" "$1" | awk '/First sector/{f=$3}/Last sector/{l=$3}END{print f, l}'; }
+"#;
+
+/// GPT disk: ESP (FAT32), ext4 root, NTFS data, all holding files.
+fn gpt_disk(lab: &Lab, name: &str, variant: &str) -> PathBuf {
+    let out = lab.path(name);
+    let work = lab.path(&format!("{name}.work"));
+    sh(&format!(
+        r#"{FILES}
+out={out}; w={work}; rm -rf "$w"; mkdir -p "$w"; rm -f "$out"; truncate -s 160M "$out"
+sgdisk -n1:1M:+40M -t1:ef00 -c1:ESP -n2:0:+48M -t2:8300 -c2:root -n3:0:0 -t3:0700 -c3:data "$out" >/dev/null
+mkfiles "$w/root" {variant}
+read f1 l1 < <(part_range "$out" 1); read f2 l2 < <(part_range "$out" 2); read f3 l3 < <(part_range "$out" 3)
+truncate -s $(( (l1-f1+1)*512 )) "$w/esp"; mkfs.vfat --invariant -i 12345678 -F 32 -s 1 "$w/esp" >/dev/null
+echo "efi {variant}" > "$w/boot.txt"; mcopy -i "$w/esp" "$w/boot.txt" ::/boot.txt
+truncate -s $(( (l2-f2+1)*512 )) "$w/root.img"
+E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -U 11111111-2222-3333-4444-555555555555 -E hash_seed=11111111-2222-3333-4444-555555555555 -d "$w/root" "$w/root.img"
+truncate -s $(( (l3-f3+1)*512 )) "$w/ntfs"; mkntfs -q -F -Q "$w/ntfs" >/dev/null 2>&1
+cp "$w/root/usr/lib/file3" "$w/doc.bin"; ntfscp -q "$w/ntfs" "$w/doc.bin" doc.bin
+dd if="$w/esp" of="$out" bs=512 seek=$f1 conv=notrunc status=none
+dd if="$w/root.img" of="$out" bs=512 seek=$f2 conv=notrunc status=none
+dd if="$w/ntfs" of="$out" bs=512 seek=$f3 conv=notrunc status=none
+"#,
+        out = out.display(),
+        work = work.display(),
+    ));
+    out
+}
+
+/// Extracts partition N of a GPT or MBR disk into its own file.
+fn partition(lab: &Lab, disk: &Path, n: u32) -> PathBuf {
+    let out = lab.path(&format!(
+        "{}.p{n}",
+        disk.file_name().unwrap().to_str().unwrap()
+    ));
+    sh(&format!(
+        r#"read start size < <(sfdisk -J "{d}" | python3 -c 'import json,sys; p=[x for x in json.load(sys.stdin)["partitiontable"]["partitions"] if x["node"].endswith("{n}")][0]; print(p["start"], p["size"])')
+dd if="{d}" of="{o}" bs=512 skip=$start count=$size status=none"#,
+        d = disk.display(),
+        o = out.display()
+    ));
+    out
+}
+
+fn assert_gpt_files(lab: &Lab, disk: &Path, variant: &str) {
+    let esp = partition(lab, disk, 1);
+    let root = partition(lab, disk, 2);
+    let data = partition(lab, disk, 3);
+    let src = lab.path(&format!("expect-{variant}"));
+    sh(&format!(
+        "{FILES}\nrm -rf {0}; mkfiles {0} {variant}",
+        src.display()
+    ));
+    sh(&format!("fsck.vfat -n {} >/dev/null", esp.display()));
+    sh(&format!("fsck.ext4 -fn {} >/dev/null 2>&1", root.display()));
+    sh(&format!("ntfsfix -n {} >/dev/null", data.display()));
+    assert_eq!(
+        sh(&format!("mtype -i {} ::/boot.txt", esp.display())).trim(),
+        format!("efi {variant}")
+    );
+    for i in 1..=30 {
+        sh(&format!(
+            "cmp <(debugfs -R 'cat /usr/lib/file{i}' {} 2>/dev/null) {}/usr/lib/file{i}",
+            root.display(),
+            src.display()
+        ));
+    }
+    assert_eq!(
+        sh(&format!(
+            "debugfs -R 'cat /etc/version' {} 2>/dev/null",
+            root.display()
+        ))
+        .trim(),
+        format!("variant {variant}")
+    );
+    sh(&format!(
+        "cmp <(ntfscat {} doc.bin) {}/usr/lib/file3",
+        data.display(),
+        src.display()
+    ));
+}
+
+#[test]
+fn gpt_disk_round_trips_with_every_file_and_an_identical_table() {
+    let lab = Lab::new();
+    let disk = gpt_disk(&lab, "src.img", "a");
+    let cap = lab.capture(&disk, "lab");
+    assert!(cap["used_bytes"].as_u64().unwrap() < 40 << 20, "{cap}");
+    let target = lab.blank("same.img", 160);
+    lab.restore("lab", &target, &[]);
+    assert_gpt_files(&lab, &target, "a");
+    // Same size: the table areas at both ends come back byte for byte.
+    sh(&format!(
+        "cmp <(head -c 1048576 {0}) <(head -c 1048576 {1})",
+        disk.display(),
+        target.display()
+    ));
+    sh(&format!(
+        "cmp <(tail -c 17408 {0}) <(tail -c 17408 {1})",
+        disk.display(),
+        target.display()
+    ));
+    assert!(sh(&format!("sgdisk -v {}", target.display())).contains("No problems found"));
+    let inspect = lab.json(&["image", "inspect", "lab"]);
+    let fs: Vec<_> = inspect["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fs"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fs, ["unknown", "fat32", "ext4", "ntfs"]);
+    lab.ok(&["image", "verify", "lab"]);
+    lab.ok(&["store", "check"]);
+}
+
+#[test]
+fn restore_to_larger_disk_moves_backup_gpt_and_grows_last_partition() {
+    let lab = Lab::new();
+    let disk = gpt_disk(&lab, "src.img", "a");
+    lab.capture(&disk, "lab");
+    let big = lab.blank("big.img", 400);
+    let plan = lab.json(&[
+        "image",
+        "restore",
+        "lab",
+        big.to_str().unwrap(),
+        "--dry-run",
+        "--grow-last-partition",
+    ]);
+    assert_eq!(plan["grow"]["partition"], 3, "{plan}");
+    // A dry run writes nothing.
+    sh(&format!("cmp -n 1048576 {} /dev/zero", big.display()));
+    lab.restore("lab", &big, &["--grow-last-partition"]);
+    assert!(sh(&format!("sgdisk -v {}", big.display())).contains("No problems found"));
+    let last = sh(&format!(
+        "sgdisk -i3 {} | awk '/Last sector/{{print $3}}'",
+        big.display()
+    ));
+    let last: u64 = last.trim().parse().unwrap();
+    assert!(last * 512 > 390 << 20, "partition 3 ends at sector {last}");
+    let esp = partition(&lab, &big, 1);
+    sh(&format!("fsck.vfat -n {} >/dev/null", esp.display()));
+    let root = partition(&lab, &big, 2);
+    sh(&format!("fsck.ext4 -fn {} >/dev/null 2>&1", root.display()));
+
+    let plain = lab.blank("plain.img", 400);
+    lab.restore("lab", &plain, &[]);
+    assert!(sh(&format!("sgdisk -v {}", plain.display())).contains("No problems found"));
+    assert_gpt_files(&lab, &plain, "a");
+}
+
+#[test]
+fn restore_to_too_small_disk_is_refused_with_both_sizes() {
+    let lab = Lab::new();
+    let disk = gpt_disk(&lab, "src.img", "a");
+    lab.capture(&disk, "lab");
+    let small = lab.blank("small.img", 100);
+    let err = lab.fails(&["image", "restore", "lab", small.to_str().unwrap()]);
+    assert!(err.contains("too small"), "{err}");
+    assert!(err.contains(&(100u64 << 20).to_string()), "{err}");
+    assert!(err.contains("small.img"), "{err}");
+    assert_eq!(
+        sh(&format!("tr -d '\\0' < {} | wc -c", small.display())).trim(),
+        "0",
+        "a refused restore writes nothing"
+    );
+}
+
+#[test]
+fn mbr_disk_with_logical_partitions_round_trips() {
+    let lab = Lab::new();
+    let disk = lab.path("mbr.img");
+    let w = lab.path("mbr.work");
+    sh(&format!(
+        r#"{FILES}
+d={d}; w={w}; mkdir -p $w; truncate -s 96M $d
+printf 'label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=30M, type=83, bootable\nstart=65536, type=5\nstart=67584, size=20M, type=83\nstart=110592, size=20M, type=7\n' | sfdisk -q $d
+mkfiles $w/root a
+for n in 1 5; do
+  read start size < <(sfdisk -J $d | python3 -c "import json,sys; p=[x for x in json.load(sys.stdin)['partitiontable']['partitions'] if x['node'].endswith('$n')][0]; print(p['start'], p['size'])")
+  truncate -s $((size*512)) $w/p$n; E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -d $w/root $w/p$n
+  dd if=$w/p$n of=$d bs=512 seek=$start conv=notrunc status=none
+done
+printf 'boot code' | dd of=$d bs=1 seek=0 conv=notrunc status=none
+"#,
+        d = disk.display(),
+        w = w.display()
+    ));
+    lab.capture(&disk, "mbr");
+    let inspect = lab.json(&["image", "inspect", "mbr"]);
+    assert_eq!(inspect["layout"]["table"], "mbr");
+    let numbers: Vec<u64> = inspect["layout"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 5, 6]);
+    let target = lab.blank("mbr-out.img", 128);
+    lab.restore("mbr", &target, &[]);
+    assert_eq!(
+        sh(&format!(
+            "sfdisk -d {} | grep -v '^device\\|^label-id' | sed 's/^[^:]*://'",
+            disk.display()
+        )),
+        sh(&format!(
+            "sfdisk -d {} | grep -v '^device\\|^label-id' | sed 's/^[^:]*://'",
+            target.display()
+        ))
+    );
+    sh(&format!(
+        "cmp -n 446 {} {}",
+        disk.display(),
+        target.display()
+    ));
+    for n in [1, 5] {
+        let p = partition(&lab, &target, n);
+        sh(&format!("fsck.ext4 -fn {} >/dev/null 2>&1", p.display()));
+        sh(&format!(
+            "cmp <(debugfs -R 'cat /usr/lib/file7' {} 2>/dev/null) {}/root/usr/lib/file7",
+            p.display(),
+            w.display()
+        ));
+    }
+}
+
+#[test]
+fn unknown_filesystem_keeps_its_nonzero_blocks_exactly() {
+    let lab = Lab::new();
+    let disk = lab.path("unknown.img");
+    sh(&format!(
+        r#"d={d}; truncate -s 64M $d
+sgdisk -n1:1M:0 -t1:8300 $d >/dev/null
+for off in 2 5 17 40; do head -c 300000 /dev/urandom | dd of=$d bs=1M seek=$off conv=notrunc status=none; done"#,
+        d = disk.display()
+    ));
+    let cap = lab.capture(&disk, "raw");
+    let data = cap["data_bytes"].as_u64().unwrap();
+    assert!(
+        (4 * 300_000..4 * 300_000 + 64 * 1024).contains(&data),
+        "{cap}"
+    );
+    let target = lab.path("unknown-out.img");
+    sh(&format!("head -c 64M /dev/urandom > {}", target.display()));
+    lab.restore("raw", &target, &[]);
+    // Zero runs inside the unknown partition are written as zeros, not left as garbage.
+    sh(&format!(
+        "cmp <(head -c $((64*1024*1024-17408)) {}) <(head -c $((64*1024*1024-17408)) {})",
+        disk.display(),
+        target.display()
+    ));
+}
+
+#[test]
+fn bare_filesystem_without_partition_table_round_trips() {
+    let lab = Lab::new();
+    let disk = lab.path("bare.img");
+    let w = lab.path("bare.work");
+    sh(&format!(
+        "{FILES}\nmkfiles {w}/root a; truncate -s 32M {d}; mkfs.ext4 -q -d {w}/root {d}",
+        d = disk.display(),
+        w = w.display()
+    ));
+    lab.capture(&disk, "bare");
+    let inspect = lab.json(&["image", "inspect", "bare"]);
+    assert_eq!(inspect["layout"]["table"], "none");
+    assert_eq!(inspect["regions"][0]["fs"], "ext4");
+    let target = lab.blank("bare-out.img", 48);
+    lab.restore("bare", &target, &[]);
+    sh(&format!(
+        "fsck.ext4 -fn {} >/dev/null 2>&1",
+        target.display()
+    ));
+    sh(&format!(
+        "cmp <(debugfs -R 'cat /usr/lib/file9' {} 2>/dev/null) {}/root/usr/lib/file9",
+        target.display(),
+        w.display()
+    ));
+}
+
+#[test]
+fn second_capture_of_slightly_changed_disk_stores_little() {
+    let lab = Lab::new();
+    let a = gpt_disk(&lab, "a.img", "a");
+    let b = gpt_disk(&lab, "b.img", "b");
+    let first = lab.capture(&a, "lab");
+    let second = lab.capture(&b, "lab");
+    let (n1, n2) = (
+        first["new_bytes"].as_u64().unwrap(),
+        second["new_bytes"].as_u64().unwrap(),
+    );
+    // Two of thirty 200 kB files changed (plus metadata): the second capture
+    // stores a small fraction of the first.
+    assert!(n2 * 5 < n1, "first stored {n1}, second {n2}");
+    assert!(n2 > 400_000 / 2, "the changed files must be stored: {n2}");
+    let list = lab.json(&["image", "list"]);
+    assert_eq!(list[0]["versions"], 2);
+    let inspect = lab.json(&["image", "inspect", "lab"]);
+    assert!(
+        !inspect["shared"].as_array().unwrap().is_empty(),
+        "{inspect}"
+    );
+    // Both versions stay restorable by id.
+    let old = first["image"].as_str().unwrap();
+    let t = lab.blank("old.img", 160);
+    lab.restore(&format!("lab@{}", &old[..10]), &t, &[]);
+    assert_gpt_files(&lab, &t, "a");
+}
+
+#[test]
+fn delta_restore_over_older_version_writes_only_what_differs() {
+    let lab = Lab::new();
+    let a = gpt_disk(&lab, "a.img", "a");
+    let b = gpt_disk(&lab, "b.img", "b");
+    let first = lab.capture(&a, "lab");
+    lab.capture(&b, "lab");
+    let target = lab.blank("t.img", 160);
+    lab.restore(
+        &format!("lab@{}", &first["image"].as_str().unwrap()[..12]),
+        &target,
+        &[],
+    );
+    let stats = lab.restore("lab", &target, &[]);
+    let (data, written) = (
+        stats["data_bytes"].as_u64().unwrap(),
+        stats["written_bytes"].as_u64().unwrap(),
+    );
+    assert!(written * 4 < data, "wrote {written} of {data}");
+    assert!(
+        stats["skipped_bytes"].as_u64().unwrap() > data / 2,
+        "{stats}"
+    );
+    assert_gpt_files(&lab, &target, "b");
+    let fresh = lab.blank("fresh.img", 160);
+    lab.restore("lab", &fresh, &["--full"]);
+    // Free space aside, both targets hold the same used data: compare filesystems' files.
+    assert_gpt_files(&lab, &fresh, "b");
+    // Restoring again finds everything in place.
+    let again = lab.restore("lab", &target, &[]);
+    assert_eq!(again["fetched_chunks"], 0, "{again}");
+}
+
+#[test]
+fn corrupt_chunk_is_named_by_verify_and_restore() {
+    let lab = Lab::new();
+    let disk = gpt_disk(&lab, "src.img", "a");
+    lab.capture(&disk, "lab");
+    // Flip one byte in the largest chunk file.
+    let victim = sh(&format!(
+        "find {}/store/chunks -type f -printf '%s %p\\n' | sort -n | tail -1 | cut -d' ' -f2",
+        lab.path("data").display()
+    ));
+    let victim = victim.trim();
+    let id = Path::new(victim)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    sh(&format!(
+        "printf '\\xff' | dd of={victim} bs=1 seek=100 conv=notrunc status=none"
+    ));
+    let err = lab.fails(&["image", "verify", "lab"]);
+    assert!(err.contains(&id), "{err}");
+    let target = lab.blank("t.img", 160);
+    let err = lab.fails(&["image", "restore", "lab", target.to_str().unwrap()]);
+    assert!(err.contains(&id), "{err}");
+    let err = lab.fails(&["store", "check"]);
+    assert!(err.contains("problem"), "{err}");
+}
+
+#[test]
+fn truncated_or_garbled_manifest_gives_clear_error() {
+    let lab = Lab::new();
+    let disk = gpt_disk(&lab, "src.img", "a");
+    let cap = lab.capture(&disk, "lab");
+    let id = cap["image"].as_str().unwrap();
+    let manifest = lab.path(&format!("data/store/manifests/{id}.json"));
+    sh(&format!("truncate -s 100 {}", manifest.display()));
+    let err = lab.fails(&["image", "inspect", "lab"]);
+    assert!(
+        err.contains(id) && err.contains("truncated or altered"),
+        "{err}"
+    );
+    sh(&format!("echo garbage > {}", manifest.display()));
+    let err = lab.fails(&["image", "restore", "lab", disk.to_str().unwrap()]);
+    assert!(err.contains(id), "{err}");
+    let err = lab.fails(&["image", "inspect", "nosuch"]);
+    assert!(err.contains("no image named \"nosuch\""), "{err}");
+}
+
+#[test]
+fn killed_capture_leaves_no_image_and_rerun_reuses_its_chunks() {
+    let lab = Lab::new();
+    let disk = lab.path("big.img");
+    // Incompressible data so the capture takes long enough to interrupt.
+    sh(&format!("head -c 96M /dev/urandom > {}", disk.display()));
+    let chunks = lab.path("data/store/chunks");
+    for wait_for in [1usize, 40, 400] {
+        let mut child = Command::new(MARROW)
+            .arg("--data-dir")
+            .arg(lab.path("data"))
+            .args(["image", "capture", disk.to_str().unwrap(), "--name", "big"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill once the capture has stored some chunks (or finished).
+        loop {
+            let n = sh(&format!(
+                "find {} -type f 2>/dev/null | wc -l",
+                chunks.display()
+            ))
+            .trim()
+            .parse::<usize>()
+            .unwrap();
+            if n >= wait_for || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            break;
+        }
+        lab.ok(&["store", "check"]);
+        let list = lab.json(&["image", "list"]);
+        assert_eq!(
+            list.as_array().unwrap().len(),
+            0,
+            "a killed capture must not list an image: {list}"
+        );
+    }
+    let before = sh(&format!("find {} -type f | wc -l", chunks.display()))
+        .trim()
+        .parse::<u64>()
+        .unwrap();
+    let done = lab.json(&["image", "capture", disk.to_str().unwrap(), "--name", "big"]);
+    let (total, new) = (
+        done["chunks"].as_u64().unwrap(),
+        done["new_chunks"].as_u64().unwrap(),
+    );
+    assert!(before > 0);
+    assert!(
+        new + before.min(total) >= total && new < total,
+        "reran with {new} new of {total}, {before} stored before"
+    );
+    lab.ok(&["store", "check"]);
+    lab.ok(&["image", "verify", "big"]);
+}
+
+#[test]
+fn full_store_disk_gives_clear_error_and_consistent_store() {
+    let lab = Lab::new();
+    if !nix_is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let store = lab.path("tiny");
+    sh(&format!(
+        "mkdir -p {0} && mount -t tmpfs -o size=3M tmpfs {0}",
+        store.display()
+    ));
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(store.clone());
+    let disk = lab.path("rand.img");
+    sh(&format!("head -c 12M /dev/urandom > {}", disk.display()));
+    let err = lab.fails(&[
+        "image",
+        "capture",
+        disk.to_str().unwrap(),
+        "--name",
+        "x",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(store.to_str().unwrap()),
+        "the error names the store path: {err}"
+    );
+    lab.ok(&["store", "check", "--store", store.to_str().unwrap()]);
+    let list = lab.json(&["image", "list", "--store", store.to_str().unwrap()]);
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    // gc frees the orphans and a smaller capture then fits.
+    lab.ok(&["store", "gc", "--store", store.to_str().unwrap()]);
+    let small = lab.path("small.img");
+    sh(&format!("head -c 1M /dev/urandom > {}", small.display()));
+    lab.ok(&[
+        "image",
+        "capture",
+        small.to_str().unwrap(),
+        "--name",
+        "small",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+}
+
+fn nix_is_root() -> bool {
+    sh("id -u").trim() == "0"
+}
+
+#[test]
+fn used_blocks_agree_with_partclone() {
+    let lab = Lab::new();
+    require(&["partclone.ext4", "partclone.fat32", "partclone.ntfs"]);
+    let disk = gpt_disk(&lab, "src.img", "a");
+    lab.capture(&disk, "lab");
+    let inspect = lab.json(&["image", "inspect", "lab"]);
+    for (n, tool) in [
+        (1u32, "partclone.fat32"),
+        (2, "partclone.ext4"),
+        (3, "partclone.ntfs"),
+    ] {
+        let p = partition(&lab, &disk, n);
+        let (img, log) = (lab.path("pc.img"), lab.path("pc.log"));
+        sh(&format!(
+            "{tool} -c -s {} -O {} -L {} >/dev/null 2>&1",
+            p.display(),
+            img.display(),
+            log.display()
+        ));
+        let log = sh(&format!("tr '\\r' '\\n' < {}", log.display()));
+        let block_size: u64 = field(&log, "Block size:");
+        let used_blocks: u64 = log
+            .lines()
+            .find(|l| l.contains("Space in use:"))
+            .and_then(|l| l.split('=').nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no used-block count from {tool}:\n{log}"));
+        let theirs = used_blocks * block_size;
+        let region = inspect["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["partition"] == n)
+            .unwrap();
+        let ours = region["data_bytes"].as_u64().unwrap() + region["zero_bytes"].as_u64().unwrap();
+        // Marrow also keeps NTFS's backup boot sector, the partition's last
+        // sector, which lies outside the volume's clusters.
+        let extra = if n == 3 { 512 } else { 0 };
+        assert_eq!(
+            ours,
+            theirs + extra,
+            "{tool}: partclone {theirs} bytes in use, marrow {ours}"
+        );
+    }
+}
+
+fn field(log: &str, key: &str) -> u64 {
+    log.lines()
+        .find(|l| l.contains(key))
+        .and_then(|l| l.split(key).nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{log}"))
+}
