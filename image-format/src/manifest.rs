@@ -115,3 +115,28 @@ impl Manifest {
         self.regions.iter().map(|r| r.chunk_count).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_manifest_from_a_newer_format_version() {
+        let err = Manifest::parse(br#"{"format":"marrow-image","version":99}"#, "abc", "s")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 99") && err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn refuses_json_that_is_not_a_manifest() {
+        let err = Manifest::parse(br#"{"hello":1}"#, "abc", "s")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a marrow-image manifest"), "{err}");
+        let err = Manifest::parse(b"{\"format\":\"marrow-im", "abc", "s")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not valid JSON"), "{err}");
+    }
+}
