@@ -79,10 +79,14 @@ pub fn prepare(
 /// Downloads `package` into `cache_dir` unless a file of the right name,
 /// size and SHA-256 is already there.
 fn download(package: &str, cache_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    // apt-get prints nothing for a file already in its working directory,
+    // so ask from an empty one: the cache check below is ours to make.
+    let probe = cache_dir.join(".print-uris");
+    fs::create_dir_all(&probe).map_err(io_err(&probe))?;
     let listing = host::run(
         Command::new("apt-get")
             .args(["download", "--print-uris", package])
-            .current_dir(cache_dir),
+            .current_dir(&probe),
     )?;
     let uri = host::parse_print_uris(&listing).ok_or_else(|| Error::Command {
         command: format!("apt-get download --print-uris {package}"),

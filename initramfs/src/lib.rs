@@ -64,6 +64,8 @@ pub enum Error {
     TooLarge { size: u64, limit: u64 },
     #[error(transparent)]
     Cpio(#[from] CpioError),
+    #[error("initramfs {path}: {detail}")]
+    Initrd { path: PathBuf, detail: String },
     #[error("kernel {version}: {source}")]
     Modules {
         version: String,
@@ -73,6 +75,25 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How `exe` is linked, from `ldd`: static, or the libraries it loads.
+pub fn host_linkage(exe: &Path) -> Result<Linkage> {
+    host::ldd(exe)
+}
+
+/// Reads a zstd-compressed newc initramfs (as [`build`] writes it) back
+/// into its entries, for inspection and tests.
+pub fn read_initrd(path: &Path) -> Result<Vec<cpio::Entry>> {
+    let compressed = std::fs::read(path).map_err(io_err(path))?;
+    let raw = zstd::stream::decode_all(compressed.as_slice()).map_err(|e| Error::Initrd {
+        path: path.to_owned(),
+        detail: format!("not zstd: {e}"),
+    })?;
+    cpio::parse(&raw).map_err(|e| Error::Initrd {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })
+}
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {

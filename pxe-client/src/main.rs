@@ -1,9 +1,85 @@
-//! `marrow-client`: the imaging client. Not built yet; it says so instead of
-//! pretending.
+//! `marrow-client`: PID 1 of the boot initramfs, or a shell tool. Argument
+//! parsing and exit codes only; the work lives in the library.
 
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use marrow_client::{boot, inventory, Error};
+
+#[derive(Debug, Parser)]
+#[command(name = "marrow-client", version, about = "Marrow imaging client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the inventory of this machine (DMI, CPU, memory, disks, NICs,
+    /// PCI and USB devices).
+    Inventory {
+        #[arg(long)]
+        json: bool,
+        /// Read /sys and /proc under this directory instead of /.
+        #[arg(long, value_name = "DIR", default_value = "/", hide = true)]
+        root: PathBuf,
+    },
+    /// Capture a disk to a Marrow server.
+    Capture {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        disk: PathBuf,
+    },
+    /// Restore a disk from a Marrow server.
+    Restore {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        disk: PathBuf,
+    },
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Inventory { json, root } => {
+            let inv = inventory::collect(&root)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&inv).expect("inventory serializes")
+                );
+            } else {
+                print!("{}", inv.render());
+            }
+            Ok(())
+        }
+        Command::Capture { .. } => Err(Error::NotBuilt {
+            what: "marrow-client capture",
+        }),
+        Command::Restore { .. } => Err(Error::NotBuilt {
+            what: "marrow-client restore",
+        }),
+    }
+}
+
 fn main() -> ExitCode {
-    eprintln!("marrow-client: the imaging client is not built yet in this version of marrow");
-    ExitCode::FAILURE
+    // As the initramfs's /init the client is the boot stage, whatever its
+    // arguments (the kernel passes none, or unknown ones).
+    if std::process::id() == 1 {
+        boot::run_as_init();
+    }
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("marrow-client: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
 }

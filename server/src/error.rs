@@ -6,6 +6,8 @@ use std::path::PathBuf;
 pub enum Error {
     #[error(transparent)]
     Image(#[from] image_format::Error),
+    #[error(transparent)]
+    Initramfs(#[from] marrow_initramfs::Error),
     #[error("{what} is not built yet in this version of marrow")]
     NotBuilt { what: &'static str },
     #[error("{path}: {source}")]

@@ -1,13 +1,277 @@
+//! `marrow initramfs`: build the boot kernel and initramfs into
+//! `DATA_DIR/boot/`, where the boot service serves them, and inspect what
+//! was built.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use marrow_initramfs::cpio::Kind;
+use marrow_initramfs::{BuildOptions, KernelSource, Linkage};
+use serde_json::json;
+
 use super::Global;
 use crate::error::{Error, Result};
 
+/// The target triple the static client is built for; `scripts/build-initramfs`
+/// uses the same one (an explicit `--target` keeps `crt-static` off build
+/// scripts and proc macros).
+const CLIENT_TARGET: &str = "x86_64-unknown-linux-gnu";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum InitramfsCommand {
-    /// Not built yet.
-    #[command(hide = true)]
-    Pending,
+    /// Build DATA_DIR/boot/vmlinuz and DATA_DIR/boot/initrd.img from Debian's
+    /// kernel package.
+    Build(BuildArgs),
+    /// List what DATA_DIR/boot/initrd.img holds.
+    Inspect {
+        /// Another initramfs to read instead.
+        #[arg(long, value_name = "FILE")]
+        initrd: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub fn run(_global: &Global, _cmd: InitramfsCommand) -> Result<()> {
-    Err(Error::NotBuilt { what: "marrow initramfs (initramfs builder)" })
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The static marrow-client to install as /init (default: next to this
+    /// binary, or the cargo target path scripts/build-initramfs builds).
+    #[arg(long, value_name = "PATH")]
+    client: Option<PathBuf>,
+    /// Use this already-downloaded linux-image-6.1.*-amd64 .deb instead of
+    /// asking apt.
+    #[arg(long, value_name = "DEB")]
+    kernel_deb: Option<PathBuf>,
+    /// Where downloaded packages and unpacked kernels are kept
+    /// (default: DATA_DIR/cache/kernel).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Firmware directories searched for the files modules ask for
+    /// (default: /lib/firmware). Repeat to search several.
+    #[arg(long = "firmware-dir", value_name = "DIR")]
+    firmware_dirs: Vec<PathBuf>,
+    /// Static busybox for the rescue shell.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/bin/busybox",
+        conflicts_with = "no_busybox"
+    )]
+    busybox: PathBuf,
+    /// Build without the rescue shell.
+    #[arg(long)]
+    no_busybox: bool,
+    /// The ntfs-3g binary to carry, with its libraries.
+    #[arg(
+        long = "ntfs-3g",
+        value_name = "PATH",
+        default_value = "/usr/bin/ntfs-3g"
+    )]
+    ntfs3g: PathBuf,
+    /// zstd level for the initramfs.
+    #[arg(long, default_value_t = 19)]
+    zstd_level: i32,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(global: &Global, cmd: InitramfsCommand) -> Result<()> {
+    match cmd {
+        InitramfsCommand::Build(args) => build(global, args),
+        InitramfsCommand::Inspect { initrd, json } => inspect(
+            &initrd.unwrap_or_else(|| global.data_dir.join("boot/initrd.img")),
+            json,
+        ),
+    }
+}
+
+fn build(global: &Global, args: BuildArgs) -> Result<()> {
+    let client = match args.client {
+        Some(path) => path,
+        None => find_client()?,
+    };
+    let firmware_dirs = if args.firmware_dirs.is_empty() {
+        vec![PathBuf::from("/lib/firmware")]
+    } else {
+        args.firmware_dirs
+    };
+    let opts = BuildOptions {
+        kernel: args.kernel_deb.map_or(KernelSource::Apt, KernelSource::Deb),
+        cache_dir: args
+            .cache_dir
+            .unwrap_or_else(|| global.data_dir.join("cache/kernel")),
+        client,
+        ntfs3g: args.ntfs3g,
+        busybox: (!args.no_busybox).then_some(args.busybox),
+        firmware_dirs,
+        modules: BuildOptions::default_modules(),
+        out_dir: global.data_dir.join("boot"),
+        zstd_level: args.zstd_level,
+    };
+    let spinner = Spinner::new();
+    let report = marrow_initramfs::build(&opts, &mut |step| spinner.step(step));
+    spinner.finish();
+    let report = report?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+        return Ok(());
+    }
+    println!(
+        "kernel      {} ({})",
+        report.kernel_version,
+        report.kernel_deb.display()
+    );
+    println!(
+        "vmlinuz     {} ({} bytes)",
+        report.vmlinuz.display(),
+        report.vmlinuz_bytes
+    );
+    println!(
+        "initrd.img  {} ({} bytes {}, {} bytes unpacked, {} entries)",
+        report.initrd.display(),
+        report.initrd_bytes,
+        report.compression,
+        report.archive_bytes,
+        report.entries
+    );
+    println!("blake3      {}", report.initrd_blake3);
+    println!(
+        "modules     {} ({})",
+        report.modules.len(),
+        report.modules.join(" ")
+    );
+    if !report.builtin.is_empty() {
+        println!("built in    {}", report.builtin.join(" "));
+    }
+    println!("firmware    {} included", report.firmware_included.len());
+    for m in &report.firmware_missing {
+        println!("  missing   {} (for {})", m.file, m.module);
+    }
+    println!("ntfs-3g     {} files", report.ntfs3g_files.len());
+    println!(
+        "busybox     {}",
+        if report.busybox {
+            "included (rescue shell)"
+        } else {
+            "not included"
+        }
+    );
+    Ok(())
+}
+
+/// The static client: next to this binary (an installed system), or where
+/// `scripts/build-initramfs` builds it in the cargo target directory. A
+/// dynamically linked client (a plain `cargo build`) cannot be /init.
+fn find_client() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|source| Error::Io {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let mut candidates = vec![dir.join("marrow-client")];
+    if let Some(target) = dir.parent() {
+        candidates.push(target.join(CLIENT_TARGET).join("release/marrow-client"));
+    }
+    let mut dynamic = Vec::new();
+    for c in &candidates {
+        if c.is_file() {
+            match marrow_initramfs::host_linkage(c)? {
+                Linkage::Static => return Ok(c.clone()),
+                Linkage::Dynamic(_) => dynamic.push(c.display().to_string()),
+            }
+        }
+    }
+    let seen = if dynamic.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} is dynamically linked)", dynamic.join(", "))
+    };
+    Err(Error::Usage(format!(
+        "no static marrow-client found at {}{seen}; build it with scripts/build-initramfs, or \
+         RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release -p marrow-client --target {CLIENT_TARGET}, \
+         and pass --client PATH",
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(" or ")
+    )))
+}
+
+fn inspect(initrd: &Path, json: bool) -> Result<()> {
+    let entries = marrow_initramfs::read_initrd(initrd)?;
+    if json {
+        let list: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                let (kind, size, target) = match &e.kind {
+                    Kind::Dir => ("dir", 0, None),
+                    Kind::File(d) => ("file", d.len(), None),
+                    Kind::Symlink(t) => ("symlink", t.len(), Some(t.clone())),
+                    Kind::CharDevice { major, minor } => ("char", 0, Some(format!("{major}:{minor}"))),
+                };
+                json!({ "path": e.path, "kind": kind, "mode": format!("{:o}", e.perm), "size": size, "target": target })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).expect("entries serialize")
+        );
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    for e in &entries {
+        let line = match &e.kind {
+            Kind::Dir => format!("d {:04o} {:>10} {}/", e.perm, "", e.path),
+            Kind::File(d) => format!("f {:04o} {:>10} {}", e.perm, d.len(), e.path),
+            Kind::Symlink(t) => format!("l {:04o} {:>10} {} -> {t}", e.perm, "", e.path),
+            Kind::CharDevice { major, minor } => format!(
+                "c {:04o} {:>10} {}",
+                e.perm,
+                format!("{major}:{minor}"),
+                e.path
+            ),
+        };
+        // A reader such as `head` closing the pipe early is not a failure.
+        if let Err(e) = writeln!(out, "{line}") {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(Error::Io {
+                path: "stdout".into(),
+                source: e,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One line per build step on a terminal; silent in a pipe.
+struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    fn new() -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(Some(bar))
+    }
+
+    fn step(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.println(format!("  {message}"));
+            bar.set_message(message.to_owned());
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
