@@ -122,11 +122,20 @@ pub trait ImportProgress {
 pub struct Quiet;
 impl ImportProgress for Quiet {}
 
-/// An index entry loaded for matching: the package and the index over it.
+/// The index loaded for matching, and the packages left out of it.
 pub struct Loaded {
     pub index: DriverIndex,
-    /// Packages left out of the index as a whole (broken, other OS), with why.
-    pub skipped: Vec<(PackageInfo, String)>,
+    /// Broken packages that declare some of the wanted IDs, never matched.
+    pub skipped: Vec<SkippedPackage>,
+}
+
+/// A broken package left out of matching.
+#[derive(Debug, Clone)]
+pub struct SkippedPackage {
+    pub package: PackageInfo,
+    pub reason: String,
+    /// The wanted device IDs (upper case) its INFs declare.
+    pub ids: BTreeSet<String>,
 }
 
 pub struct Store {
@@ -515,6 +524,7 @@ impl Store {
                 .map(|s| s.to_ascii_uppercase())
                 .collect()
         });
+        let mut declared: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let packages: Vec<PackageInfo> = match &wanted {
             None => self.list()?,
             Some(wanted) => {
@@ -528,7 +538,13 @@ impl Store {
                         .query_map(params![id], |r| r.get::<_, String>(0))
                         .and_then(Iterator::collect)
                         .map_err(self.db_err())?;
-                    found.extend(rows);
+                    for package in rows {
+                        declared
+                            .entry(package.clone())
+                            .or_default()
+                            .insert(id.clone());
+                        found.insert(package);
+                    }
                 }
                 found
                     .iter()
@@ -542,8 +558,13 @@ impl Store {
         let tag = os_tag(target);
         for package in packages {
             if package.broken() {
-                let why = format!("broken: {}", package.problems().join("; "));
-                skipped.push((package, why));
+                let reason = format!("broken: {}", package.problems().join("; "));
+                let ids = declared.remove(&package.id.to_hex()).unwrap_or_default();
+                skipped.push(SkippedPackage {
+                    package,
+                    reason,
+                    ids,
+                });
                 continue;
             }
             let dir = self.package_dir(&package.id);

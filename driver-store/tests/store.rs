@@ -116,7 +116,8 @@ fn matching_through_the_store_ranks_the_virtio_driver_and_skips_the_broken_copy(
         r"PCI\VEN_1AF4&DEV_1041&SUBSYS_11001AF4&REV_01"
     );
     assert_eq!(loaded.skipped.len(), 1);
-    assert!(loaded.skipped[0].1.starts_with("broken:"));
+    assert!(loaded.skipped[0].reason.starts_with("broken:"));
+    assert!(loaded.skipped[0].ids.contains(r"PCI\VEN_1AF4&DEV_1041"));
     // The e1000 INF does not name virtio, so the index never loaded it.
     assert!(loaded.index.entries.iter().all(|e| e.inf == "netkvm.inf"));
 }

@@ -7,6 +7,8 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] image_format::Error),
     #[error(transparent)]
+    Drivers(#[from] driver_store::Error),
+    #[error(transparent)]
     Initramfs(#[from] marrow_initramfs::Error),
     #[error("{what} is not built yet in this version of marrow")]
     NotBuilt { what: &'static str },
