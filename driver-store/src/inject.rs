@@ -56,6 +56,14 @@ pub struct InjectOptions {
     /// The Windows architecture: the component's `processorArchitecture`
     /// and the platform whose `[SourceDisksFiles]` are checked.
     pub arch: Arch,
+    /// Also add a `pnputil /add-driver` line to
+    /// `Windows\Setup\Scripts\SetupComplete.cmd`, which Windows Setup runs
+    /// as Local System after setup and before the logon screen ("Add a
+    /// custom script to Windows Setup", learn.microsoft.com). That reaches
+    /// images sealed to OOBE, which read neither answer-file pass; Windows
+    /// skips the script on OEM product keys except Enterprise and Server.
+    /// `pnputil /add-driver ... /subdirs /install` needs Windows 10 1607 or later.
+    pub setup_complete: bool,
 }
 
 impl InjectOptions {
@@ -65,6 +73,7 @@ impl InjectOptions {
             answer_file: r"Windows\Panther\unattend.xml".into(),
             system_drive: "C:".into(),
             arch,
+            setup_complete: true,
         }
     }
 
@@ -104,6 +113,9 @@ pub struct InjectReport {
     /// The passes that got a new `DriverPaths` entry (a pass that already
     /// named the folder is left alone).
     pub passes_added: Vec<String>,
+    /// `SetupComplete.cmd`, relative to the volume root, when it was
+    /// created or given the `pnputil` line by this run.
+    pub setup_complete: Option<String>,
 }
 
 fn split(path: &str) -> impl Iterator<Item = &str> {
@@ -335,7 +347,72 @@ pub fn inject(
     );
     report.answer_file_created = created;
     report.passes_added = added;
+    if options.setup_complete {
+        let script = resolve_ci(root, SETUP_COMPLETE);
+        let old = match fs::read(&script) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::Io {
+                    path: script,
+                    source: e,
+                })
+            }
+        };
+        if let Some(new) = setup_complete_script(old.as_deref(), &options.folder) {
+            if let Some(p) = script.parent() {
+                fs::create_dir_all(p).map_err(io(p))?;
+            }
+            let tmp = script.with_extension("cmd.marrow-tmp");
+            fs::write(&tmp, &new).map_err(io(&tmp))?;
+            fs::rename(&tmp, &script).map_err(io(&script))?;
+            report.setup_complete = Some(
+                script
+                    .strip_prefix(root)
+                    .unwrap_or(&script)
+                    .to_string_lossy()
+                    .to_string(),
+            );
+        }
+    }
     Ok(report)
+}
+
+/// Where Windows Setup looks for the script it runs after setup.
+pub const SETUP_COMPLETE: &str = r"Windows\Setup\Scripts\SetupComplete.cmd";
+
+const SCRIPT_MARK: &str = "rem marrow: install the drivers Marrow injected";
+
+/// `SetupComplete.cmd` with the `pnputil` lines first (an existing script
+/// may end in `exit`), or `None` when it already has them. Lines end in
+/// CRLF, as cmd.exe scripts do.
+pub fn setup_complete_script(old: Option<&[u8]>, folder: &str) -> Option<Vec<u8>> {
+    let old = old.unwrap_or_default();
+    if String::from_utf8_lossy(old).contains(SCRIPT_MARK) {
+        return None;
+    }
+    let folder: Vec<&str> = split(folder).collect();
+    let mut out = Vec::new();
+    let mut rest = old;
+    // Keep a leading `@echo off` first, so our lines do not echo.
+    if let Some(end) = old.iter().position(|&b| b == b'\n') {
+        if String::from_utf8_lossy(&old[..end])
+            .trim()
+            .eq_ignore_ascii_case("@echo off")
+        {
+            out.extend_from_slice(&old[..=end]);
+            rest = &old[end + 1..];
+        }
+    }
+    out.extend_from_slice(
+        format!(
+            "{SCRIPT_MARK}\r\npnputil /add-driver \"%SystemDrive%\\{}\\*.inf\" /subdirs /install\r\n",
+            folder.join("\\")
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 fn decode_answer(path: &Path, bytes: Vec<u8>) -> Result<String> {
@@ -727,6 +804,25 @@ mod tests {
             .unwrap_err()
             .contains("not <unattend>"));
         assert!(add_driver_path("<unattend><settings></unattend>", PATH, Arch::Amd64).is_err());
+    }
+
+    #[test]
+    fn the_setup_script_gets_the_pnputil_line_once_and_first() {
+        let new = setup_complete_script(None, r"Drivers\marrow").unwrap();
+        assert_eq!(
+            String::from_utf8(new.clone()).unwrap(),
+            format!("{SCRIPT_MARK}\r\npnputil /add-driver \"%SystemDrive%\\Drivers\\marrow\\*.inf\" /subdirs /install\r\n")
+        );
+        assert!(setup_complete_script(Some(&new), r"Drivers\marrow").is_none());
+        let theirs = b"@echo off\r\ncall vendor.cmd\r\nexit /b 0\r\n";
+        let edited =
+            String::from_utf8(setup_complete_script(Some(theirs), "Drivers/marrow").unwrap())
+                .unwrap();
+        assert!(edited.starts_with("@echo off\r\nrem marrow"), "{edited}");
+        assert!(
+            edited.ends_with("call vendor.cmd\r\nexit /b 0\r\n"),
+            "{edited}"
+        );
     }
 
     #[test]

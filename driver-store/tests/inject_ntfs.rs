@@ -153,7 +153,9 @@ fn xpath(file: &Path, expr: &str) -> String {
         .output()
         .unwrap();
     // xmllint ends its answer with a newline.
-    String::from_utf8_lossy(&out.stdout).trim_end_matches('\n').to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .trim_end_matches('\n')
+        .to_string()
 }
 
 fn packages() -> PathBuf {
@@ -207,9 +209,18 @@ fn matched_packages_land_on_ntfs_and_the_answer_file_names_them() {
     );
     assert!(!report.answer_file_created);
     assert_eq!(report.passes_added, PASSES);
+    assert_eq!(
+        report.setup_complete.as_deref(),
+        Some("Windows/Setup/Scripts/SetupComplete.cmd")
+    );
 
     // Read back without mounting: the package whole, nothing half-copied.
     assert_eq!(ls(&image, "/Drivers/marrow"), ["netkvm-amd64"]);
+    assert_eq!(
+        cat(&image, "Windows/Setup/Scripts/SetupComplete.cmd"),
+        "rem marrow: install the drivers Marrow injected\r\n\
+         pnputil /add-driver \"%SystemDrive%\\Drivers\\marrow\\*.inf\" /subdirs /install\r\n"
+    );
     let mut files = ls(&image, "/Drivers/marrow/netkvm-amd64");
     files.sort();
     assert_eq!(files, ["netkvm.cat", "netkvm.inf", "netkvm.sys"]);
