@@ -410,6 +410,34 @@ mod tests {
     }
 
     #[test]
+    fn device_id_parsers_never_panic_on_arbitrary_text() {
+        let alphabet = "0123456789abcdefABCDEFgz:@/pci_vdsbi-\u{e9}";
+        let chars: Vec<char> = alphabet.chars().collect();
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..5000 {
+            let len = (next() % 48) as usize;
+            let text: String = (0..len)
+                .map(|_| chars[next() as usize % chars.len()])
+                .collect();
+            if let Ok(d) = text.parse::<PciDevice>() {
+                let _ = d.ids();
+                assert_eq!(format!("pci {}", text.to_ascii_lowercase()), d.to_string());
+            }
+            if let Ok(d) = text.parse::<UsbDevice>() {
+                let _ = d.ids();
+            }
+            let _ = PciDevice::from_modalias(&text);
+            let _ = PciDevice::from_modalias(&format!("pci:v0000{text}"));
+        }
+    }
+
+    #[test]
     fn printing_and_parsing_round_trips() {
         for text in ["8086:100e:8086:001e@02/020000", "1af4:1041", "1af4:1000@00"] {
             let dev: PciDevice = text.parse().unwrap();

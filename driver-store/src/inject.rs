@@ -825,6 +825,40 @@ mod tests {
         );
     }
 
+    /// Whatever the answer file holds, the edit returns an error or a
+    /// well-formed result; it never panics (deterministic mutations of a
+    /// real-looking answer file).
+    #[test]
+    fn the_edit_never_panics_on_mutated_answer_files() {
+        let base = new_answer_file(PATH, Arch::Amd64).replace(PATH, r"D:\Other");
+        let base = base.as_bytes();
+        let alphabet = b"<>/=\"' !-?[]&;:abxmlnsettingspassPathDriverPathsunattend\n";
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..600 {
+            let mut bytes = base.to_vec();
+            for _ in 0..(1 + next() % 8) {
+                let at = next() as usize % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = alphabet[next() as usize % alphabet.len()],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, alphabet[next() as usize % alphabet.len()]),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok((out, _)) = add_driver_path(&text, PATH, Arch::Amd64) {
+                assert!(parse_nodes(&out).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn package_names_become_safe_folder_names() {
         assert_eq!(sanitize("virtio net/amd64"), "virtio_net_amd64");

@@ -315,3 +315,38 @@ pub fn excluded_matches(ids: &DeviceIds, index: &DriverIndex) -> Vec<Excluded> {
     }
     out
 }
+
+/// A package chosen for injection, and the devices it was chosen for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub package: String,
+    /// One line per device it is the best candidate for.
+    pub reasons: Vec<String>,
+}
+
+/// What to inject for a machine: for each device the best candidate only
+/// (what Windows would install), each package once, in device order.
+/// Devices nothing matches contribute nothing.
+pub fn choose(devices: &[DeviceIds], index: &DriverIndex) -> Vec<Chosen> {
+    let mut chosen: Vec<Chosen> = Vec::new();
+    for ids in devices {
+        let Some(best) = rank(ids, index).into_iter().next() else {
+            continue;
+        };
+        let device = ids
+            .hardware_ids
+            .first()
+            .or(ids.compatible_ids.first())
+            .cloned()
+            .unwrap_or_default();
+        let line = format!("{device}: {}", best.reason);
+        match chosen.iter_mut().find(|c| c.package == best.package) {
+            Some(c) => c.reasons.push(line),
+            None => chosen.push(Chosen {
+                package: best.package,
+                reasons: vec![line],
+            }),
+        }
+    }
+    chosen
+}

@@ -10,7 +10,7 @@
 //!               #3 `PCI\VEN_8086&CC_020000`, #4 `PCI\VEN_8086&CC_0200`,
 //!               #5 `PCI\VEN_8086`, #6 `PCI\CC_020000`, #7 `PCI\CC_0200`.
 
-use driver_store::rank::{excluded_matches, rank, DriverIndex, Signature};
+use driver_store::rank::{choose, excluded_matches, rank, DriverIndex, Signature};
 use driver_store::{Inf, PciDevice, TargetOs};
 
 const E1000: &str = "8086:100e:1af4:1100@03/020000";
@@ -381,4 +381,43 @@ fn reactos_drivers_match_qemu_nics_on_x86_only() {
     let x64 = packages("win10-x64");
     assert!(rank(&virtio, &x64).is_empty());
     assert_eq!(excluded_matches(&virtio, &x64).len(), 1);
+}
+
+#[test]
+fn choosing_for_a_machine_takes_each_devices_best_package_once() {
+    let idx = index(
+        "win10-x64",
+        &[
+            (
+                "specific",
+                inf(
+                    "NTamd64",
+                    &[r"PCI\VEN_8086&DEV_100E&SUBSYS_11001AF4"],
+                    "01/01/2020,1.0",
+                    None,
+                ),
+                U,
+            ),
+            (
+                "generic",
+                inf(
+                    "NTamd64",
+                    &[r"PCI\VEN_8086&DEV_100E", r"PCI\VEN_8086&DEV_10D3"],
+                    "01/01/2020,1.0",
+                    None,
+                ),
+                U,
+            ),
+        ],
+    );
+    let e1000e = "8086:10d3:8086:0000@00/020000"
+        .parse::<PciDevice>()
+        .unwrap()
+        .ids();
+    let nothing = "1234:1111".parse::<PciDevice>().unwrap().ids();
+    let chosen = choose(&[e1000(), e1000e, e1000(), nothing], &idx);
+    let packages: Vec<&str> = chosen.iter().map(|c| c.package.as_str()).collect();
+    assert_eq!(packages, ["specific", "generic"]);
+    assert_eq!(chosen[0].reasons.len(), 2);
+    assert!(chosen[1].reasons[0].starts_with(r"PCI\VEN_8086&DEV_10D3&SUBSYS_00008086&REV_00: "));
 }
