@@ -71,6 +71,9 @@ pub struct InfInfo {
     /// Why the INF cannot be installed (missing files, unparsable). Any
     /// problem makes the package broken: it is never matched or injected.
     pub problems: Vec<String>,
+    /// Things worth knowing that do not break it, such as an `--os` it
+    /// has no models section for.
+    pub notes: Vec<String>,
 }
 
 /// A stored package.
@@ -617,6 +620,8 @@ struct InfInfoRow {
     signature: String,
     models: usize,
     problems: Vec<String>,
+    #[serde(default)]
+    notes: Vec<String>,
 }
 
 impl From<InfInfoRow> for InfInfo {
@@ -634,6 +639,7 @@ impl From<InfInfoRow> for InfInfo {
             },
             models: r.models,
             problems: r.problems,
+            notes: r.notes,
         }
     }
 }
@@ -672,6 +678,7 @@ fn describe_infs(
             signature: Signature::Unsigned,
             models: 0,
             problems: Vec::new(),
+            notes: Vec::new(),
         };
         let inf = match Inf::parse(path, &bytes) {
             Ok(inf) => inf,
@@ -693,6 +700,17 @@ fn describe_infs(
             }
         };
         info.models = models.len();
+        for target in targets {
+            if let Ok((selected, excluded)) = inf.models_for(target) {
+                if selected.is_empty() && !models.is_empty() {
+                    info.notes.push(format!(
+                        "no models for {}: {}",
+                        os_tag(target),
+                        excluded.join("; ")
+                    ));
+                }
+            }
+        }
         if inf.template {
             info.problems
                 .push("a stampinf template ($ARCH$ placeholders), not a built INF".into());

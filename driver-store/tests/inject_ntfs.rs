@@ -8,7 +8,9 @@
 //! (all installed by `scripts/install-deps`).
 
 use driver_store::inject::{inject, InjectOptions, InjectPackage, PASSES};
-use driver_store::Arch;
+use driver_store::rank::choose;
+use driver_store::store::{Quiet, Store};
+use driver_store::{Arch, PciDevice, TargetOs};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -289,4 +291,52 @@ fn an_image_without_an_answer_file_gets_one_and_nothing_matching_writes_nothing(
         ),
         "2"
     );
+}
+
+/// The client's path without the network: the store chooses for QEMU's
+/// virtio-net and e1000 on 64-bit Windows 11, and only the virtio package
+/// (the ReactOS e1000 driver is x86 only; the broken copy never counts)
+/// lands on the volume.
+#[test]
+fn the_store_chooses_for_qemu_nics_and_only_that_package_is_injected() {
+    if let Some(why) = cannot_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&tmp.path().join("store")).unwrap();
+    let win11: TargetOs = "win11-x64".parse().unwrap();
+    store.add(&packages(), &[win11], &Quiet).unwrap();
+    let devices: Vec<_> = [
+        "1af4:1041:1af4:1100@01/020000",
+        "8086:100e:1af4:1100@03/020000",
+    ]
+    .iter()
+    .map(|d| d.parse::<PciDevice>().unwrap().ids())
+    .collect();
+    let loaded = store.load(&win11, Some(&devices)).unwrap();
+    let chosen = choose(&devices, &loaded.index);
+    assert_eq!(chosen.len(), 1);
+    let all = store.list().unwrap();
+    let to_inject: Vec<InjectPackage> = chosen
+        .iter()
+        .map(|c| {
+            let p = all.iter().find(|p| p.id.short() == c.package).unwrap();
+            InjectPackage {
+                name: p.name.clone(),
+                source: store.package_dir(&p.id),
+                reason: c.reasons.join("; "),
+            }
+        })
+        .collect();
+
+    let image = ntfs_image(tmp.path(), Some(ANSWER));
+    let mnt = Mounted::new(&image, &tmp.path().join("windows"));
+    let report = inject(&mnt.0, &to_inject, &InjectOptions::new(Arch::Amd64)).unwrap();
+    mnt.unmount();
+    assert_eq!(report.injected.len(), 1);
+    assert!(report.injected[0]
+        .reason
+        .starts_with(r"PCI\VEN_1AF4&DEV_1041&SUBSYS_11001AF4&REV_01: hardware ID #1"));
+    assert_eq!(ls(&image, "/Drivers/marrow"), ["netkvm-amd64"]);
 }

@@ -94,6 +94,15 @@ fn a_directory_of_packages_imports_each_and_flags_the_broken_one() {
     assert!(!e1000.broken());
     assert_eq!(e1000.infs[0].models, 37);
     assert_eq!(e1000.infs[0].signature, driver_store::Signature::Unsigned);
+    // Imported for win11-x64 too, where its undecorated section never applies.
+    assert_eq!(e1000.infs[0].notes.len(), 1);
+    assert!(
+        e1000.infs[0].notes[0].starts_with("no models for win11-x64:"),
+        "{:?}",
+        e1000.infs[0].notes
+    );
+    assert_eq!(netkvm.infs[0].notes.len(), 1);
+    assert!(netkvm.infs[0].notes[0].starts_with("no models for win10-x86:"));
 }
 
 #[test]

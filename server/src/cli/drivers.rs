@@ -158,6 +158,16 @@ fn add(global: &Global, sources: &[PathBuf], os: &[String], json: bool) -> Resul
                     p.bytes,
                     p.os.join(", ")
                 );
+                for inf in &p.infs {
+                    for note in &inf.notes {
+                        eprintln!(
+                            "marrow: note: package {} ({}) {}: {note}",
+                            p.id.short(),
+                            p.name,
+                            inf.path
+                        );
+                    }
+                }
                 for problem in p.problems() {
                     eprintln!("marrow: warning: package {} ({}) is broken and will not be matched: {problem}", p.id.short(), p.name);
                 }
