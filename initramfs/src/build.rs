@@ -370,9 +370,15 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         0o644,
         builtin_text.into_bytes(),
     ))?;
-    let boot_list: String = BOOT_LOAD_LIST
+    // The client loads this list with modules.dep but not softdeps, so it
+    // is written expanded: ext4's crc32c providers come before ext4 (the
+    // kernel would ask /sbin/modprobe for them, and there is none).
+    let boot_names: Vec<String> = BOOT_LOAD_LIST.iter().map(|n| n.to_string()).collect();
+    let boot_plan =
+        plan_modules(&dep, &aliases, &softdep, &builtin, &boot_names).map_err(modules_err)?;
+    let boot_list: String = boot_plan
+        .load_order
         .iter()
-        .map(|n| ModuleName::new(n))
         .filter(|n| keep.contains(n))
         .map(|n| format!("{n}\n"))
         .collect();

@@ -197,19 +197,20 @@ fn bring_up_network(config: &BootConfig) -> Result<()> {
     let link = net::choose_link(&found, ip.device.as_deref(), config.bootif)?;
     net::configure(link, ip)?;
     let route = net::default_route(&read("/proc/net/route")?);
-    let gw =
-        match (ip.gateway, route) {
-            (Some(gw), Some((dev, via))) if dev == link.name && via == gw => {
-                format!(", default route via {gw}")
-            }
-            (Some(gw), other) => return Err(Error::Network {
+    let gw = match (ip.gateway, route) {
+        (Some(gw), Some((dev, via))) if dev == link.name && via == gw => {
+            format!(", default route via {gw}")
+        }
+        (Some(gw), other) => {
+            return Err(Error::Network {
                 detail: format!(
                     "default route via {gw} on {} is missing after configuration (found {other:?})",
                     link.name
                 ),
-            }),
-            (None, _) => String::new(),
-        };
+            })
+        }
+        (None, _) => String::new(),
+    };
     let mac = link.mac.map_or("-".into(), |m| m.to_string());
     say(&format!(
         "network: {} ({mac}) up with {}/{}{gw}",

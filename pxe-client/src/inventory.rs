@@ -263,10 +263,11 @@ fn nics(dir: &Path) -> Vec<Nic> {
         if !device.exists() {
             continue;
         }
-        let slot = fs::canonicalize(&device).ok().and_then(|p| {
-            let n = name_of(&p);
-            p.parent().filter(|_| is_pci_slot(&n)).map(|_| n)
-        });
+        // The device link points at the PCI function itself (e1000) or at a
+        // child of it (virtio0 under the virtio-pci function).
+        let slot = fs::canonicalize(&device)
+            .ok()
+            .and_then(|p| p.ancestors().map(name_of).find(|n| is_pci_slot(n)));
         out.push(Nic {
             name: name_of(&path),
             mac: attr(&path.join("address")).unwrap_or_default(),

@@ -191,6 +191,11 @@ fn inventory_of_a_qemu_shaped_tree_lists_its_devices() {
     assert_eq!(inv.nics[0].mac, "52:54:00:12:34:56");
     assert_eq!(inv.nics[0].driver.as_deref(), Some("virtio_net"));
     assert_eq!(inv.nics[0].speed_mbps, None);
+    assert_eq!(
+        inv.nics[0].pci_slot.as_deref(),
+        Some("0000:00:03.0"),
+        "found above virtio0"
+    );
 
     assert_eq!(inv.pci.len(), 1);
     let p = &inv.pci[0];

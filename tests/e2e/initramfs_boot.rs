@@ -1,0 +1,376 @@
+//! The initramfs, built by `marrow initramfs build` from Debian's kernel
+//! package, boots under QEMU (TCG, no firmware PXE: `-kernel`/`-initrd`)
+//! with the static `marrow-client` as PID 1, which loads the virtio and
+//! e1000 drivers by modalias, configures the boot NIC from `ip=` and
+//! `BOOTIF=`, prints its inventory and powers off. A second build from the
+//! same inputs gives the same bytes.
+//!
+//! The VM's NICs use QEMU's user network with `restrict=on`: nothing the
+//! guest sends leaves the QEMU process.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The static client is built for this triple, as scripts/build-initramfs does.
+const CLIENT_TARGET: &str = "x86_64-unknown-linux-gnu";
+/// Generous: TCG on two shared cores. The boot takes about 10 s alone.
+const BOOT_LIMIT: Duration = Duration::from_secs(300);
+const BOOT_MAC: &str = "52:54:00:12:34:56";
+const OTHER_MAC: &str = "52:54:00:65:43:21";
+
+/// target/<profile>/deps/e2e-<hash> → target
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .nth(3)
+        .expect("target dir above the test binary")
+        .to_owned()
+}
+
+fn cargo(args: &[&str], envs: &[(&str, &str)]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap_or_else(|e| panic!("{cargo} {args:?}: {e}"));
+    assert!(status.success(), "{cargo} {args:?} failed");
+}
+
+/// `marrow` (debug, as the test suite builds it) and the static release
+/// `marrow-client`, built or brought up to date now: cargo does nothing when
+/// they are current, and a stale client would test old code.
+fn binaries() -> (PathBuf, PathBuf) {
+    cargo(&["build", "-p", "marrow-server", "--bin", "marrow"], &[]);
+    cargo(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "marrow-client",
+            "--target",
+            CLIENT_TARGET,
+        ],
+        &[("RUSTFLAGS", "-C target-feature=+crt-static")],
+    );
+    let target = target_dir();
+    (
+        target.join("debug/marrow"),
+        target.join(CLIENT_TARGET).join("release/marrow-client"),
+    )
+}
+
+/// Downloaded kernel packages outlive the test run (and the checkout), so
+/// a rerun does not fetch 70 MB again.
+fn kernel_cache() -> PathBuf {
+    std::env::var_os("MARROW_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/marrow-test"))
+        .join("initramfs-kernel")
+}
+
+fn build(marrow: &Path, client: &Path, data_dir: &Path) -> serde_json::Value {
+    let out = Command::new(marrow)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["initramfs", "build", "--json", "--client"])
+        .arg(client)
+        .arg("--cache-dir")
+        .arg(kernel_cache())
+        .output()
+        .expect("run marrow initramfs build");
+    assert!(
+        out.status.success(),
+        "marrow initramfs build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "quiet in a pipe, yet wrote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("build report is JSON")
+}
+
+/// Kills QEMU if the test fails before it powers off.
+struct Vm(Child);
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serial(log: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        let mut bytes = Vec::new();
+        let _ = f.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    text
+}
+
+fn machine_ready() -> Result<(), String> {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err(
+            "qemu-system-x86_64 is not installed (scripts/install-deps installs it)".into(),
+        );
+    }
+    for tool in ["apt-get", "dpkg", "depmod", "modinfo", "ldd"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map_or(true, |o| !o.status.success())
+        {
+            return Err(format!("{tool} is not installed (scripts/install-deps installs kmod; dpkg and apt come with Debian)"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_and_reports_inventory(
+) {
+    if let Err(why) = machine_ready() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let (marrow, client) = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    let data_a = dir.path().join("a");
+    let data_b = dir.path().join("b");
+
+    let report = build(&marrow, &client, &data_a);
+    let initrd = data_a.join("boot/initrd.img");
+    let vmlinuz = data_a.join("boot/vmlinuz");
+    let size = std::fs::metadata(&initrd).unwrap().len();
+    assert_eq!(report["initrd_bytes"].as_u64(), Some(size));
+    assert!(
+        size <= 40 * 1024 * 1024,
+        "initramfs is {size} bytes, over 40 MB"
+    );
+    assert!(
+        report["kernel_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("6.1."),
+        "{}",
+        report["kernel_version"]
+    );
+    let modules: Vec<&str> = report["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for m in [
+        "e1000",
+        "e1000e",
+        "igb",
+        "ixgbe",
+        "r8169",
+        "tg3",
+        "bnxt_en",
+        "virtio_net",
+        "ahci",
+        "nvme",
+    ] {
+        assert!(modules.contains(&m), "{m} missing from {modules:?}");
+    }
+    for m in [
+        "virtio_blk",
+        "virtio_scsi",
+        "sd_mod",
+        "usb_storage",
+        "ext4",
+        "vfat",
+        "fuse",
+        "virtio_pci",
+    ] {
+        assert!(modules.contains(&m), "{m} missing from {modules:?}");
+    }
+
+    // Reproducible: the same inputs, built again elsewhere, give the same bytes.
+    let again = build(&marrow, &client, &data_b);
+    assert_eq!(again["initrd_blake3"], report["initrd_blake3"]);
+    assert!(
+        std::fs::read(&initrd).unwrap() == std::fs::read(data_b.join("boot/initrd.img")).unwrap()
+    );
+
+    let log = dir.path().join("serial.log");
+    let disk = dir.path().join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let append = format!(
+        "console=ttyS0 ip=10.0.2.15::10.0.2.1:255.255.255.0 BOOTIF=01-{} marrow.inventory-only=1",
+        BOOT_MAC.replace(':', "-")
+    );
+    let started = Instant::now();
+    let mut vm = Vm(Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+            "-m",
+            "512",
+            "-nodefaults",
+        ])
+        .args(["-display", "none", "-vga", "none", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .arg("-kernel")
+        .arg(&vmlinuz)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", &append])
+        .args(["-netdev", "user,id=n0,restrict=on"])
+        .args([
+            "-device",
+            &format!("virtio-net-pci,netdev=n0,mac={BOOT_MAC}"),
+        ])
+        .args(["-netdev", "user,id=n1,restrict=on"])
+        .args(["-device", &format!("e1000,netdev=n1,mac={OTHER_MAC}")])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=none,id=d0", disk.display()))
+        .args(["-device", "virtio-blk-pci,drive=d0,serial=MARROW-E2E-DISK"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu"));
+
+    let mut client_start = None;
+    let status = loop {
+        if client_start.is_none() && serial(&log).contains("started as PID 1") {
+            client_start = Some(started.elapsed());
+        }
+        if let Some(status) = vm.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < BOOT_LIMIT,
+            "VM still running after {BOOT_LIMIT:?}; serial log:\n{}",
+            serial(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let total = started.elapsed();
+    let text = serial(&log);
+    let mut qemu_err = String::new();
+    vm.0.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut qemu_err)
+        .unwrap();
+    assert!(
+        status.success(),
+        "qemu exited with {status}: {qemu_err}\nserial log:\n{text}"
+    );
+
+    let client_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("marrow-client: "))
+        .collect();
+    let has = |needle: &str| client_lines.iter().any(|l| l.contains(needle));
+    assert!(has("started as PID 1 at"), "no client start in:\n{text}");
+    assert!(
+        has("loaded module virtio_pci (modalias pci:v00001AF4d00001000"),
+        "{text}"
+    );
+    assert!(
+        has("loaded module virtio_net (modalias virtio:d00000001v00001AF4)"),
+        "{text}"
+    );
+    assert!(
+        has("loaded module virtio_blk (modalias virtio:d00000002v00001AF4)"),
+        "{text}"
+    );
+    assert!(
+        has("loaded module e1000 (modalias pci:v00008086d0000100E"),
+        "{text}"
+    );
+    assert!(
+        has("loaded module ext4 (listed in /etc/marrow/modules)"),
+        "{text}"
+    );
+    assert!(
+        has(&format!(
+            "network: eth0 ({BOOT_MAC}) up with 10.0.2.15/24, default route via 10.0.2.1"
+        )) || has(&format!(
+            "network: eth1 ({BOOT_MAC}) up with 10.0.2.15/24, default route via 10.0.2.1"
+        )),
+        "the BOOTIF NIC was not configured:\n{text}"
+    );
+    assert!(
+        has("inventory only (marrow.inventory-only): powering off"),
+        "{text}"
+    );
+    assert!(!has("could not load module"), "{text}");
+
+    let begin = text
+        .find("--- marrow inventory begin ---")
+        .expect("inventory start marker");
+    let end = text
+        .find("--- marrow inventory end ---")
+        .expect("inventory end marker");
+    let inventory: serde_json::Value = serde_json::from_str(
+        text[begin..end]
+            .lines()
+            .nth(1)
+            .expect("inventory line")
+            .trim(),
+    )
+    .expect("inventory JSON");
+    let pci_ids: Vec<String> = inventory["pci"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}",
+                p["vendor"].as_str().unwrap(),
+                p["device"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for id in ["1af4:1000", "1af4:1001", "8086:100e"] {
+        assert!(
+            pci_ids.contains(&id.to_string()),
+            "{id} missing from {pci_ids:?}"
+        );
+    }
+    let disks = inventory["disks"].as_array().unwrap();
+    assert_eq!(disks.len(), 1, "{disks:?}");
+    assert_eq!(disks[0]["serial"], "MARROW-E2E-DISK");
+    assert_eq!(disks[0]["size_bytes"], 64u64 << 20);
+    let nics = inventory["nics"].as_array().unwrap();
+    let drivers: Vec<&str> = nics.iter().map(|n| n["driver"].as_str().unwrap()).collect();
+    assert_eq!(nics.len(), 2, "{nics:?}");
+    assert!(
+        drivers.contains(&"virtio_net") && drivers.contains(&"e1000"),
+        "{drivers:?}"
+    );
+    assert_eq!(inventory["dmi"]["sys_vendor"], "QEMU");
+
+    // Figures for the report, not assertions: TCG speed varies with load.
+    eprintln!(
+        "measured: initramfs {size} bytes compressed ({} unpacked); QEMU start to client start {:.1} s, \
+         to power-off {:.1} s (TCG)",
+        report["archive_bytes"],
+        client_start.expect("client start seen").as_secs_f64(),
+        total.as_secs_f64()
+    );
+}
