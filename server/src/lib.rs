@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod db;
 mod error;
 mod progress;
+pub mod serve;
 
 pub use error::Error;

@@ -1,1 +1,2 @@
 //! End-to-end scenarios, one test binary.
+mod boot_bios;

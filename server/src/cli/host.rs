@@ -1,13 +1,124 @@
+//! `marrow host`: list and register hosts.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use marrow_protocol::MacAddr;
+use serde_json::json;
+
 use super::Global;
+use crate::db::Db;
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostCommand {
-    /// Not built yet.
-    #[command(hide = true)]
-    Pending,
+    /// List registered hosts (registered on their first PXE boot or by `add`).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pre-register a host, or rename one.
+    Add {
+        /// The host's MAC address (aa:bb:cc:dd:ee:ff).
+        mac: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
-pub fn run(_global: &Global, _cmd: HostCommand) -> Result<()> {
-    Err(Error::NotBuilt { what: "marrow host (host registry)" })
+fn format_time(secs: i64) -> String {
+    // UTC, without a date crate: days since the epoch to a civil date
+    // (Howard Hinnant's days_from_civil inverse).
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
+    let db = Db::open(&global.data_dir)?;
+    match cmd {
+        HostCommand::List { json } => {
+            let hosts = db.hosts()?;
+            if json {
+                let rows: Vec<_> = hosts
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "mac": h.mac,
+                            "name": h.name,
+                            "arch": h.arch,
+                            "client_uuid": h.client_uuid,
+                            "last_boot": h.last_boot,
+                            "ip": h.ip,
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                );
+                return Ok(());
+            }
+            if hosts.is_empty() {
+                println!("no hosts registered");
+                return Ok(());
+            }
+            println!(
+                "{:<17}  {:<16}  {:<10}  {:<19}  IP",
+                "MAC", "NAME", "ARCH", "LAST BOOT (UTC)"
+            );
+            for h in hosts {
+                println!(
+                    "{:<17}  {:<16}  {:<10}  {:<19}  {}",
+                    h.mac,
+                    h.name.as_deref().unwrap_or("-"),
+                    h.arch.as_deref().unwrap_or("-"),
+                    h.last_boot.map(format_time).unwrap_or_else(|| "-".into()),
+                    h.ip.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        HostCommand::Add { mac, name } => {
+            let mac: MacAddr = mac
+                .parse()
+                .map_err(|e: marrow_protocol::MacParseError| Error::Usage(e.to_string()))?;
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Error::Usage(format!(
+                    "host name {name:?} must be non-empty without spaces"
+                )));
+            }
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            db.add_host(mac, &name, now)?;
+            println!("host {mac} is {name}");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn formats_unix_seconds_as_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_800_000_000), "2027-01-15 08:00:00");
+    }
 }

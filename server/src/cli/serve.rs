@@ -1,9 +1,61 @@
+//! `marrow serve`: run the boot service.
+
+use std::path::PathBuf;
+
 use super::Global;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::serve::config::{Config, Flags};
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// TOML configuration file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Interface to serve on (repeatable). Default: the only one with IPv4.
+    #[arg(long = "interface", value_name = "IF")]
+    pub interfaces: Vec<String>,
+    /// DHCP role: off, proxy (beside another DHCP server) or full.
+    #[arg(long, value_name = "off|proxy|full")]
+    pub dhcp: Option<String>,
+    /// Address pool for full mode, e.g. 10.0.0.100-10.0.0.199.
+    #[arg(long, value_name = "FIRST-LAST")]
+    pub dhcp_range: Option<String>,
+    /// HTTP port (default 8080).
+    #[arg(long, value_name = "N")]
+    pub http_port: Option<u16>,
+    /// TFTP port (default 69).
+    #[arg(long, value_name = "N")]
+    pub tftp_port: Option<u16>,
+    /// Address clients are told to use for TFTP and HTTP.
+    #[arg(long, value_name = "IP")]
+    pub advertise_ip: Option<String>,
+    /// What a host with no pending task boots: local (its disk) or marrow.
+    #[arg(long, value_name = "local|marrow")]
+    pub boot_default: Option<String>,
+    /// Extra kernel arguments for the Marrow environment.
+    #[arg(long, value_name = "ARGS")]
+    pub kernel_args: Option<String>,
+}
 
-pub fn run(_global: &Global, _args: ServeArgs) -> Result<()> {
-    Err(Error::NotBuilt { what: "marrow serve (boot service)" })
+pub fn run(global: &Global, args: ServeArgs) -> Result<()> {
+    let flags = Flags {
+        interfaces: args.interfaces,
+        dhcp: args.dhcp,
+        dhcp_range: args.dhcp_range,
+        http_port: args.http_port,
+        tftp_port: args.tftp_port,
+        advertise_ip: args.advertise_ip,
+        boot_default: args.boot_default,
+        kernel_args: args.kernel_args,
+    };
+    let config = Config::load(&global.data_dir, args.config.as_deref(), flags)?;
+    // Readable in a terminal; RUST_LOG=debug shows why packets are ignored.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    crate::serve::run(config)
 }

@@ -1,0 +1,411 @@
+//! `marrow serve` configuration: embedded defaults, an optional TOML file,
+//! and command-line flags on top. Every error names the key and the value.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use marrow_protocol::MacAddr;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The file as written. Addresses stay strings here so that a bad one is
+/// reported with its key, not as a serde type error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    pub advertise_ip: Option<String>,
+    #[serde(default)]
+    pub dhcp: DhcpFile,
+    #[serde(default)]
+    pub tftp: TftpFile,
+    #[serde(default)]
+    pub http: HttpFile,
+    #[serde(default)]
+    pub boot: BootFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpFile {
+    pub mode: Option<String>,
+    pub range: Option<String>,
+    pub subnet_mask: Option<String>,
+    pub router: Option<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    pub lease_time: Option<u32>,
+    /// MAC → fixed address.
+    #[serde(default)]
+    pub reservations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TftpFile {
+    pub root: Option<PathBuf>,
+    pub port: Option<u16>,
+    pub max_window_size: Option<u16>,
+    pub max_block_size: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    pub port: Option<u16>,
+    /// Public base URL, when clients reach the server through a name or NAT.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootFile {
+    /// Where the iPXE binaries are copied from into the TFTP root.
+    pub ipxe_dir: Option<PathBuf>,
+    pub bios: Option<String>,
+    pub uefi_x64: Option<String>,
+    pub uefi_ia32: Option<String>,
+    pub uefi_arm64: Option<String>,
+    /// What a host with no pending task boots: `local` or `marrow`.
+    pub default: Option<String>,
+    pub kernel_args: Option<String>,
+}
+
+/// Command-line flags; `None` leaves the file or default value.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub interfaces: Vec<String>,
+    pub dhcp: Option<String>,
+    pub dhcp_range: Option<String>,
+    pub http_port: Option<u16>,
+    pub tftp_port: Option<u16>,
+    pub advertise_ip: Option<String>,
+    pub boot_default: Option<String>,
+    pub kernel_args: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhcpMode {
+    Off,
+    Proxy,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootDefault {
+    LocalDisk,
+    Marrow,
+}
+
+/// Everything resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub interfaces: Vec<String>,
+    pub advertise_ip: Option<Ipv4Addr>,
+    pub dhcp_mode: DhcpMode,
+    pub range: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub subnet_mask: Option<Ipv4Addr>,
+    pub router: Option<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub lease_secs: u32,
+    pub reservations: Vec<(MacAddr, Ipv4Addr)>,
+    pub tftp_root: PathBuf,
+    pub tftp_port: u16,
+    pub max_window_size: u16,
+    pub max_block_size: u16,
+    pub http_port: u16,
+    pub http_url: Option<String>,
+    pub ipxe_dir: PathBuf,
+    pub boot_bios: String,
+    pub boot_uefi_x64: String,
+    pub boot_uefi_ia32: String,
+    pub boot_uefi_arm64: String,
+    pub boot_default: BootDefault,
+    pub kernel_args: String,
+}
+
+fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
+    Error::Config {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn ip(key: &str, value: &str) -> Result<Ipv4Addr> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| bad(key, value, "not an IPv4 address"))
+}
+
+/// Parses `FIRST-LAST`.
+pub fn parse_range(key: &str, value: &str) -> Result<(Ipv4Addr, Ipv4Addr)> {
+    let (a, b) = value
+        .split_once('-')
+        .ok_or_else(|| bad(key, value, "expected FIRST-LAST"))?;
+    let (first, last) = (ip(key, a)?, ip(key, b)?);
+    if u32::from(first) > u32::from(last) {
+        return Err(bad(key, value, "first address is after the last"));
+    }
+    Ok((first, last))
+}
+
+impl Config {
+    /// Reads `path` (if any) and applies `flags` over it.
+    pub fn load(data_dir: &Path, path: Option<&Path>, flags: Flags) -> Result<Self> {
+        let file = match path {
+            None => File::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| Error::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                // toml's messages name the key and quote the bad value.
+                toml::from_str(&text).map_err(|e| Error::ConfigFile {
+                    path: p.to_path_buf(),
+                    detail: e.to_string(),
+                })?
+            }
+        };
+        Self::resolve(data_dir, file, flags)
+    }
+
+    pub fn resolve(data_dir: &Path, file: File, flags: Flags) -> Result<Self> {
+        let interfaces = if flags.interfaces.is_empty() {
+            file.interfaces
+        } else {
+            flags.interfaces
+        };
+        let advertise_ip = match (flags.advertise_ip, file.advertise_ip) {
+            (Some(v), _) => Some(ip("--advertise-ip", &v)?),
+            (None, Some(v)) => Some(ip("advertise_ip", &v)?),
+            (None, None) => None,
+        };
+        let (mode_key, mode) = match (flags.dhcp, file.dhcp.mode) {
+            (Some(m), _) => ("--dhcp", m),
+            (None, Some(m)) => ("dhcp.mode", m),
+            (None, None) => ("dhcp.mode", "proxy".to_string()),
+        };
+        let dhcp_mode = match mode.as_str() {
+            "off" => DhcpMode::Off,
+            "proxy" => DhcpMode::Proxy,
+            "full" => DhcpMode::Full,
+            _ => return Err(bad(mode_key, &mode, "expected off, proxy or full")),
+        };
+        let range = match (flags.dhcp_range, file.dhcp.range) {
+            (Some(r), _) => Some(parse_range("--dhcp-range", &r)?),
+            (None, Some(r)) => Some(parse_range("dhcp.range", &r)?),
+            (None, None) => None,
+        };
+        if dhcp_mode == DhcpMode::Full && range.is_none() {
+            return Err(bad(
+                mode_key,
+                "full",
+                "full mode needs an address range (--dhcp-range or dhcp.range)",
+            ));
+        }
+        let subnet_mask = file
+            .dhcp
+            .subnet_mask
+            .as_deref()
+            .map(|v| ip("dhcp.subnet_mask", v))
+            .transpose()?;
+        if let Some(m) = subnet_mask {
+            let bits = u32::from(m);
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return Err(bad("dhcp.subnet_mask", m, "not a contiguous netmask"));
+            }
+        }
+        let router = file
+            .dhcp
+            .router
+            .as_deref()
+            .map(|v| ip("dhcp.router", v))
+            .transpose()?;
+        let dns = file
+            .dhcp
+            .dns
+            .iter()
+            .map(|v| ip("dhcp.dns", v))
+            .collect::<Result<Vec<_>>>()?;
+        let lease_secs = file.dhcp.lease_time.unwrap_or(3600);
+        if lease_secs < 60 {
+            return Err(bad(
+                "dhcp.lease_time",
+                lease_secs,
+                "must be at least 60 seconds",
+            ));
+        }
+        let mut reservations = Vec::new();
+        for (mac, addr) in &file.dhcp.reservations {
+            let key = format!("dhcp.reservations.{mac}");
+            let m: MacAddr = mac
+                .parse()
+                .map_err(|_| bad(&key, mac, "not a MAC address"))?;
+            reservations.push((m, ip(&key, addr)?));
+        }
+        let max_window_size = file.tftp.max_window_size.unwrap_or(64);
+        if max_window_size == 0 {
+            return Err(bad("tftp.max_window_size", 0, "must be at least 1"));
+        }
+        let max_block_size = file.tftp.max_block_size.unwrap_or(65464);
+        if !(512..=65464).contains(&max_block_size) {
+            return Err(bad(
+                "tftp.max_block_size",
+                max_block_size,
+                "must be 512..=65464 (RFC 2348)",
+            ));
+        }
+        let (default_key, default) = match (flags.boot_default, file.boot.default) {
+            (Some(d), _) => ("--boot-default", d),
+            (None, Some(d)) => ("boot.default", d),
+            (None, None) => ("boot.default", "local".to_string()),
+        };
+        let boot_default = match default.as_str() {
+            "local" => BootDefault::LocalDisk,
+            "marrow" => BootDefault::Marrow,
+            _ => return Err(bad(default_key, &default, "expected local or marrow")),
+        };
+        if let Some(url) = &file.http.url {
+            if !url.starts_with("http://") {
+                return Err(bad(
+                    "http.url",
+                    url,
+                    "must start with http:// (iPXE in Debian has no TLS trust set up)",
+                ));
+            }
+        }
+        let name_ok = |key: &str, v: Option<String>, default: &str| -> Result<String> {
+            let v = v.unwrap_or_else(|| default.to_string());
+            marrow_protocol::tftp::check_path(&v).map_err(|e| bad(key, &v, e.to_string()))?;
+            Ok(v)
+        };
+        Ok(Config {
+            data_dir: data_dir.to_path_buf(),
+            interfaces,
+            advertise_ip,
+            dhcp_mode,
+            range,
+            subnet_mask,
+            router,
+            dns,
+            lease_secs,
+            reservations,
+            tftp_root: file.tftp.root.unwrap_or_else(|| data_dir.join("tftp")),
+            tftp_port: flags.tftp_port.or(file.tftp.port).unwrap_or(69),
+            max_window_size,
+            max_block_size,
+            http_port: flags.http_port.or(file.http.port).unwrap_or(8080),
+            http_url: file.http.url.map(|u| u.trim_end_matches('/').to_string()),
+            ipxe_dir: file
+                .boot
+                .ipxe_dir
+                .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
+            boot_bios: name_ok("boot.bios", file.boot.bios, "undionly.kpxe")?,
+            boot_uefi_x64: name_ok("boot.uefi_x64", file.boot.uefi_x64, "ipxe.efi")?,
+            boot_uefi_ia32: name_ok("boot.uefi_ia32", file.boot.uefi_ia32, "ipxe-i386.efi")?,
+            boot_uefi_arm64: name_ok("boot.uefi_arm64", file.boot.uefi_arm64, "ipxe-arm64.efi")?,
+            boot_default,
+            kernel_args: flags
+                .kernel_args
+                .or(file.boot.kernel_args)
+                .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marrow.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(dir.path(), Some(&path), Flags::default())
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::resolve(
+            Path::new("/var/lib/marrow"),
+            File::default(),
+            Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(c.dhcp_mode, DhcpMode::Proxy);
+        assert_eq!(c.http_port, 8080);
+        assert_eq!(c.tftp_root, PathBuf::from("/var/lib/marrow/tftp"));
+        assert_eq!(c.boot_bios, "undionly.kpxe");
+    }
+
+    #[test]
+    fn a_full_file_is_read_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marrow.toml");
+        std::fs::write(
+            &path,
+            r#"
+interfaces = ["br0"]
+[dhcp]
+mode = "full"
+range = "10.0.0.100-10.0.0.199"
+router = "10.0.0.1"
+dns = ["10.0.0.1"]
+reservations = { "52:54:00:12:34:56" = "10.0.0.50" }
+[http]
+port = 8081
+[boot]
+uefi_x64 = "snponly.efi"
+"#,
+        )
+        .unwrap();
+        let flags = Flags {
+            http_port: Some(9000),
+            ..Flags::default()
+        };
+        let c = Config::load(dir.path(), Some(&path), flags).unwrap();
+        assert_eq!(c.dhcp_mode, DhcpMode::Full);
+        assert_eq!(
+            c.range,
+            Some((Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 199)))
+        );
+        assert_eq!(c.http_port, 9000);
+        assert_eq!(c.boot_uefi_x64, "snponly.efi");
+        assert_eq!(c.reservations.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_value() {
+        let cases = [
+            ("[dhcp]\nmode = \"fulll\"\n", ["dhcp.mode", "fulll"]),
+            (
+                "[dhcp]\nmode = \"full\"\nrange = \"10.0.0.9-10.0.0.1\"\n",
+                ["dhcp.range", "10.0.0.9-10.0.0.1"],
+            ),
+            (
+                "[dhcp]\nrouter = \"10.0.0.300\"\n",
+                ["dhcp.router", "10.0.0.300"],
+            ),
+            ("[dhcp]\nmode = \"full\"\n", ["dhcp.mode", "full"]),
+            (
+                "[dhcp]\nreservations = { \"zz\" = \"10.0.0.1\" }\n",
+                ["dhcp.reservations.zz", "zz"],
+            ),
+            ("[boot]\nbios = \"../x\"\n", ["boot.bios", "../x"]),
+            ("[http]\nport = \"eighty\"\n", ["port", "eighty"]),
+            ("[tftp]\nwindow = 4\n", ["window", "line 2"]),
+        ];
+        for (text, needles) in cases {
+            let err = load(text).unwrap_err().to_string();
+            for n in needles {
+                assert!(err.contains(n), "{text:?}: {err:?} does not mention {n:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The DHCP socket driver: one socket per interface and port, bound to the
+//! device (`SO_BINDTODEVICE`), so the arrival interface is known and nothing
+//! is ever answered on an interface that is not configured.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+
+use marrow_protocol::dhcp::{
+    decide, Arrival, ClientKind, Decision, IgnoreReason, MessageType, Request,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tracing::{debug, info, warn};
+
+use super::net::Interface;
+use super::{unix_now, Shared};
+use crate::db::BootSeen;
+use crate::error::{Error, Result};
+
+pub fn bind(iface: &Interface, port: u16) -> Result<UdpSocket> {
+    let what = || format!("DHCP socket on {} port {port}", iface.name);
+    let io = |source| Error::Io {
+        path: what().into(),
+        source,
+    };
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(io)?;
+    s.set_reuse_address(true).map_err(io)?;
+    s.set_broadcast(true).map_err(io)?;
+    s.bind_device(Some(iface.name.as_bytes())).map_err(io)?;
+    s.set_nonblocking(true).map_err(io)?;
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
+        .map_err(io)?;
+    UdpSocket::from_std(s.into()).map_err(io)
+}
+
+fn ignore_label(r: &IgnoreReason) -> &'static str {
+    match r {
+        IgnoreReason::NotPxeInProxyMode { .. } => "not_pxe",
+        IgnoreReason::Unanswered { .. } => "message_type",
+        IgnoreReason::OtherServer { .. } => "other_server",
+        IgnoreReason::NoBootFile { .. } => "no_boot_file",
+        IgnoreReason::PoolExhausted { .. } => "pool_exhausted",
+        IgnoreReason::NoRequestedAddress { .. } => "no_requested_address",
+        IgnoreReason::NotOurs { .. } => "not_ours",
+        IgnoreReason::NoPool => "no_pool",
+    }
+}
+
+pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u16) -> Result<()> {
+    let site = shared.site(&iface);
+    let mode = match site.mode {
+        marrow_protocol::dhcp::Mode::Full => "full",
+        marrow_protocol::dhcp::Mode::Proxy => "proxy",
+    };
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!("DHCP receive on {} port {port}: {e}", iface.name);
+                continue;
+            }
+        };
+        let SocketAddr::V4(source) = from else {
+            continue;
+        };
+        let req = match Request::parse(&buf[..n]) {
+            Ok(r) => r,
+            Err(e) => {
+                debug!(%source, iface = %iface.name, "ignoring DHCP datagram: {e}");
+                shared.metrics.dhcp_malformed();
+                continue;
+            }
+        };
+        let now = unix_now();
+        let decision = {
+            let mut pool = shared.pool.lock().unwrap_or_else(|e| e.into_inner());
+            decide(&req, &site, pool.as_mut(), now, Arrival { port, source })
+        };
+        let arch = req.arch.map(|a| a.name()).unwrap_or_else(|| "none".into());
+        match decision {
+            Decision::Ignore(reason) => {
+                debug!(iface = %iface.name, port, "not answering: {reason}");
+                shared.metrics.dhcp_ignored(ignore_label(&reason));
+            }
+            Decision::Release(lease) => {
+                info!(mac = %lease.mac, ip = %lease.ip, "lease released");
+                if let Err(e) = shared.db().delete_lease(lease.mac) {
+                    warn!("{e}");
+                }
+            }
+            Decision::Reply(reply) => {
+                if let Some(lease) = &reply.commit {
+                    if let Err(e) = shared.db().save_lease(lease) {
+                        warn!("lease for {} not stored: {e}", lease.mac);
+                    }
+                }
+                let pxe = req.kind != ClientKind::Plain;
+                if pxe
+                    && matches!(
+                        req.message_type,
+                        MessageType::Discover | MessageType::Request
+                    )
+                {
+                    let seen = BootSeen {
+                        arch: req.arch.map(|a| a.name()),
+                        client_uuid: req.client_uuid.clone(),
+                        ip: reply.commit.map(|l| l.ip),
+                    };
+                    if let Err(e) = shared.db().record_boot(req.mac, &seen, now as i64) {
+                        warn!("host {} not recorded: {e}", req.mac);
+                    }
+                }
+                let bytes = match reply.packet.emit() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        warn!("reply to {} not encoded: {e}", req.mac);
+                        continue;
+                    }
+                };
+                let kind = reply.packet.message_type().unwrap_or(MessageType::Other(0));
+                let dest: SocketAddrV4 = reply.destination;
+                if let Err(e) = sock.send_to(&bytes, dest).await {
+                    warn!("DHCP send to {dest} on {}: {e}", iface.name);
+                    continue;
+                }
+                let kind_name = format!("{kind:?}").to_lowercase();
+                shared.metrics.dhcp_reply(&kind_name, &arch, mode);
+                if pxe {
+                    info!(
+                        mac = %req.mac,
+                        arch = %arch,
+                        ipxe = req.is_ipxe,
+                        yiaddr = %reply.packet.your_addr,
+                        file = reply.boot_file.as_deref().unwrap_or(""),
+                        to = %dest,
+                        "DHCP {kind_name}"
+                    );
+                } else {
+                    debug!(mac = %req.mac, yiaddr = %reply.packet.your_addr, to = %dest, "DHCP {kind_name}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! A boot lab: a network namespace with a bridge carrying the server's
+//! address, `marrow serve` running inside it, and taps/veths for clients.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::netns::{unique_name, Netns};
+use crate::process::Guarded;
+
+static VM_SLOT: Mutex<()> = Mutex::new(());
+
+/// Held by every scenario that boots a VM: TCG boots on two cores starve
+/// each other, so VM scenarios run one at a time.
+pub fn vm_slot() -> MutexGuard<'static, ()> {
+    VM_SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct Lab {
+    pub marrow: Option<Guarded>,
+    pub ns: Netns,
+    pub dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub bridge: String,
+    /// The server's address on the bridge (prefix /24).
+    pub server_ip: String,
+    /// The first three octets, e.g. `10.77.0`.
+    pub net: String,
+}
+
+impl Lab {
+    /// A namespace with bridge `br0` at `<net>.1/24`.
+    pub fn new(net: &str) -> Lab {
+        let ns = Netns::new("mrw");
+        let bridge = "br0".to_string();
+        let server_ip = format!("{net}.1");
+        ns.bridge(&bridge, &format!("{server_ip}/24"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        Lab {
+            marrow: None,
+            ns,
+            dir,
+            data_dir,
+            bridge,
+            server_ip,
+            net: net.to_string(),
+        }
+    }
+
+    /// A unique tap on the bridge, for a VM.
+    pub fn tap(&self) -> String {
+        let name = unique_name("tp");
+        self.ns.tap(&name, &self.bridge);
+        name
+    }
+
+    /// Starts `marrow --data-dir D serve --interface br0 ARGS` in the
+    /// namespace and waits until it says where it listens.
+    pub fn start_marrow(&mut self, args: &[&str]) {
+        let mut cmd: Command = self
+            .ns
+            .command(crate::workspace_bin("marrow").to_str().expect("utf-8 path"));
+        cmd.arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["serve", "--interface", &self.bridge])
+            .args(args);
+        cmd.env("RUST_LOG", "debug");
+        let n = std::fs::read_dir(self.dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let log = self.dir.path().join(format!("marrow-{n}.log"));
+        let mut g = Guarded::spawn("marrow serve", cmd, &log);
+        g.wait_for_log("serving on", Duration::from_secs(30));
+        self.marrow = Some(g);
+    }
+
+    pub fn stop_marrow(&mut self) {
+        if let Some(mut g) = self.marrow.take() {
+            g.stop();
+        }
+    }
+
+    pub fn marrow_log(&self) -> String {
+        self.marrow
+            .as_ref()
+            .map(|g| g.log_text())
+            .unwrap_or_default()
+    }
+
+    /// Runs `marrow --data-dir D ARGS` (outside the namespace) and returns
+    /// stdout; panics with stderr on failure.
+    pub fn marrow_cli(&self, args: &[&str]) -> String {
+        let out = Command::new(crate::workspace_bin("marrow"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .expect("run marrow");
+        assert!(
+            out.status.success(),
+            "marrow {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `GET http://<server>:<port><path>` from inside the namespace.
+    pub fn http_get(&self, port: u16, path: &str) -> String {
+        let url = format!("http://{}:{port}{path}", self.server_ip);
+        let out = self.ns.output("curl", &["-sS", "-f", &url]);
+        assert!(
+            out.status.success(),
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(g) = &self.marrow {
+                eprintln!("--- marrow serve log ---\n{}", g.log_text());
+            }
+        }
+        self.marrow.take();
+    }
+}
