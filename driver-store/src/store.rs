@@ -318,19 +318,33 @@ impl Store {
         }
         let id = PackageId(*hasher.finalize().as_bytes());
         let dest = self.package_dir(&id);
-        let newly_stored = !dest.exists();
+        let mut newly_stored = !dest.exists();
         if newly_stored {
             let kept = tmp.keep();
-            fs::rename(&kept, &dest).map_err(io(&dest))?;
+            if let Err(e) = fs::rename(&kept, &dest) {
+                // Another import of the same content won the race: same id,
+                // same bytes, so theirs is as good as ours.
+                let _ = fs::remove_dir_all(&kept);
+                if !dest.is_dir() {
+                    return Err(Error::Io {
+                        path: dest,
+                        source: e,
+                    });
+                }
+                newly_stored = false;
+            }
         }
         let infs = describe_infs(&dest, &manifest, targets)?;
         let bytes: u64 = manifest.iter().map(|m| m.1).sum();
         let os: Vec<String> = targets.iter().map(os_tag).collect();
 
-        let tx = self.db.transaction().map_err(|source| Error::Db {
-            path: self.db_path.clone(),
-            source,
-        })?;
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|source| Error::Db {
+                path: self.db_path.clone(),
+                source,
+            })?;
         let db_err = |source| Error::Db {
             path: self.db_path.clone(),
             source,

@@ -249,3 +249,39 @@ fn a_directory_without_any_inf_is_refused() {
         .to_string();
     assert!(err.contains("no .inf file"), "{err}");
 }
+
+#[test]
+fn two_imports_of_the_same_package_at_once_both_succeed_and_store_it_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut store = Store::open(&root).unwrap();
+                store
+                    .add(
+                        &packages().join("netkvm-amd64"),
+                        &os(&["win11-x64"]),
+                        &Quiet,
+                    )
+                    .unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results[0][0].package.id, results[1][0].package.id);
+    let store = Store::open(&root).unwrap();
+    assert_eq!(store.list().unwrap().len(), 1);
+    let leftovers = std::fs::read_dir(root.join("packages"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}
