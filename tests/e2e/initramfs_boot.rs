@@ -2,15 +2,17 @@
 //! package, boots under QEMU (TCG, no firmware PXE: `-kernel`/`-initrd`)
 //! with the static `marrow-client` as PID 1, which loads the virtio and
 //! e1000 drivers by modalias, configures the boot NIC from `ip=` and
-//! `BOOTIF=`, prints its inventory and powers off. A second build from the
-//! same inputs gives the same bytes.
+//! `BOOTIF=`, prints its inventory and powers off; when it fails it offers
+//! the rescue shell, then reboots. A second build from the same inputs
+//! gives the same bytes.
 //!
 //! The VM's NICs use QEMU's user network with `restrict=on`: nothing the
 //! guest sends leaves the QEMU process.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The static client is built for this triple, as scripts/build-initramfs does.
@@ -42,26 +44,31 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) {
 }
 
 /// `marrow` (debug, as the test suite builds it) and the static release
-/// `marrow-client`, built or brought up to date now: cargo does nothing when
-/// they are current, and a stale client would test old code.
+/// `marrow-client`, built or brought up to date once per run: cargo does
+/// nothing when they are current, and a stale client would test old code.
 fn binaries() -> (PathBuf, PathBuf) {
-    cargo(&["build", "-p", "marrow-server", "--bin", "marrow"], &[]);
-    cargo(
-        &[
-            "build",
-            "--release",
-            "-p",
-            "marrow-client",
-            "--target",
-            CLIENT_TARGET,
-        ],
-        &[("RUSTFLAGS", "-C target-feature=+crt-static")],
-    );
-    let target = target_dir();
-    (
-        target.join("debug/marrow"),
-        target.join(CLIENT_TARGET).join("release/marrow-client"),
-    )
+    static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINARIES
+        .get_or_init(|| {
+            cargo(&["build", "-p", "marrow-server", "--bin", "marrow"], &[]);
+            cargo(
+                &[
+                    "build",
+                    "--release",
+                    "-p",
+                    "marrow-client",
+                    "--target",
+                    CLIENT_TARGET,
+                ],
+                &[("RUSTFLAGS", "-C target-feature=+crt-static")],
+            );
+            let target = target_dir();
+            (
+                target.join("debug/marrow"),
+                target.join(CLIENT_TARGET).join("release/marrow-client"),
+            )
+        })
+        .clone()
 }
 
 /// Downloaded kernel packages outlive the test run (and the checkout), so
@@ -94,6 +101,30 @@ fn build(marrow: &Path, client: &Path, data_dir: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("build report is JSON")
+}
+
+/// One build shared by the scenarios of this file, made once per run.
+struct Built {
+    marrow: PathBuf,
+    client: PathBuf,
+    boot: PathBuf,
+    report: serde_json::Value,
+}
+
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let (marrow, client) = binaries();
+        let data = target_dir().join("marrow-e2e-initramfs");
+        let _ = std::fs::remove_dir_all(&data);
+        let report = build(&marrow, &client, &data);
+        Built {
+            marrow,
+            client,
+            boot: data.join("boot"),
+            report,
+        }
+    })
 }
 
 /// Kills QEMU if the test fails before it powers off.
@@ -139,34 +170,22 @@ fn machine_ready() -> Result<(), String> {
 }
 
 #[test]
-fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_and_reports_inventory(
-) {
+fn initramfs_build_fits_the_budget_carries_the_modules_and_is_reproducible() {
     if let Err(why) = machine_ready() {
         eprintln!("skipped: {why}");
         return;
     }
-    let (marrow, client) = binaries();
-    let dir = tempfile::tempdir().unwrap();
-    let data_a = dir.path().join("a");
-    let data_b = dir.path().join("b");
-
-    let report = build(&marrow, &client, &data_a);
-    let initrd = data_a.join("boot/initrd.img");
-    let vmlinuz = data_a.join("boot/vmlinuz");
+    let b = built();
+    let report = &b.report;
+    let initrd = b.boot.join("initrd.img");
     let size = std::fs::metadata(&initrd).unwrap().len();
     assert_eq!(report["initrd_bytes"].as_u64(), Some(size));
     assert!(
         size <= 40 * 1024 * 1024,
         "initramfs is {size} bytes, over 40 MB"
     );
-    assert!(
-        report["kernel_version"]
-            .as_str()
-            .unwrap()
-            .starts_with("6.1."),
-        "{}",
-        report["kernel_version"]
-    );
+    let kver = report["kernel_version"].as_str().unwrap();
+    assert!(kver.starts_with("6.1."), "{kver}");
     let modules: Vec<&str> = report["modules"]
         .as_array()
         .unwrap()
@@ -184,10 +203,6 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         "virtio_net",
         "ahci",
         "nvme",
-    ] {
-        assert!(modules.contains(&m), "{m} missing from {modules:?}");
-    }
-    for m in [
         "virtio_blk",
         "virtio_scsi",
         "sd_mod",
@@ -200,13 +215,69 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         assert!(modules.contains(&m), "{m} missing from {modules:?}");
     }
 
-    // Reproducible: the same inputs, built again elsewhere, give the same bytes.
-    let again = build(&marrow, &client, &data_b);
-    assert_eq!(again["initrd_blake3"], report["initrd_blake3"]);
+    // What is inside, as `marrow initramfs inspect --json` lists it.
+    let out = Command::new(&b.marrow)
+        .args(["initramfs", "inspect", "--json", "--initrd"])
+        .arg(&initrd)
+        .output()
+        .unwrap();
     assert!(
-        std::fs::read(&initrd).unwrap() == std::fs::read(data_b.join("boot/initrd.img")).unwrap()
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |path: &str| {
+        entries
+            .iter()
+            .find(|e| e["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not in initramfs"))
+    };
+    assert_eq!(
+        find("init")["size"],
+        std::fs::metadata(&b.client).unwrap().len()
+    );
+    assert_eq!(find("dev/console")["target"], "5:1");
+    assert_eq!(find("usr/bin/ntfs-3g")["kind"], "file");
+    assert_eq!(find("lib64/ld-linux-x86-64.so.2")["kind"], "file");
+    assert_eq!(
+        find(&format!(
+            "lib/modules/{kver}/kernel/drivers/virtio/virtio_pci.ko"
+        ))["kind"],
+        "file"
+    );
+    assert_eq!(
+        find(&format!("lib/modules/{kver}/modules.alias"))["kind"],
+        "file"
     );
 
+    // Reproducible: the same inputs, built again elsewhere, give the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let again = build(&b.marrow, &b.client, dir.path());
+    assert_eq!(again["initrd_blake3"], report["initrd_blake3"]);
+    assert!(
+        std::fs::read(&initrd).unwrap()
+            == std::fs::read(dir.path().join("boot/initrd.img")).unwrap()
+    );
+    assert!(
+        std::fs::read(b.boot.join("vmlinuz")).unwrap()
+            == std::fs::read(dir.path().join("boot/vmlinuz")).unwrap()
+    );
+    eprintln!(
+        "measured: initramfs {size} bytes compressed ({} unpacked), kernel {kver}",
+        report["archive_bytes"]
+    );
+}
+
+#[test]
+fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_and_reports_inventory(
+) {
+    if let Err(why) = machine_ready() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let b = built();
+    let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serial.log");
     let disk = dir.path().join("disk.img");
     std::fs::File::create(&disk)
@@ -232,9 +303,9 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         .arg("-serial")
         .arg(format!("file:{}", log.display()))
         .arg("-kernel")
-        .arg(&vmlinuz)
+        .arg(b.boot.join("vmlinuz"))
         .arg("-initrd")
-        .arg(&initrd)
+        .arg(b.boot.join("initrd.img"))
         .args(["-append", &append])
         .args(["-netdev", "user,id=n0,restrict=on"])
         .args([
@@ -367,10 +438,143 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
 
     // Figures for the report, not assertions: TCG speed varies with load.
     eprintln!(
-        "measured: initramfs {size} bytes compressed ({} unpacked); QEMU start to client start {:.1} s, \
-         to power-off {:.1} s (TCG)",
-        report["archive_bytes"],
+        "measured: QEMU start to client start {:.1} s, to power-off {:.1} s (TCG)",
         client_start.expect("client start seen").as_secs_f64(),
         total.as_secs_f64()
+    );
+}
+
+#[test]
+fn client_that_fails_as_pid_1_offers_the_rescue_shell_then_reboots() {
+    if let Err(why) = machine_ready() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let b = built();
+    // No marrow.inventory-only: after the inventory the client reaches the
+    // imaging step, which this version does not have, and must fail over
+    // to the shell instead of exiting (which would panic the kernel).
+    let mut vm = Vm(Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+            "-m",
+            "512",
+            "-nodefaults",
+        ])
+        .args([
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-no-reboot",
+            "-serial",
+            "stdio",
+        ])
+        .arg("-kernel")
+        .arg(b.boot.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(b.boot.join("initrd.img"))
+        .args(["-append", "console=ttyS0 ip=off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start qemu"));
+    let console = Arc::new(Mutex::new(String::new()));
+    let mut stdout = vm.0.stdout.take().unwrap();
+    let sink = Arc::clone(&console);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let started = Instant::now();
+    let wait_for = |needle: &str| {
+        while !console.lock().unwrap().contains(needle) {
+            assert!(
+                started.elapsed() < BOOT_LIMIT,
+                "no {needle:?} on the console:\n{}",
+                console.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("starting a rescue shell on the console");
+    let text = console.lock().unwrap().clone();
+    assert!(
+        text.contains("boot failed: capture and restore from the boot client is not built yet"),
+        "the failure is named on the console:\n{text}"
+    );
+    // The shell answers on the serial console; exiting it reboots, which
+    // QEMU (-no-reboot) turns into a clean exit.
+    vm.0.stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"echo RESCUE-$((6*7)); exit\n")
+        .unwrap();
+    wait_for("RESCUE-42");
+    let status = loop {
+        if let Some(status) = vm.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < BOOT_LIMIT,
+            "no reboot after the shell exited:\n{}",
+            console.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "qemu exited with {status}");
+}
+
+#[test]
+fn build_without_a_static_client_says_how_to_build_one() {
+    let (marrow, _) = binaries();
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of marrow with no client beside it or in a target tree above.
+    let lonely = dir.path().join("bin/marrow");
+    std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
+    std::fs::copy(&marrow, &lonely).unwrap();
+    let out = Command::new(&lonely)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["initramfs", "build"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no static marrow-client found") && err.contains("scripts/build-initramfs"),
+        "{err}"
+    );
+
+    // The dev build of the client is dynamically linked: refused by name.
+    let dynamic = dir.path().join("bin/marrow-client");
+    std::fs::copy(&marrow, &dynamic).unwrap();
+    let out = Command::new(&lonely)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["initramfs", "build", "--client"])
+        .arg(&dynamic)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{} is dynamically linked", dynamic.display())),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("boot/initrd.img").exists(),
+        "nothing is written on failure"
     );
 }
