@@ -1,2 +1,3 @@
 //! End-to-end scenarios, one test binary.
 mod boot_bios;
+mod initramfs_boot;
