@@ -43,8 +43,16 @@ pub struct UsbDevice {
     pub product: u16,
     /// `bcdDevice`.
     pub revision: Option<u16>,
+    pub class: Option<UsbClass>,
+}
+
+/// What is known of a USB device's class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsbClass {
     /// (class, subclass, protocol).
-    pub class: Option<(u8, u8, u8)>,
+    Full(u8, u8, u8),
+    /// Only `bDeviceClass`, as the client's inventory reports it.
+    ClassOnly(u8),
 }
 
 /// A device Marrow can find drivers for.
@@ -161,10 +169,14 @@ impl UsbDevice {
         }
         hw.push(base);
         let mut compat = Vec::new();
-        if let Some((c, s, p)) = self.class {
-            compat.push(format!("USB\\Class_{c:02X}&SubClass_{s:02X}&Prot_{p:02X}"));
-            compat.push(format!("USB\\Class_{c:02X}&SubClass_{s:02X}"));
-            compat.push(format!("USB\\Class_{c:02X}"));
+        match self.class {
+            Some(UsbClass::Full(c, s, p)) => {
+                compat.push(format!("USB\\Class_{c:02X}&SubClass_{s:02X}&Prot_{p:02X}"));
+                compat.push(format!("USB\\Class_{c:02X}&SubClass_{s:02X}"));
+                compat.push(format!("USB\\Class_{c:02X}"));
+            }
+            Some(UsbClass::ClassOnly(c)) => compat.push(format!("USB\\Class_{c:02X}")),
+            None => {}
         }
         DeviceIds {
             hardware_ids: hw,
@@ -180,6 +192,63 @@ impl Device {
             Device::Usb(d) => d.ids(),
         }
     }
+}
+
+/// The devices of a machine inventory as `marrow-client inventory --json`
+/// prints it: its `pci` entries (`vendor`, `device`, `subsystem_vendor`,
+/// `subsystem_device`, `revision`, `class`, lowercase hex) and `usb` entries
+/// (`vendor`, `product`, `bcd_device`, `class` = `bDeviceClass`). Other
+/// fields are ignored. A USB device whose class is 00 (defined per
+/// interface) or absent gets no class IDs.
+pub fn devices_from_inventory(json: &str) -> Result<Vec<Device>> {
+    #[derive(serde::Deserialize)]
+    struct Inventory {
+        #[serde(default)]
+        pci: Vec<Pci>,
+        #[serde(default)]
+        usb: Vec<Usb>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pci {
+        vendor: String,
+        device: String,
+        subsystem_vendor: String,
+        subsystem_device: String,
+        revision: String,
+        class: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Usb {
+        vendor: String,
+        product: String,
+        bcd_device: Option<String>,
+        class: Option<String>,
+    }
+    let inventory: Inventory = serde_json::from_str(json).map_err(|e| Error::DeviceId {
+        text: "inventory".into(),
+        reason: format!("not a machine inventory: {e}"),
+    })?;
+    let mut devices = Vec::new();
+    for p in inventory.pci {
+        let spec = format!(
+            "{}:{}:{}:{}@{}/{}",
+            p.vendor, p.device, p.subsystem_vendor, p.subsystem_device, p.revision, p.class
+        );
+        devices.push(Device::Pci(spec.parse()?));
+    }
+    for u in inventory.usb {
+        let mut spec = format!("{}:{}", u.vendor, u.product);
+        if let Some(rev) = u.bcd_device.filter(|r| !r.is_empty()) {
+            spec.push('@');
+            spec.push_str(&rev);
+        }
+        if let Some(class) = u.class.filter(|c| !c.is_empty() && c != "00") {
+            spec.push('/');
+            spec.push_str(&class);
+        }
+        devices.push(Device::Usb(spec.parse()?));
+    }
+    Ok(devices)
 }
 
 fn hex16(text: &str, part: &str, whole: &str) -> Result<u16> {
@@ -264,10 +333,20 @@ impl FromStr for PciDevice {
 impl FromStr for UsbDevice {
     type Err = Error;
 
-    /// `VVVV:PPPP[@RRRR][/CCSSPP]`: vendor, product, bcdDevice, class.
+    /// `VVVV:PPPP[@RRRR][/CCSSPP|/CC]`: vendor, product, bcdDevice, class.
     fn from_str(text: &str) -> Result<UsbDevice> {
         let (rest, class) = match text.split_once('/') {
-            Some((head, cc)) => (head, Some(class_code(cc, text)?)),
+            Some((head, cc)) if cc.len() == 2 => {
+                let c = u8::from_str_radix(cc, 16).map_err(|_| Error::DeviceId {
+                    text: text.to_string(),
+                    reason: format!("class {cc:?} is not hex"),
+                })?;
+                (head, Some(UsbClass::ClassOnly(c)))
+            }
+            Some((head, cc)) => {
+                let (c, s, p) = class_code(cc, text)?;
+                (head, Some(UsbClass::Full(c, s, p)))
+            }
             None => (text, None),
         };
         let (ids, revision) = match rest.split_once('@') {
@@ -311,8 +390,10 @@ impl fmt::Display for UsbDevice {
         if let Some(r) = self.revision {
             write!(f, "@{r:04x}")?;
         }
-        if let Some((c, s, p)) = self.class {
-            write!(f, "/{c:02x}{s:02x}{p:02x}")?;
+        match self.class {
+            Some(UsbClass::Full(c, s, p)) => write!(f, "/{c:02x}{s:02x}{p:02x}")?,
+            Some(UsbClass::ClassOnly(c)) => write!(f, "/{c:02x}")?,
+            None => {}
         }
         Ok(())
     }
@@ -384,6 +465,9 @@ mod tests {
                 r"USB\Class_FF"
             ]
         );
+        // Only bDeviceClass known: only the class-wide ID.
+        let ids = "0781:5583/08".parse::<UsbDevice>().unwrap().ids();
+        assert_eq!(ids.compatible_ids, [r"USB\Class_08"]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub mod store;
 pub mod target;
 
 pub use error::{Error, Result};
-pub use hwid::{Device, DeviceIds, PciDevice, UsbDevice};
+pub use hwid::{devices_from_inventory, Device, DeviceIds, PciDevice, UsbClass, UsbDevice};
 pub use inf::{DriverVer, Inf, Manufacturer, Model, SourceFile, TextEncoding, Version};
 pub use inject::{inject, InjectOptions, InjectPackage, InjectReport};
 pub use modalias::{Alias, AliasTable};

@@ -285,3 +285,39 @@ fn two_imports_of_the_same_package_at_once_both_succeed_and_store_it_once() {
         .count();
     assert_eq!(leftovers, 0);
 }
+
+/// The PCI IDs a real QEMU VM reported through marrow-client's inventory
+/// select the virtio-net package on 64-bit Windows 11 and the e1000 package
+/// on 32-bit Windows 10, and nothing else.
+#[test]
+fn a_real_qemu_inventory_selects_only_the_nic_drivers() {
+    let json = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/inventory/qemu-pc-i440fx-7.2.json"),
+    )
+    .unwrap();
+    let devices = driver_store::devices_from_inventory(&json).unwrap();
+    assert_eq!(devices.len(), 8);
+    let ids: Vec<_> = devices.iter().map(|d| d.ids()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = Store::open(tmp.path()).unwrap();
+    store
+        .add(&packages(), &os(&["win11-x64", "win10-x86"]), &Quiet)
+        .unwrap();
+    let names: std::collections::BTreeMap<String, String> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.id.short(), p.name))
+        .collect();
+    let chosen = |target: &str| -> Vec<(String, usize)> {
+        let target: TargetOs = target.parse().unwrap();
+        let loaded = store.load(&target, Some(&ids)).unwrap();
+        driver_store::rank::choose(&ids, &loaded.index)
+            .into_iter()
+            .map(|c| (names[&c.package].clone(), c.reasons.len()))
+            .collect()
+    };
+    // Both virtio-net functions (transitional 1000 and modern 1041).
+    assert_eq!(chosen("win11-x64"), [("netkvm-amd64".to_string(), 2)]);
+    assert_eq!(chosen("win10-x86"), [("nete1000-x86".to_string(), 1)]);
+}

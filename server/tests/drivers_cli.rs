@@ -175,3 +175,36 @@ fn failures_exit_non_zero_and_name_what_failed() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn match_reads_a_client_inventory_and_offers_only_the_nic_drivers() {
+    let data = tempfile::tempdir().unwrap();
+    add_all(data.path());
+    let inventory = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../driver-store/tests/data/inventory/qemu-pc-i440fx-7.2.json");
+    let report = ok_json(
+        data.path(),
+        &[
+            "match",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--os",
+            "win11-x64",
+            "--json",
+        ],
+    );
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 8);
+    let with_candidates: Vec<&str> = devices
+        .iter()
+        .filter(|d| !d["candidates"].as_array().unwrap().is_empty())
+        .map(|d| d["device"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        with_candidates,
+        [
+            "pci 1af4:1000:1af4:0001@00/020000",
+            "pci 1af4:1041:1af4:1100@01/020000"
+        ]
+    );
+}

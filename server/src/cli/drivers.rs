@@ -48,8 +48,12 @@ pub enum DriversCommand {
         #[arg(long = "usb")]
         usb: Vec<String>,
         /// A registered host (MAC or name), using the hardware its client reported.
-        #[arg(long, conflicts_with_all = ["pci", "usb"])]
+        #[arg(long, conflicts_with_all = ["pci", "usb", "inventory"])]
         host: Option<String>,
+        /// A machine inventory as `marrow-client inventory --json` prints it:
+        /// every PCI and USB device in it.
+        #[arg(long, conflicts_with_all = ["pci", "usb"])]
+        inventory: Option<PathBuf>,
         /// The Windows to match for, e.g. win11-x64.
         #[arg(long = "os", required = true)]
         os: String,
@@ -112,6 +116,7 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
             pci,
             usb,
             host,
+            inventory,
             os,
             json,
         } => {
@@ -122,6 +127,13 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
                 });
             }
             let mut devices = Vec::new();
+            if let Some(path) = &inventory {
+                let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                devices = driver_store::devices_from_inventory(&text)?;
+            }
             for p in &pci {
                 devices.push(Device::Pci(p.parse::<PciDevice>()?));
             }
@@ -130,7 +142,7 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
             }
             if devices.is_empty() {
                 return Err(Error::Usage(
-                    "marrow drivers match needs --pci, --usb or --host".into(),
+                    "marrow drivers match needs --pci, --usb, --inventory or --host (and found no device)".into(),
                 ));
             }
             match_devices(global, &devices, &target, json)
