@@ -1,20 +1,22 @@
 //! Driver packages indexed by the hardware IDs their INF files declare.
 //!
-//! - [`modalias`]: Linux `modules.alias` parsing and `fnmatch` matching, for
+//! - `modalias`: Linux `modules.alias` parsing and `fnmatch` matching, for
 //!   coldplugging kernel modules in the initramfs.
-//! - [`inf`]: Windows INF parsing: version, manufacturers, decorated models
+//! - `inf`: Windows INF parsing: version, manufacturers, decorated models
 //!   sections, hardware and compatible IDs, source files, strings.
-//! - [`target`]: the Windows version and architecture a driver is chosen
+//! - `target`: the Windows version and architecture a driver is chosen
 //!   for, and the TargetOSVersion decorations that select models for it.
 //!
-//! - [`hwid`]: devices by raw PCI/USB IDs and the hardware- and
+//! - `hwid`: devices by raw PCI/USB IDs and the hardware- and
 //!   compatible-ID lists Windows builds from them.
-//! - [`rank`]: Windows' driver rank over an index of model lines, with the
+//! - `rank`: Windows' driver rank over an index of model lines, with the
 //!   reason for every candidate.
 //!
-//! - [`store`]: packages stored content-addressed and indexed in SQLite.
-//! - [`inject`]: copying matched packages into a mounted Windows volume and
+//! - `store`: packages stored content-addressed and indexed in SQLite.
+//! - `inject`: copying matched packages into a mounted Windows volume and
 //!   naming them in its sysprep answer file.
+//!
+//! Modules stay private; everything public is re-exported here.
 //!
 //! The parsers and the ranking are pure: they take text and IDs and return
 //! values. Only the store (files and SQLite) and injection (copying into a
@@ -23,19 +25,31 @@
 #![forbid(unsafe_code)]
 
 mod error;
-pub mod hwid;
-pub mod inf;
-pub mod inject;
-pub mod modalias;
-pub mod rank;
-pub mod store;
-pub mod target;
+mod hwid;
+mod inf;
+mod inject;
+mod modalias;
+mod rank;
+mod store;
+mod target;
 
 pub use error::{Error, Result};
 pub use hwid::{devices_from_inventory, Device, DeviceIds, PciDevice, UsbClass, UsbDevice};
-pub use inf::{DriverVer, Inf, Manufacturer, Model, SourceFile, TextEncoding, Version};
-pub use inject::{inject, InjectOptions, InjectPackage, InjectReport};
+pub use inf::{
+    DriverVer, Inf, Manufacturer, Model, RawLine, RawSection, Selection, SourceFile, TextEncoding,
+    Version,
+};
+pub use inject::{
+    add_driver_path, inject, new_answer_file, setup_complete_script, InjectOptions, InjectPackage,
+    InjectReport, Injected, Skipped, PASSES, SETUP_COMPLETE,
+};
 pub use modalias::{Alias, AliasTable};
-pub use rank::{rank, Candidate, DriverIndex, Signature};
-pub use store::{PackageId, PackageInfo, Store};
-pub use target::{Arch, Decoration, DecorationArch, TargetOs};
+pub use rank::{
+    choose, excluded_matches, rank, Candidate, Chosen, DriverIndex, Excluded, ExcludedEntry,
+    IndexEntry, Signature, DEFAULT_FEATURE_SCORE,
+};
+pub use store::{
+    os_tag, ImportProgress, Imported, InfInfo, Loaded, PackageId, PackageInfo, Quiet,
+    SkippedPackage, Store, FORMAT_VERSION,
+};
+pub use target::{Arch, Decoration, DecorationArch, TargetOs, PRODUCT_SERVER, PRODUCT_WORKSTATION};

@@ -7,10 +7,10 @@
 //! Needs root, `/dev/fuse` and the `ntfs-3g` and `libxml2-utils` packages
 //! (all installed by `scripts/install-deps`).
 
-use driver_store::inject::{inject, InjectOptions, InjectPackage, PASSES};
-use driver_store::rank::choose;
-use driver_store::store::{Quiet, Store};
+use driver_store::choose;
+use driver_store::{inject, InjectOptions, InjectPackage, PASSES};
 use driver_store::{Arch, PciDevice, TargetOs};
+use driver_store::{Quiet, Store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -10,7 +10,7 @@
 //!               #3 `PCI\VEN_8086&CC_020000`, #4 `PCI\VEN_8086&CC_0200`,
 //!               #5 `PCI\VEN_8086`, #6 `PCI\CC_020000`, #7 `PCI\CC_0200`.
 
-use driver_store::rank::{choose, excluded_matches, rank, DriverIndex, Signature};
+use driver_store::{choose, excluded_matches, rank, DriverIndex, Signature};
 use driver_store::{Inf, PciDevice, TargetOs};
 
 const E1000: &str = "8086:100e:1af4:1100@03/020000";

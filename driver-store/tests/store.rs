@@ -2,8 +2,8 @@
 //! SQLite index, broken-package detection, removal, and matching through it.
 //! Packages are in `tests/data/packages/` (see its SOURCES.md).
 
-use driver_store::store::{Quiet, Store};
 use driver_store::{rank, PciDevice, TargetOs};
+use driver_store::{Quiet, Store};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -148,7 +148,7 @@ fn a_package_imported_for_another_os_is_excluded_with_the_reason() {
         .load(&target, Some(std::slice::from_ref(&ids)))
         .unwrap();
     assert!(rank(&ids, &loaded.index).is_empty());
-    let excluded = driver_store::rank::excluded_matches(&ids, &loaded.index);
+    let excluded = driver_store::excluded_matches(&ids, &loaded.index);
     assert!(
         excluded[0]
             .reason
@@ -312,7 +312,7 @@ fn a_real_qemu_inventory_selects_only_the_nic_drivers() {
     let chosen = |target: &str| -> Vec<(String, usize)> {
         let target: TargetOs = target.parse().unwrap();
         let loaded = store.load(&target, Some(&ids)).unwrap();
-        driver_store::rank::choose(&ids, &loaded.index)
+        driver_store::choose(&ids, &loaded.index)
             .into_iter()
             .map(|c| (names[&c.package].clone(), c.reasons.len()))
             .collect()

@@ -3,9 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use driver_store::rank::{excluded_matches, rank};
-use driver_store::store::{ImportProgress, Store};
+use driver_store::{excluded_matches, rank};
 use driver_store::{Device, PciDevice, TargetOs, UsbDevice};
+use driver_store::{ImportProgress, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
