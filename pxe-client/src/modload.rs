@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
@@ -236,33 +236,40 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Loads what the devices under `sys` ask for, round after round, until a
-/// round (and a short settle for asynchronous probes such as USB
-/// enumeration) finds nothing new.
+/// How long coldplug keeps looking after the last module it loaded. Devices
+/// behind a new driver can appear late: usb-storage waits `delay_use` (1 s)
+/// before scanning a stick, and SCSI scans run asynchronously, so the disk
+/// and its `scsi:t-0x00` modalias (sd_mod) show up after the load returns.
+pub const SETTLE: Duration = Duration::from_secs(2);
+/// A cap on the whole coldplug, in case devices keep appearing.
+pub const COLDPLUG_LIMIT: Duration = Duration::from_secs(30);
+
+/// Loads what the devices under `sys` ask for, round after round, until
+/// nothing new has turned up for [`SETTLE`].
 pub fn coldplug(
     loader: &mut Loader<'_>,
     sys: &Path,
     mut on_event: impl FnMut(&LoadEvent),
 ) -> Vec<LoadEvent> {
     let mut all = Vec::new();
-    let mut quiet_rounds = 0;
-    for _ in 0..16 {
+    let started = Instant::now();
+    let mut last_load = Instant::now();
+    while started.elapsed() < COLDPLUG_LIMIT {
         let wanted = loader.index.plan(&read_modaliases(sys), loader.done());
         if wanted.is_empty() {
-            quiet_rounds += 1;
-            if quiet_rounds == 2 {
+            if last_load.elapsed() >= SETTLE {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(200));
             continue;
         }
-        quiet_rounds = 0;
         for w in wanted {
             let mut events = Vec::new();
             loader.load(&w.module, &format!("modalias {}", w.modalias), &mut events);
             events.iter().for_each(&mut on_event);
             all.extend(events);
         }
+        last_load = Instant::now();
     }
     all
 }

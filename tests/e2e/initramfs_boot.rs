@@ -1,7 +1,7 @@
 //! The initramfs, built by `marrow initramfs build` from Debian's kernel
 //! package, boots under QEMU (TCG, no firmware PXE: `-kernel`/`-initrd`)
-//! with the static `marrow-client` as PID 1, which loads the virtio and
-//! e1000 drivers by modalias, configures the boot NIC from `ip=` and
+//! with the static `marrow-client` as PID 1, which loads the virtio, e1000,
+//! xHCI and usb-storage drivers by modalias, configures the boot NIC from `ip=` and
 //! `BOOTIF=`, prints its inventory and powers off; when it fails it offers
 //! the rescue shell, then reboots. A second build from the same inputs
 //! gives the same bytes.
@@ -284,6 +284,11 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         .unwrap()
         .set_len(64 << 20)
         .unwrap();
+    let stick = dir.path().join("stick.img");
+    std::fs::File::create(&stick)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
     let append = format!(
         "console=ttyS0 ip=10.0.2.15::10.0.2.1:255.255.255.0 BOOTIF=01-{} marrow.inventory-only=1",
         BOOT_MAC.replace(':', "-")
@@ -317,6 +322,13 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         .arg("-drive")
         .arg(format!("file={},format=raw,if=none,id=d0", disk.display()))
         .args(["-device", "virtio-blk-pci,drive=d0,serial=MARROW-E2E-DISK"])
+        .args(["-device", "qemu-xhci,id=xhci"])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=none,id=s0", stick.display()))
+        .args([
+            "-device",
+            "usb-storage,bus=xhci.0,drive=s0,serial=MARROW-E2E-STICK,removable=on",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -378,6 +390,15 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         "{text}"
     );
     assert!(
+        has("loaded module xhci_pci (modalias pci:v00001B36d0000000D"),
+        "{text}"
+    );
+    assert!(
+        has("loaded module usb_storage (modalias usb:v46F4p0001"),
+        "{text}"
+    );
+    assert!(has("loaded module sd_mod (modalias scsi:t-0x00)"), "{text}");
+    assert!(
         has(&format!(
             "network: eth0 ({BOOT_MAC}) up with 10.0.2.15/24, default route via 10.0.2.1"
         )) || has(&format!(
@@ -417,16 +438,41 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
             )
         })
         .collect();
-    for id in ["1af4:1000", "1af4:1001", "8086:100e"] {
+    for id in ["1af4:1000", "1af4:1001", "8086:100e", "1b36:000d"] {
         assert!(
             pci_ids.contains(&id.to_string()),
             "{id} missing from {pci_ids:?}"
         );
     }
     let disks = inventory["disks"].as_array().unwrap();
-    assert_eq!(disks.len(), 1, "{disks:?}");
-    assert_eq!(disks[0]["serial"], "MARROW-E2E-DISK");
-    assert_eq!(disks[0]["size_bytes"], 64u64 << 20);
+    assert_eq!(disks.len(), 2, "{disks:?}");
+    let vda = disks
+        .iter()
+        .find(|d| d["name"] == "vda")
+        .expect("virtio disk");
+    assert_eq!(vda["serial"], "MARROW-E2E-DISK");
+    assert_eq!(vda["size_bytes"], 64u64 << 20);
+    assert_eq!(vda["usb"], false);
+    let sda = disks
+        .iter()
+        .find(|d| d["name"] == "sda")
+        .expect("USB stick");
+    assert_eq!(sda["size_bytes"], 16u64 << 20);
+    assert_eq!(sda["usb"], true, "{sda}");
+    assert_eq!(sda["removable"], true, "{sda}");
+    let usb: Vec<String> = inventory["usb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u["vendor"].as_str().unwrap(),
+                u["product"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(usb.contains(&"46f4:0001".to_string()), "{usb:?}");
     let nics = inventory["nics"].as_array().unwrap();
     let drivers: Vec<&str> = nics.iter().map(|n| n["driver"].as_str().unwrap()).collect();
     assert_eq!(nics.len(), 2, "{nics:?}");
