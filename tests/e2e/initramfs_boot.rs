@@ -3,7 +3,8 @@
 //! with the static `marrow-client` as PID 1, which loads the virtio, e1000,
 //! xHCI and usb-storage drivers by modalias, configures the boot NIC from `ip=` and
 //! `BOOTIF=`, prints its inventory and powers off; when it fails it offers
-//! the rescue shell, then reboots. A second build from the same inputs
+//! the rescue shell (in which ntfs-3g and vfat mount and write), then
+//! reboots. A second build from the same inputs
 //! gives the same bytes.
 //!
 //! The VM's NICs use QEMU's user network with `restrict=on`: nothing the
@@ -491,12 +492,36 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
 }
 
 #[test]
-fn client_that_fails_as_pid_1_offers_the_rescue_shell_then_reboots() {
+fn client_that_fails_as_pid_1_offers_a_rescue_shell_that_mounts_ntfs_and_fat_then_reboots() {
     if let Err(why) = machine_ready() {
         eprintln!("skipped: {why}");
         return;
     }
     let b = built();
+    // Two small disks for the shell to mount: NTFS through ntfs-3g and fuse
+    // (Debian 12's kernel has no ntfs3), FAT through vfat and its NLS tables.
+    let dir = tempfile::tempdir().unwrap();
+    let ntfs = dir.path().join("ntfs.img");
+    let fat = dir.path().join("fat.img");
+    for (img, mkfs) in [
+        (&ntfs, &["mkntfs", "-F", "-Q", "-q"][..]),
+        (&fat, &["mkfs.vfat"][..]),
+    ] {
+        std::fs::File::create(img)
+            .unwrap()
+            .set_len(16 << 20)
+            .unwrap();
+        let out = Command::new(mkfs[0])
+            .args(&mkfs[1..])
+            .arg(img)
+            .output()
+            .expect("mkfs");
+        assert!(
+            out.status.success(),
+            "{mkfs:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // No marrow.inventory-only: after the inventory the client reaches the
     // imaging step, which this version does not have, and must fail over
     // to the shell instead of exiting (which would panic the kernel).
@@ -524,6 +549,10 @@ fn client_that_fails_as_pid_1_offers_the_rescue_shell_then_reboots() {
         .arg("-initrd")
         .arg(b.boot.join("initrd.img"))
         .args(["-append", "console=ttyS0 ip=off"])
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", ntfs.display()))
+        .arg("-drive")
+        .arg(format!("file={},format=raw,if=virtio", fat.display()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -562,12 +591,27 @@ fn client_that_fails_as_pid_1_offers_the_rescue_shell_then_reboots() {
     );
     // The shell answers on the serial console; exiting it reboots, which
     // QEMU (-no-reboot) turns into a clean exit.
+    // The console echoes what is typed, so the markers to wait for are
+    // computed by the shell ($((…))), never typed literally.
+    let script = "mkdir -p /mnt/n /mnt/f; \
+        ntfs-3g /dev/vda /mnt/n && echo NTFS-$((40+2)) > /mnt/n/hello.txt && cat /mnt/n/hello.txt; umount /mnt/n; \
+        mount -t vfat /dev/vdb /mnt/f && echo FAT-$((40+2)) > /mnt/f/hello.txt && cat /mnt/f/hello.txt; umount /mnt/f; \
+        echo RESCUE-$((6*7)); exit\n";
     vm.0.stdin
         .as_mut()
         .unwrap()
-        .write_all(b"echo RESCUE-$((6*7)); exit\n")
+        .write_all(script.as_bytes())
         .unwrap();
     wait_for("RESCUE-42");
+    let text = console.lock().unwrap().clone();
+    assert!(
+        text.contains("NTFS-42"),
+        "ntfs-3g did not mount and write:\n{text}"
+    );
+    assert!(
+        text.contains("FAT-42"),
+        "vfat did not mount and write:\n{text}"
+    );
     let status = loop {
         if let Some(status) = vm.0.try_wait().unwrap() {
             break status;
@@ -580,6 +624,24 @@ fn client_that_fails_as_pid_1_offers_the_rescue_shell_then_reboots() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "qemu exited with {status}");
+
+    // What the guest wrote is on the disks, read back with the host's tools.
+    let ntfscat = Command::new("ntfscat")
+        .arg(&ntfs)
+        .arg("hello.txt")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ntfscat.stdout), "NTFS-42\n");
+    let mtype = Command::new("mtype")
+        .arg("-i")
+        .arg(&fat)
+        .arg("::hello.txt")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&mtype.stdout).replace('\r', ""),
+        "FAT-42\n"
+    );
 }
 
 #[test]
