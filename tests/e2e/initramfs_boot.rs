@@ -81,7 +81,12 @@ fn kernel_cache() -> PathBuf {
         .join("initramfs-kernel")
 }
 
-fn build(marrow: &Path, client: &Path, data_dir: &Path) -> serde_json::Value {
+fn build(
+    marrow: &Path,
+    client: &Path,
+    data_dir: &Path,
+    extra: &[&std::ffi::OsStr],
+) -> serde_json::Value {
     let out = Command::new(marrow)
         .arg("--data-dir")
         .arg(data_dir)
@@ -89,6 +94,7 @@ fn build(marrow: &Path, client: &Path, data_dir: &Path) -> serde_json::Value {
         .arg(client)
         .arg("--cache-dir")
         .arg(kernel_cache())
+        .args(extra)
         .output()
         .expect("run marrow initramfs build");
     assert!(
@@ -118,7 +124,7 @@ fn built() -> &'static Built {
         let (marrow, client) = binaries();
         let data = target_dir().join("marrow-e2e-initramfs");
         let _ = std::fs::remove_dir_all(&data);
-        let report = build(&marrow, &client, &data);
+        let report = build(&marrow, &client, &data, &[]);
         Built {
             marrow,
             client,
@@ -252,9 +258,28 @@ fn initramfs_build_fits_the_budget_carries_the_modules_and_is_reproducible() {
         "file"
     );
 
-    // Reproducible: the same inputs, built again elsewhere, give the same bytes.
+    // Firmware the report says it carries is in the archive.
+    for fw in report["firmware_included"].as_array().unwrap() {
+        find(&format!("lib/firmware/{}", fw.as_str().unwrap()));
+    }
+    for missing in report["firmware_missing"].as_array().unwrap() {
+        assert!(
+            modules.contains(&missing["module"].as_str().unwrap()),
+            "{missing}"
+        );
+    }
+
+    // Reproducible: the same inputs, built again elsewhere from the .deb
+    // the first build fetched (`--kernel-deb`), give the same bytes.
     let dir = tempfile::tempdir().unwrap();
-    let again = build(&b.marrow, &b.client, dir.path());
+    let deb = std::path::PathBuf::from(report["kernel_deb"].as_str().unwrap());
+    let again = build(
+        &b.marrow,
+        &b.client,
+        dir.path(),
+        &["--kernel-deb".as_ref(), deb.as_os_str()],
+    );
+    assert_eq!(again["kernel_deb"], report["kernel_deb"]);
     assert_eq!(again["initrd_blake3"], report["initrd_blake3"]);
     assert!(
         std::fs::read(&initrd).unwrap()
