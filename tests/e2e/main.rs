@@ -4,3 +4,4 @@ mod initramfs_boot;
 mod boot_uefi;
 mod boot_tftp;
 mod boot_dhcp;
+mod boot_proxy;

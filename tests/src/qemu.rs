@@ -53,6 +53,14 @@ pub fn qemu_available() -> Result<(), String> {
     Ok(())
 }
 
+/// Console lines after which a network boot will not succeed: iPXE has
+/// tried every NIC, SeaBIOS has no device left, or the kernel died.
+const FIRMWARE_GAVE_UP: &[&str] = &[
+    "No more network devices",
+    "No bootable device",
+    "Kernel panic",
+];
+
 pub struct Vm {
     pub process: Guarded,
     pub serial: PathBuf,
@@ -121,11 +129,18 @@ impl Vm {
     /// and QEMU's own output when QEMU exits first or `limit` passes.
     pub fn wait_for_serial(&mut self, marker: &str, limit: Duration) -> String {
         let process = &mut self.process;
+        let serial = self.serial.clone();
         let result = wait_for_text(&self.serial, marker, limit, || {
-            match process.child.try_wait() {
-                Ok(Some(status)) => Some(format!("qemu exited with {status}")),
-                _ => None,
+            if let Ok(Some(status)) = process.child.try_wait() {
+                return Some(format!("qemu exited with {status}"));
             }
+            // Firmware that has given up will not boot later: fail now
+            // rather than at the limit.
+            let text = crate::process::read_lossy(&serial);
+            FIRMWARE_GAVE_UP
+                .iter()
+                .find(|s| text.contains(**s))
+                .map(|s| format!("the firmware gave up ({s:?})"))
         });
         match result {
             Ok(text) => text,

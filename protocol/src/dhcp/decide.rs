@@ -262,7 +262,11 @@ fn boot_for(req: &Request, site: &Site) -> Result<Boot, IgnoreReason> {
     if req.is_ipxe {
         return Ok(Boot {
             file: format!("{}/boot.ipxe?mac={}", site.http_base, req.mac.hyphenated()),
-            vendor_class: None,
+            // iPXE takes an address-less offer as ProxyDHCP only when it
+            // carries option 60 `PXEClient` (iPXE `net/udp/dhcp.c`); without
+            // it the offer is dropped and iPXE reports "Nothing to boot"
+            // (seen with QEMU's iPXE ROM beside dnsmasq).
+            vendor_class: (site.mode == Mode::Proxy).then_some("PXEClient"),
             vendor_options: false,
         });
     }

@@ -1,0 +1,116 @@
+//! Marrow in `proxy` mode beside dnsmasq, which hands out addresses only
+//! (no boot options). dnsmasq runs in its own namespace, like a corporate
+//! DHCP server on another machine. BIOS (iPXE ROM) and UEFI (OVMF's own
+//! PXE) VMs still boot to the serial marker.
+
+use std::time::Duration;
+
+use marrow_tests::kernel::install_marker_payload;
+use marrow_tests::lab::{vm_slot, Lab};
+use marrow_tests::netns::{unique_name, Netns};
+use marrow_tests::process::Guarded;
+use marrow_tests::qemu::{qemu_available, Firmware, Vm, VmSpec};
+use marrow_tests::{have, missing_root};
+
+/// dnsmasq as the address-only DHCP server for `<net>.50-90`.
+fn start_dnsmasq(lab: &Lab, net: &str) -> (Netns, Guarded) {
+    let ns = Netns::new("mrd");
+    let here = unique_name("vd");
+    lab.ns.veth(&here, &ns, "d0");
+    lab.ns.ip(&["link", "set", &here, "master", &lab.bridge]);
+    ns.ip(&["addr", "add", &format!("{net}.2/24"), "dev", "d0"]);
+    let dir = lab.dir.path();
+    let mut cmd = ns.command("dnsmasq");
+    cmd.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=d0",
+        "--bind-interfaces",
+    ]);
+    cmd.arg(format!("--dhcp-range={net}.50,{net}.90,255.255.255.0,1h"));
+    cmd.arg(format!(
+        "--dhcp-leasefile={}",
+        dir.join("dnsmasq.leases").display()
+    ));
+    cmd.arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()));
+    cmd.args(["--user=root", "--no-ping", "--log-dhcp"]);
+    let mut g = Guarded::spawn("dnsmasq", cmd, &dir.join("dnsmasq.log"));
+    g.wait_for_log("DHCP, IP range", Duration::from_secs(10));
+    (ns, g)
+}
+
+fn boot_beside_dnsmasq(net: &str, mac: &str, firmware: Firmware, nic: &str, romfile: Option<&str>) {
+    let _slot = vm_slot();
+    let mut lab = Lab::new(net);
+    let (_dns_ns, dnsmasq) = start_dnsmasq(&lab, net);
+    let marker = format!("MARROW-PROXY-BOOT-{}-{}", std::process::id(), &mac[15..]);
+    install_marker_payload(&lab.data_dir, &marker);
+    lab.start_marrow(&[
+        "--dhcp",
+        "proxy",
+        "--boot-default",
+        "marrow",
+        "--kernel-args",
+        "console=ttyS0,115200 panic=-1",
+    ]);
+    let tap = lab.tap();
+    let mut spec = VmSpec::new(firmware, &tap, mac);
+    spec.nic = nic.into();
+    spec.romfile = romfile.map(str::to_string);
+    spec.memory_mb = 512;
+    let mut vm = Vm::start(&lab.ns, &spec, lab.dir.path());
+    vm.wait_for_serial(&marker, Duration::from_secs(300));
+
+    let dns_log = dnsmasq.log_text();
+    assert!(
+        dns_log.contains(&format!("DHCPACK(d0) {net}.")),
+        "dnsmasq leased the address:\n{dns_log}"
+    );
+    let log = lab.marrow_log();
+    assert!(
+        log.contains("DHCP offer") && log.contains("yiaddr=0.0.0.0"),
+        "Marrow offered boot data only:\n{log}"
+    );
+    assert!(log.contains("boot script"), "{log}");
+}
+
+fn can_run() -> bool {
+    if let Some(why) = missing_root().or(qemu_available().err()) {
+        eprintln!("skipping: {why}");
+        return false;
+    }
+    if !have("dnsmasq") {
+        eprintln!(
+            "skipping: dnsmasq is not installed (scripts/install-deps installs dnsmasq-base)"
+        );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn bios_vm_boots_with_marrow_proxy_beside_dnsmasq() {
+    if can_run() {
+        boot_beside_dnsmasq(
+            "10.83.0",
+            "52:54:00:83:00:01",
+            Firmware::Bios,
+            "e1000",
+            None,
+        );
+    }
+}
+
+#[test]
+fn uefi_edk2_vm_boots_with_marrow_proxy_beside_dnsmasq() {
+    if can_run() {
+        boot_beside_dnsmasq(
+            "10.84.0",
+            "52:54:00:84:00:01",
+            Firmware::Uefi,
+            "virtio-net-pci",
+            Some(""),
+        );
+    }
+}
