@@ -250,6 +250,30 @@ fn add_host_file(archive: &mut Archive, host_path: &Path, perm: u32) -> Result<(
 /// Runs the whole build. `progress` receives one line per step.
 pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<BuildReport> {
     // Check the local inputs before spending time on the kernel.
+    let mut inputs = vec![
+        (
+            "marrow-client",
+            &opts.client,
+            "build it with scripts/build-initramfs",
+        ),
+        ("ntfs-3g", &opts.ntfs3g, "install the ntfs-3g package"),
+    ];
+    if let Some(bb) = &opts.busybox {
+        inputs.push((
+            "busybox",
+            bb,
+            "install busybox-static, or build with --no-busybox",
+        ));
+    }
+    for (what, path, hint) in inputs {
+        if !path.is_file() {
+            return Err(Error::Missing {
+                what,
+                path: path.clone(),
+                hint,
+            });
+        }
+    }
     if host::ldd(&opts.client)? != Linkage::Static {
         return Err(Error::ClientNotStatic {
             path: opts.client.clone(),

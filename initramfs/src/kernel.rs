@@ -97,6 +97,10 @@ fn download(package: &str, cache_dir: &Path, progress: &mut dyn FnMut(&str)) -> 
         progress(&format!("using cached {}", uri.file_name));
         return Ok(path);
     }
+    if path.exists() {
+        // A partial or stale download: apt-get would not replace it.
+        fs::remove_file(&path).map_err(io_err(&path))?;
+    }
     progress(&format!(
         "downloading {} ({} bytes)",
         uri.file_name, uri.size

@@ -46,6 +46,12 @@ pub enum Error {
     Package { deb: PathBuf, detail: String },
     #[error("{exe} needs {library}, which ldd cannot find on this host")]
     Library { exe: PathBuf, library: String },
+    #[error("{what} not found at {path}: {hint}")]
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        hint: &'static str,
+    },
     #[error("{path} is dynamically linked; /init must be static (build it with scripts/build-initramfs)")]
     ClientNotStatic { path: PathBuf },
     #[error("busybox at {path} is dynamically linked; the rescue shell needs busybox-static")]

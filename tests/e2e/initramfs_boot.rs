@@ -670,8 +670,8 @@ fn client_that_fails_as_pid_1_offers_a_rescue_shell_that_mounts_ntfs_and_fat_the
 }
 
 #[test]
-fn build_without_a_static_client_says_how_to_build_one() {
-    let (marrow, _) = binaries();
+fn build_without_a_static_client_or_busybox_says_what_to_do() {
+    let (marrow, client) = binaries();
     let dir = tempfile::tempdir().unwrap();
     // A copy of marrow with no client beside it or in a target tree above.
     let lonely = dir.path().join("bin/marrow");
@@ -704,6 +704,27 @@ fn build_without_a_static_client_says_how_to_build_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("{} is dynamically linked", dynamic.display())),
+        "{err}"
+    );
+
+    // A missing input is named with what to do about it.
+    let out = Command::new(&lonely)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "initramfs",
+            "build",
+            "--busybox",
+            "/nonexistent/busybox",
+            "--client",
+        ])
+        .arg(&client)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("busybox not found at /nonexistent/busybox: install busybox-static"),
         "{err}"
     );
     assert!(
