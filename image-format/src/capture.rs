@@ -155,6 +155,7 @@ pub fn capture(
             disk, store, opts, src, &mut stats, progress,
         )?);
     }
+    store.flush()?;
     progress.finish();
     let manifest = Manifest {
         format: FORMAT.into(),

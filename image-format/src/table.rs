@@ -2,6 +2,10 @@
 //! ordinary chunks ("pieces"), so a manifest stays a few kilobytes however
 //! large the disk: it names only the pieces.
 //!
+//! Pieces end after a record whose content marks a boundary (a chunk id
+//! starting with a zero byte; an extent whose mixed offset and length has a
+//! zero top byte), once they hold 16 records, or at 1 MiB.
+//!
 //! Piece: magic `MRWP`, kind byte (`E` extents, `C` chunks), u32 LE count,
 //! then records. Extent record: u64 offset, u64 length, u8 kind (0 data,
 //! 1 zero), 17 bytes. Chunk record: 32-byte id, u32 length, 36 bytes.
@@ -14,6 +18,7 @@ const MAGIC: &[u8; 4] = b"MRWP";
 /// Plain size a piece grows to before it is stored.
 pub const PIECE_BYTES: usize = 1 << 20;
 const EXTENT_RECORD: usize = 17;
+const MIN_PIECE_RECORDS: u32 = 16;
 const CHUNK_RECORD: usize = 36;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +75,8 @@ impl PieceWriter {
         self.buf.extend_from_slice(&e.offset.to_le_bytes());
         self.buf.extend_from_slice(&e.len.to_le_bytes());
         self.buf.push(matches!(e.kind, ExtentKind::Zero) as u8);
-        self.record(store, level)
+        let mixed = (e.offset ^ e.len).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.record(store, level, mixed >> 56 == 0)
     }
 
     pub fn push_chunk(&mut self, c: &ChunkRef, store: &dyn ChunkStore, level: i32) -> Result<()> {
@@ -78,7 +84,7 @@ impl PieceWriter {
         self.begin();
         self.buf.extend_from_slice(&c.id.0);
         self.buf.extend_from_slice(&c.len.to_le_bytes());
-        self.record(store, level)
+        self.record(store, level, c.id.0[0] == 0)
     }
 
     fn begin(&mut self) {
@@ -89,9 +95,14 @@ impl PieceWriter {
         }
     }
 
-    fn record(&mut self, store: &dyn ChunkStore, level: i32) -> Result<()> {
+    /// Pieces end where the content says (about one record in 256), not at
+    /// fixed counts, so a change to one chunk changes one small piece and the
+    /// rest of a new version's lists dedup against the old one.
+    fn record(&mut self, store: &dyn ChunkStore, level: i32, boundary: bool) -> Result<()> {
         self.count += 1;
-        if self.buf.len() + CHUNK_RECORD > PIECE_BYTES {
+        if (boundary && self.count >= MIN_PIECE_RECORDS)
+            || self.buf.len() + CHUNK_RECORD > PIECE_BYTES
+        {
             self.flush(store, level)?;
         }
         Ok(())

@@ -32,6 +32,11 @@ pub trait ChunkStore: Send + Sync {
     fn remove(&self, id: &ChunkId) -> Result<()>;
     /// Calls `f` with every chunk id and its stored size.
     fn for_each(&self, f: &mut dyn FnMut(ChunkId, u64) -> Result<()>) -> Result<()>;
+    /// Makes every chunk put so far durable. A manifest may name a chunk
+    /// only after this returns.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Reads, decompresses and verifies a chunk against its name.
     fn get(&self, id: &ChunkId) -> Result<Vec<u8>> {
