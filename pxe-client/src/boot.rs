@@ -172,30 +172,49 @@ fn links() -> Vec<Link> {
     inventory::collect_links(Path::new("/sys/class/net"))
 }
 
+/// How long the boot waits for a DHCP lease before giving up (RFC 2131's
+/// backoff sends at 0, 4, 12, 28 and 60 s within it).
+const DHCP_LIMIT: Duration = Duration::from_secs(64);
+
 fn bring_up_network(config: &BootConfig) -> Result<()> {
-    let ip = match &config.ip {
-        IpSetting::Static(ip) => ip,
+    let device = match &config.ip {
         IpSetting::Off => {
             say("network: ip=off, leaving it unconfigured");
             return Ok(());
         }
-        IpSetting::Unset | IpSetting::Dhcp { .. } => {
-            say("network: no static ip= given and the DHCP client is not built yet; network left unconfigured");
-            return Ok(());
-        }
+        IpSetting::Static(ip) => ip.device.as_deref(),
+        IpSetting::Dhcp { device } => device.as_deref(),
+        IpSetting::Unset => None,
     };
     // NIC drivers register their netdev while probing, inside
     // finit_module, but give a slow device a few seconds.
     let mut found = links();
     for _ in 0..50 {
-        if net::choose_link(&found, ip.device.as_deref(), config.bootif).is_ok() {
+        if net::choose_link(&found, device, config.bootif).is_ok() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
         found = links();
     }
-    let link = net::choose_link(&found, ip.device.as_deref(), config.bootif)?;
-    net::configure(link, ip)?;
+    let link = net::choose_link(&found, device, config.bootif)?;
+    let ip = match &config.ip {
+        IpSetting::Static(ip) => {
+            net::configure(link, ip)?;
+            ip.clone()
+        }
+        _ => {
+            say(&format!(
+                "network: no static ip=, asking DHCP on {}",
+                link.name
+            ));
+            let lease = net::dhcp(link, DHCP_LIMIT, say)?;
+            say(&format!(
+                "network: DHCP server {} leased {}/{}",
+                lease.server_id, lease.address, lease.prefix_len
+            ));
+            net::configure_lease(link, &lease)?
+        }
+    };
     let route = net::default_route(&read("/proc/net/route")?);
     let gw = match (ip.gateway, route) {
         (Some(gw), Some((dev, via))) if dev == link.name && via == gw => {

@@ -4,9 +4,11 @@
 //! inventory ([`boot`]). From a shell, `marrow-client inventory` prints the
 //! inventory of the machine it runs on.
 //!
+//! Without a static `ip=` it gets a lease with its own DHCP client
+//! ([`dhcp`], sans-I/O).
+//!
 //! Not here yet: capture and restore (they need the image format's network
-//! store and the server's client API), and the DHCP fallback when the
-//! command line has no `ip=`.
+//! store and the server's client API).
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +16,7 @@ use std::path::PathBuf;
 
 pub mod boot;
 pub mod cmdline;
+pub mod dhcp;
 pub mod inventory;
 pub mod modload;
 pub mod net;

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use marrow_client::{boot, inventory, Error};
+use marrow_client::{boot, inventory, net, Error};
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "marrow-client", version, about = "Marrow imaging client")]
@@ -24,6 +25,17 @@ enum Command {
         /// Read /sys and /proc under this directory instead of /.
         #[arg(long, value_name = "DIR", default_value = "/", hide = true)]
         root: PathBuf,
+    },
+    /// Get a DHCP lease on an interface and configure it (address and
+    /// default route), as the boot does without a static ip=.
+    Dhcp {
+        #[arg(long, value_name = "IF")]
+        interface: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 64)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
     },
     /// Capture a disk to a Marrow server.
     Capture {
@@ -52,6 +64,36 @@ fn run(cli: Cli) -> Result<(), Error> {
                 );
             } else {
                 print!("{}", inv.render());
+            }
+            Ok(())
+        }
+        Command::Dhcp {
+            interface,
+            timeout,
+            json,
+        } => {
+            let link = net::link_named(&interface)?;
+            let lease = net::dhcp(&link, Duration::from_secs(timeout), |m| {
+                eprintln!("marrow-client: {m}")
+            })?;
+            net::configure_lease(&link, &lease)?;
+            if json {
+                let value = serde_json::json!({
+                    "interface": interface,
+                    "address": lease.address.to_string(),
+                    "prefix_len": lease.prefix_len,
+                    "router": lease.router.map(|r| r.to_string()),
+                    "dns": lease.dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "server_id": lease.server_id.to_string(),
+                    "lease_secs": lease.lease_secs,
+                });
+                println!("{value}");
+            } else {
+                let via = lease.router.map_or(String::new(), |r| format!(" via {r}"));
+                println!(
+                    "{interface}: {}/{}{via} from {}",
+                    lease.address, lease.prefix_len, lease.server_id
+                );
             }
             Ok(())
         }

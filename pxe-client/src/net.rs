@@ -7,10 +7,15 @@ use nix::sys::socket::{
     bind, recv, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
     SockType,
 };
-use std::net::Ipv4Addr;
+use nix::sys::socket::{setsockopt, sockopt};
+use std::ffi::OsString;
+use std::io::Read;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use crate::cmdline::StaticIp;
+use crate::dhcp::{DhcpClient, Event, Lease};
 use crate::netlink::{self, Request};
 use crate::{Error, Result};
 use marrow_protocol::MacAddr;
@@ -154,6 +159,113 @@ pub fn configure(link: &Link, ip: &StaticIp) -> Result<()> {
         });
     }
     apply(&requests)
+}
+
+/// The link `name`, whatever kind it is (the boot path only considers
+/// hardware NICs; the shell command takes any interface, e.g. a veth).
+pub fn link_named(name: &str) -> Result<Link> {
+    let dir = std::path::Path::new("/sys/class/net").join(name);
+    let mac = std::fs::read_to_string(dir.join("address")).map_err(|e| Error::Network {
+        detail: format!("interface {name}: {e}"),
+    })?;
+    let carrier = std::fs::read_to_string(dir.join("carrier")).is_ok_and(|c| c.trim() == "1");
+    Ok(Link {
+        name: name.to_owned(),
+        mac: mac.trim().parse().ok(),
+        carrier,
+    })
+}
+
+/// Gets a lease for `link` with [`DhcpClient`] over a UDP socket bound to
+/// the interface, giving up after `limit`. The link is brought up first;
+/// the lease is not configured (see [`configure_lease`]).
+pub fn dhcp(link: &Link, limit: Duration, mut log: impl FnMut(&str)) -> Result<Lease> {
+    let net_err = |what: String| {
+        move |e: std::io::Error| Error::Network {
+            detail: format!("{what}: {e}"),
+        }
+    };
+    let mac = link.mac.ok_or_else(|| Error::Network {
+        detail: format!("{} has no Ethernet MAC", link.name),
+    })?;
+    apply(&[
+        Request::LinkUp {
+            ifindex: ifindex("lo")?,
+        },
+        Request::LinkUp {
+            ifindex: ifindex(&link.name)?,
+        },
+    ])?;
+    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 68))
+        .map_err(net_err("binding UDP port 68".into()))?;
+    sock.set_broadcast(true)
+        .map_err(net_err("SO_BROADCAST".into()))?;
+    // Without an address, replies and our broadcasts must be tied to the
+    // one NIC, or a second NIC's server could answer.
+    setsockopt(&sock, sockopt::BindToDevice, &OsString::from(&link.name)).map_err(|e| {
+        Error::Network {
+            detail: format!("SO_BINDTODEVICE {}: {e}", link.name),
+        }
+    })?;
+    let mut seed = [0u8; 4];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(net_err("/dev/urandom".into()))?;
+    let start = Instant::now();
+    let mut client = DhcpClient::new(mac, u32::from_ne_bytes(seed), Duration::ZERO);
+    let mut buf = vec![0u8; 1500];
+    loop {
+        let now = start.elapsed();
+        if now >= limit {
+            return Err(Error::Network {
+                detail: format!(
+                    "no DHCP lease on {} ({mac}) within {} s",
+                    link.name,
+                    limit.as_secs()
+                ),
+            });
+        }
+        if let Some(packet) = client.poll_transmit(now) {
+            sock.send_to(&packet, (Ipv4Addr::BROADCAST, 67))
+                .map_err(net_err(format!("DHCP send on {}", link.name)))?;
+        }
+        let due = client.poll_timeout().unwrap_or(limit).min(limit);
+        let wait = due
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(10));
+        sock.set_read_timeout(Some(wait))
+            .map_err(net_err("SO_RCVTIMEO".into()))?;
+        match sock.recv(&mut buf) {
+            Ok(n) => match client.handle_input(start.elapsed(), &buf[..n]) {
+                Event::Bound(lease) => return Ok(lease),
+                Event::Restarted { server } => log(&format!(
+                    "DHCP server {server} refused the offer; starting over"
+                )),
+                Event::Ignored(_) => {}
+            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(net_err(format!("DHCP receive on {}", link.name))(e)),
+        }
+    }
+}
+
+/// Configures `link` with what the DHCP server gave.
+pub fn configure_lease(link: &Link, lease: &Lease) -> Result<StaticIp> {
+    let ip = StaticIp {
+        address: lease.address,
+        prefix_len: lease.prefix_len,
+        server: Some(lease.server_id),
+        gateway: lease.router,
+        hostname: None,
+        device: Some(link.name.clone()),
+        dns: lease.dns.clone(),
+    };
+    configure(link, &ip)?;
+    Ok(ip)
 }
 
 fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {

@@ -1,11 +1,11 @@
 //! The initramfs, built by `marrow initramfs build` from Debian's kernel
 //! package, boots under QEMU (TCG, no firmware PXE: `-kernel`/`-initrd`)
 //! with the static `marrow-client` as PID 1, which loads the virtio, e1000,
-//! xHCI and usb-storage drivers by modalias, configures the boot NIC from `ip=` and
-//! `BOOTIF=`, prints its inventory and powers off; when it fails it offers
-//! the rescue shell (in which ntfs-3g and vfat mount and write), then
-//! reboots. A second build from the same inputs
-//! gives the same bytes.
+//! xHCI and usb-storage drivers by modalias, configures the boot NIC from
+//! `ip=` and `BOOTIF=` (or by DHCP without them), prints its inventory and
+//! powers off; when it fails it offers the rescue shell (in which ntfs-3g
+//! and vfat mount and write), then reboots. A second build from the same
+//! inputs gives the same bytes.
 //!
 //! The VM's NICs use QEMU's user network with `restrict=on`: nothing the
 //! guest sends leaves the QEMU process.
@@ -517,7 +517,7 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
 }
 
 #[test]
-fn client_that_fails_as_pid_1_offers_a_rescue_shell_that_mounts_ntfs_and_fat_then_reboots() {
+fn client_without_ip_uses_dhcp_and_on_failure_gives_a_rescue_shell_that_mounts_ntfs_and_fat() {
     if let Err(why) = machine_ready() {
         eprintln!("skipped: {why}");
         return;
@@ -573,7 +573,13 @@ fn client_that_fails_as_pid_1_offers_a_rescue_shell_that_mounts_ntfs_and_fat_the
         .arg(b.boot.join("vmlinuz"))
         .arg("-initrd")
         .arg(b.boot.join("initrd.img"))
-        .args(["-append", "console=ttyS0 ip=off"])
+        // No ip=: the client asks QEMU's built-in DHCP server (10.0.2.2).
+        .args(["-append", "console=ttyS0"])
+        .args(["-netdev", "user,id=n0,restrict=on"])
+        .args([
+            "-device",
+            &format!("virtio-net-pci,netdev=n0,mac={BOOT_MAC}"),
+        ])
         .arg("-drive")
         .arg(format!("file={},format=raw,if=virtio", ntfs.display()))
         .arg("-drive")
@@ -610,6 +616,16 @@ fn client_that_fails_as_pid_1_offers_a_rescue_shell_that_mounts_ntfs_and_fat_the
     };
     wait_for("starting a rescue shell on the console");
     let text = console.lock().unwrap().clone();
+    assert!(
+        text.contains("network: DHCP server 10.0.2.2 leased 10.0.2.15/24"),
+        "no DHCP lease:\n{text}"
+    );
+    // QEMU's DHCP server sends no router option under restrict=on, so
+    // the lease has no default route.
+    assert!(
+        text.contains(&format!("network: eth0 ({BOOT_MAC}) up with 10.0.2.15/24")),
+        "leased address not configured:\n{text}"
+    );
     assert!(
         text.contains("boot failed: capture and restore from the boot client is not built yet"),
         "the failure is named on the console:\n{text}"
