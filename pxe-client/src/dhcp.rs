@@ -312,6 +312,37 @@ mod tests {
     }
 
     #[test]
+    fn mutated_replies_never_panic_the_client() {
+        let seeds = [
+            reply(5, MessageType::Offer, Ipv4Addr::new(10, 0, 2, 15)),
+            reply(5, MessageType::Ack, Ipv4Addr::new(10, 0, 2, 15)),
+            reply(5, MessageType::Nak, Ipv4Addr::UNSPECIFIED),
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..5000 {
+            let mut c = DhcpClient::new(MAC, 5, S(0));
+            c.poll_transmit(S(0));
+            let mut input = seeds[round % seeds.len()].clone();
+            for _ in 0..(next() % 6 + 1) {
+                let at = (next() as usize) % input.len();
+                match next() % 3 {
+                    0 => input[at] = next() as u8,
+                    1 => input.truncate(at.max(1)),
+                    _ => input[at] ^= 0xff,
+                }
+            }
+            let _ = c.handle_input(S(1), &input);
+            let _ = c.poll_transmit(S(1));
+        }
+    }
+
+    #[test]
     fn nak_sends_the_client_back_to_discover() {
         let mut c = DhcpClient::new(MAC, 9, S(0));
         c.poll_transmit(S(0));
