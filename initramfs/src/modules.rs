@@ -385,4 +385,38 @@ kernel/drivers/usb/core/usbcore.ko.xz:
         assert_eq!(soft[&ModuleName::new("x")], ["a", "b"]);
         assert!(!soft.contains_key(&ModuleName::new("cifs")));
     }
+
+    #[test]
+    fn mutated_metadata_never_panics_the_parsers() {
+        let seeds = [
+            DEP,
+            "alias crypto-crc32c crc32c_generic\nsoftdep ext4 pre: crypto-crc32c post: x\n",
+        ];
+        let alphabet = b"k/o.:- \nabc_";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..(next() % 6 + 1) {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => bytes.truncate(at.max(1)),
+                    _ => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(dep) = ModDep::parse(&text) {
+                let _ = dep.load_order(&ModuleName::new("virtio_net"));
+            }
+            let _ = Aliases::parse(&text).exact("crypto-crc32c");
+            let _ = parse_softdep_pre(&text);
+            let _ = parse_builtin(&text);
+        }
+    }
 }

@@ -368,4 +368,30 @@ mod tests {
         assert_eq!(c.token.as_deref(), Some("a b"));
         assert!(c.inventory_only);
     }
+
+    #[test]
+    fn mutated_command_lines_never_panic_the_parser() {
+        let seed = "console=ttyS0 ip=10.0.2.15:10.0.2.2:10.0.2.1:255.255.255.0:h:eth0:none:1.1.1.1 \
+                    BOOTIF=01-52-54-00-12-34-56 marrow.server=http://x marrow.inventory-only=1 \"q\"";
+        let alphabet = b"0123456789abcdef:.-= \"ipBOOTIF";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut bytes = seed.as_bytes().to_vec();
+            for _ in 0..(next() % 6 + 1) {
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => bytes.truncate(at.max(1)),
+                    _ => bytes.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+                }
+            }
+            let _ = BootConfig::parse(&String::from_utf8_lossy(&bytes));
+        }
+    }
 }
