@@ -234,12 +234,13 @@ impl ChunkStore for LocalStore {
         }
         let full = {
             let mut pending = self.pending.lock().unwrap();
-            if pending.files.insert(*id, tmp.clone()).is_some() {
-                // Another thread put the same chunk meanwhile.
+            if pending.files.contains_key(id) {
+                // Another thread put the same chunk meanwhile; keep its file.
                 drop(pending);
                 let _ = fs::remove_file(&tmp);
                 return Ok(false);
             }
+            pending.files.insert(*id, tmp.clone());
             pending.bytes += compressed.len() as u64;
             pending.files.len() >= BATCH_FILES || pending.bytes >= BATCH_BYTES
         };
@@ -469,5 +470,52 @@ impl LocalStore {
             .map(|e| format!("{} {}\n", e.id, e.created))
             .collect();
         self.write_atomic(&path, body.as_bytes(), true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::encode_chunk;
+
+    #[test]
+    fn racing_puts_of_one_chunk_keep_a_readable_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
+        let (id, raw) = encode_chunk(b"the same chunk from many threads", 1);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| store.put(&id, &raw).unwrap());
+            }
+        });
+        store.flush().unwrap();
+        assert_eq!(store.get(&id).unwrap(), b"the same chunk from many threads");
+        let mut n = 0;
+        store.for_each(&mut |_, _| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn pending_chunk_is_readable_before_it_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
+        let (id, raw) = encode_chunk(b"pending", 1);
+        assert!(store.put(&id, &raw).unwrap());
+        assert!(store.has(&id).unwrap());
+        assert!(!store.chunk_path(&id).exists(), "not visible before it is durable");
+        assert_eq!(store.get(&id).unwrap(), b"pending");
+        store.flush().unwrap();
+        assert!(store.chunk_path(&id).exists());
+    }
+
+    #[test]
+    fn refuses_directory_that_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = LocalStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("not a Marrow store"), "{err}");
     }
 }
