@@ -10,6 +10,7 @@
 //! The VM's NICs use QEMU's user network with `restrict=on`: nothing the
 //! guest sends leaves the QEMU process.
 
+use marrow_tests::lab::vm_slot;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -303,6 +304,8 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         return;
     }
     let b = built();
+    // TCG boots on two cores starve each other: one VM scenario at a time.
+    let _slot = vm_slot();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serial.log");
     let disk = dir.path().join("disk.img");
@@ -523,6 +526,8 @@ fn client_without_ip_uses_dhcp_and_on_failure_gives_a_rescue_shell_that_mounts_n
         return;
     }
     let b = built();
+    // TCG boots on two cores starve each other: one VM scenario at a time.
+    let _slot = vm_slot();
     // Two small disks for the shell to mount: NTFS through ntfs-3g and fuse
     // (Debian 12's kernel has no ntfs3), FAT through vfat and its NLS tables.
     let dir = tempfile::tempdir().unwrap();
