@@ -273,6 +273,23 @@ fn full_mode_tells_ipxe_not_to_wait_for_proxydhcp_and_proxy_mode_does_not() {
 }
 
 #[test]
+fn proxy_offer_to_ipxe_is_marked_pxeclient_so_ipxe_takes_it_as_proxydhcp() {
+    let r = reply(decide(
+        &request("ipxe_bios_discover"),
+        &site(Mode::Proxy),
+        None,
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(r.packet.your_addr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(r.packet.option(code::VENDOR_CLASS), Some(&b"PXEClient"[..]));
+    assert_eq!(
+        r.packet.boot_file,
+        b"http://10.0.0.1:8080/boot.ipxe?mac=52-54-00-12-34-56"
+    );
+}
+
+#[test]
 fn proxy_offer_carries_no_address_and_pxe_vendor_options() {
     let r = reply(decide(
         &request("edk2_x64_discover"),

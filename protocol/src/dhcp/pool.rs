@@ -25,6 +25,11 @@ pub struct Pool {
     leases: HashMap<MacAddr, Lease>,
     by_ip: HashMap<Ipv4Addr, MacAddr>,
     reservations: HashMap<MacAddr, Ipv4Addr>,
+    reserved_ips: HashMap<Ipv4Addr, MacAddr>,
+    /// Where the search for a free address resumes: scanning from the
+    /// start each time made a busy pool quadratic (a room of clients
+    /// booting at once fills it in order).
+    cursor: u32,
 }
 
 impl Pool {
@@ -36,6 +41,8 @@ impl Pool {
             leases: HashMap::new(),
             by_ip: HashMap::new(),
             reservations: HashMap::new(),
+            reserved_ips: HashMap::new(),
+            cursor: u32::from(first),
         }
     }
 
@@ -45,7 +52,10 @@ impl Pool {
 
     /// A fixed address for `mac`; it may lie outside the range.
     pub fn reserve(&mut self, mac: MacAddr, ip: Ipv4Addr) {
-        self.reservations.insert(mac, ip);
+        if let Some(old) = self.reservations.insert(mac, ip) {
+            self.reserved_ips.remove(&old);
+        }
+        self.reserved_ips.insert(ip, mac);
     }
 
     /// Restores a lease loaded from storage.
@@ -65,8 +75,7 @@ impl Pool {
     }
 
     fn free_for(&self, ip: Ipv4Addr, mac: MacAddr, now: u64) -> bool {
-        let reserved_by_other = self.reservations.iter().any(|(m, r)| *r == ip && *m != mac);
-        if reserved_by_other {
+        if self.reserved_ips.get(&ip).is_some_and(|m| *m != mac) {
             return false;
         }
         match self.by_ip.get(&ip) {
@@ -78,8 +87,8 @@ impl Pool {
 
     /// Chooses an address for a DISCOVER and holds it briefly: the MAC's
     /// reservation, else its current lease, else the address it asked for
-    /// (option 50) when free, else the lowest free address. `None` when the
-    /// pool is exhausted.
+    /// (option 50) when free, else the next free address after the last
+    /// one handed out (wrapping). `None` when the pool is exhausted.
     pub fn offer(
         &mut self,
         mac: MacAddr,
@@ -95,9 +104,13 @@ impl Pool {
         {
             ip
         } else {
-            (self.first..=self.last)
+            let start = self.cursor.clamp(self.first, self.last);
+            let found = (start..=self.last)
+                .chain(self.first..start)
                 .map(Ipv4Addr::from)
-                .find(|ip| self.free_for(*ip, mac, now))?
+                .find(|ip| self.free_for(*ip, mac, now))?;
+            self.cursor = u32::from(found).saturating_add(1);
+            found
         };
         let expires = self
             .leases
@@ -164,7 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn offers_the_lowest_free_address_and_keeps_it_for_the_same_mac() {
+    fn offers_free_addresses_in_order_and_keeps_one_per_mac() {
         let mut p = Pool::new(ip(100), ip(102));
         assert_eq!(p.offer(mac(1), None, 1000), Some(ip(100)));
         assert_eq!(p.offer(mac(2), None, 1000), Some(ip(101)));
@@ -196,6 +209,17 @@ mod tests {
         p.reserve(mac(9), ip(100));
         assert_eq!(p.offer(mac(1), None, 0), Some(ip(101)));
         assert_eq!(p.offer(mac(9), None, 0), Some(ip(100)));
+    }
+
+    #[test]
+    fn a_large_pool_fills_without_repeating_an_address() {
+        let mut p = Pool::new(Ipv4Addr::new(10, 1, 0, 0), Ipv4Addr::new(10, 1, 39, 255));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_240u32 {
+            let m = MacAddr([2, 0, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            assert!(seen.insert(p.offer(m, None, 0).unwrap()));
+        }
+        assert_eq!(p.offer(MacAddr([2, 9, 9, 9, 9, 9]), None, 0), None);
     }
 
     #[test]

@@ -146,7 +146,10 @@ pub async fn run(shared: Arc<Shared>, local_ip: Ipv4Addr, sock: UdpSocket) -> Re
     }
 }
 
-/// One transfer on its own socket (RFC 1350 §4: a new transfer id).
+/// One transfer on its own socket (RFC 1350 §4: a new transfer id), on a
+/// blocking thread: like tftpd-hpa's fork per transfer, a blocking
+/// send/receive loop has no wake-up or timer-registration cost per block,
+/// which is most of the time a lockstep transfer spends (scripts/bench-boot).
 async fn transfer(
     shared: Arc<Shared>,
     local_ip: Ipv4Addr,
@@ -154,14 +157,26 @@ async fn transfer(
     req: Request,
     data: Arc<[u8]>,
 ) {
-    let sock = match UdpSocket::bind((local_ip, 0)).await {
+    let _ =
+        tokio::task::spawn_blocking(move || blocking_transfer(&shared, local_ip, peer, &req, data))
+            .await;
+}
+
+fn blocking_transfer(
+    shared: &Shared,
+    local_ip: Ipv4Addr,
+    peer: SocketAddr,
+    req: &Request,
+    data: Arc<[u8]>,
+) {
+    let sock = match std::net::UdpSocket::bind((local_ip, 0)) {
         Ok(s) => s,
         Err(e) => {
             warn!("TFTP transfer socket on {local_ip}: {e}");
             return;
         }
     };
-    if let Err(e) = sock.connect(peer).await {
+    if let Err(e) = sock.connect(peer) {
         warn!("TFTP connect to {peer}: {e}");
         return;
     }
@@ -172,14 +187,14 @@ async fn transfer(
         ..Limits::default()
     };
     let started = Instant::now();
-    let mut t = Transfer::new(&req, data, limits);
-    let mut out = vec![0u8; t.block_size() + 4].max(vec![0u8; 1024]);
+    let mut t = Transfer::new(req, data, limits);
+    let mut out = vec![0u8; (t.block_size() + 4).max(1024)];
     let mut inbuf = vec![0u8; 2048];
     let mut gone = false;
     'outer: loop {
         let now = Instant::now();
         while let Some(n) = t.poll_transmit(now, &mut out) {
-            if let Err(e) = sock.send(&out[..n]).await {
+            if let Err(e) = sock.send(&out[..n]) {
                 debug!(%peer, "TFTP send: {e}");
                 gone = true;
                 break 'outer;
@@ -188,23 +203,31 @@ async fn transfer(
         if t.outcome().is_some() {
             break;
         }
-        let deadline = t.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            r = sock.recv(&mut inbuf) => match r {
-                Ok(n) => {
-                    if let Err(e) = t.handle_input(Instant::now(), &inbuf[..n]) {
-                        debug!(%peer, "ignoring TFTP datagram: {e}");
-                    }
+        let wait = t
+            .poll_timeout()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .max(std::time::Duration::from_millis(1));
+        if sock.set_read_timeout(Some(wait)).is_err() {
+            gone = true;
+            break;
+        }
+        match sock.recv(&mut inbuf) {
+            Ok(n) => {
+                if let Err(e) = t.handle_input(Instant::now(), &inbuf[..n]) {
+                    debug!(%peer, "ignoring TFTP datagram: {e}");
                 }
-                // ICMP port unreachable: the client went away.
-                Err(_) => { gone = true; break; }
-            },
-            _ = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // ICMP port unreachable: the client went away.
+            Err(_) => {
+                gone = true;
+                break;
+            }
         }
     }
     let bytes = t.bytes_acknowledged();
