@@ -530,7 +530,7 @@ fn malformed_packets_are_refused_with_the_expected_reason() {
 #[test]
 fn parse_and_decide_never_panic_on_mutated_inputs() {
     let mut inputs = Vec::new();
-    for dir in ["dhcp/requests", "dhcp/malformed"] {
+    for dir in ["dhcp/requests", "dhcp/malformed", "dhcp/captured"] {
         for e in std::fs::read_dir(testdata(dir)).unwrap() {
             inputs.push(std::fs::read(e.unwrap().path()).unwrap());
         }
@@ -575,5 +575,46 @@ fn parse_and_decide_never_panic_on_mutated_inputs() {
             }
             check(&m);
         }
+    }
+}
+
+/// Real firmware, captured on a lab bridge (see `testdata/README.md`):
+/// replaying the six requests in order through `decide` gives back the
+/// exact bytes Marrow sent, and the parsed fields are what the firmware is
+/// known to send.
+#[test]
+fn captured_firmware_requests_replay_to_the_captured_replies() {
+    let server = Ipv4Addr::new(10, 95, 0, 1);
+    let mut s = site(Mode::Full);
+    s.server_ip = server;
+    s.http_base = "http://10.95.0.1:8080".into();
+    s.network = Some(Network {
+        subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
+        router: None,
+        dns: vec![],
+        lease_secs: 3600,
+    });
+    let mut p = Pool::new(Ipv4Addr::new(10, 95, 0, 100), Ipv4Addr::new(10, 95, 0, 150));
+    let names = [
+        ("qemu_ipxe_bios_discover", Arch::Bios, true, "undionly"),
+        ("qemu_ipxe_bios_request", Arch::Bios, true, "boot.ipxe"),
+        ("ovmf_edk2_x64_discover", Arch::UefiX64, false, "ipxe.efi"),
+        ("ovmf_edk2_x64_request", Arch::UefiX64, false, "ipxe.efi"),
+        ("ipxe_efi_x64_discover", Arch::UefiX64, true, "boot.ipxe"),
+        ("ipxe_efi_x64_request", Arch::UefiX64, true, "boot.ipxe"),
+    ];
+    for (name, arch, ipxe, _) in names {
+        let bytes = std::fs::read(testdata(&format!("dhcp/captured/{name}.bin"))).unwrap();
+        let req = Request::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(req.arch, Some(arch), "{name}");
+        assert_eq!(req.is_ipxe, ipxe, "{name}");
+        assert_eq!(req.kind, ClientKind::Pxe, "{name}");
+        let r = reply(decide(&req, &s, Some(&mut p), NOW, on_67()));
+        let expected = std::fs::read(testdata(&format!("dhcp/captured/{name}.reply.bin"))).unwrap();
+        assert_eq!(
+            hex(&r.packet.emit().unwrap()),
+            hex(&expected),
+            "{name}: reply differs from the capture"
+        );
     }
 }

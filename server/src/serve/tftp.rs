@@ -1,4 +1,6 @@
-//! The TFTP driver on tokio over `marrow_protocol::tftp::Transfer`.
+//! The TFTP driver over `marrow_protocol::tftp::Transfer`: requests are
+//! received on a tokio socket, and each transfer runs on its own blocking
+//! thread and socket.
 //!
 //! Written here rather than on `async-tftp` because that crate (0.4) keeps
 //! retransmitting after a client's ERROR (its ACK wait ignores every other
