@@ -5,3 +5,5 @@ mod boot_uefi;
 mod boot_tftp;
 mod boot_dhcp;
 mod boot_proxy;
+mod boot_interfaces;
+mod boot_http;
