@@ -19,6 +19,18 @@ pub enum Action {
     LocalDisk,
     /// Boot the Marrow kernel and initramfs, with a task when one is pending.
     Marrow { task: Option<TaskBoot> },
+    /// Ask at the console, taking `default` after `timeout_secs`.
+    Menu {
+        default: MenuDefault,
+        timeout_secs: u32,
+    },
+}
+
+/// The item a menu takes when nobody chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuDefault {
+    LocalDisk,
+    Marrow,
 }
 
 /// The host the script is for.
@@ -52,6 +64,42 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// Leaves the network boot for the local disk. UEFI: returning to the
+/// firmware makes it try the next boot option. BIOS: hand INT 13h drive
+/// 0x80 to its boot sector.
+const LOCAL_DISK: &str =
+    "iseq ${platform} efi && exit ||\nsanboot --no-describe --drive 0x80 || exit\n";
+
+/// The kernel, initrd and boot lines of the Marrow environment, ending in a
+/// `:failed` label that falls back to the local disk.
+fn marrow_lines(site: &ScriptSite, task: Option<&TaskBoot>) -> String {
+    let url = sanitize(&site.server_url);
+    let mut args = format!("initrd=initrd.img marrow.server={url}");
+    if let Some(t) = task {
+        args.push_str(&format!(
+            " marrow.task={} marrow.token={}",
+            sanitize(&t.id),
+            sanitize(&t.token)
+        ));
+    }
+    if !site.kernel_args.is_empty() {
+        args.push(' ');
+        args.push_str(&sanitize(&site.kernel_args));
+    }
+    // The EFI stub finds the initrd by the name on the command line
+    // (`initrd=`); BIOS kernels ignore it (pxe-lab notes).
+    let mut s = format!("kernel {url}/boot/vmlinuz {args} || goto failed\n");
+    s.push_str(&format!("initrd {url}/boot/initrd.img || goto failed\n"));
+    s.push_str("boot || goto failed\n");
+    s.push_str(":failed\n");
+    s.push_str(
+        "echo Marrow: could not boot the Marrow environment; booting the local disk in 10 s\n",
+    );
+    s.push_str("sleep 10\n");
+    s.push_str(LOCAL_DISK);
+    s
+}
+
 /// Renders the script. Every line is iPXE syntax as of the 2019 build Debian
 /// ships (`/usr/lib/ipxe`), which QEMU's ROMs also are.
 pub fn render(site: &ScriptSite, host: &ScriptHost, action: &Action) -> String {
@@ -65,46 +113,41 @@ pub fn render(site: &ScriptSite, host: &ScriptHost, action: &Action) -> String {
             s.push_str(&format!(
                 "echo Marrow: no task for {who}, booting the local disk\n"
             ));
-            // UEFI: returning to the firmware makes it try the next boot
-            // option. BIOS: hand INT 13h drive 0x80 to the boot sector.
-            s.push_str("iseq ${platform} efi && exit ||\n");
-            s.push_str("sanboot --no-describe --drive 0x80 || exit\n");
+            s.push_str(LOCAL_DISK);
         }
         Action::Marrow { task } => {
-            let url = sanitize(&site.server_url);
-            let mut args = format!("initrd=initrd.img marrow.server={url}");
             match task {
-                Some(t) => {
-                    s.push_str(&format!(
-                        "echo Marrow: task {} for {who}\n",
-                        sanitize(&t.id)
-                    ));
-                    args.push_str(&format!(
-                        " marrow.task={} marrow.token={}",
-                        sanitize(&t.id),
-                        sanitize(&t.token)
-                    ));
-                }
+                Some(t) => s.push_str(&format!(
+                    "echo Marrow: task {} for {who}\n",
+                    sanitize(&t.id)
+                )),
                 None => s.push_str(&format!(
                     "echo Marrow: booting the Marrow environment for {who}\n"
                 )),
             }
-            if !site.kernel_args.is_empty() {
-                args.push(' ');
-                args.push_str(&sanitize(&site.kernel_args));
-            }
-            // The EFI stub finds the initrd by the name on the command line
-            // (`initrd=`); BIOS kernels ignore it (pxe-lab notes).
+            s.push_str(&marrow_lines(site, task.as_ref()));
+        }
+        Action::Menu {
+            default,
+            timeout_secs,
+        } => {
+            let default = match default {
+                MenuDefault::LocalDisk => "local",
+                MenuDefault::Marrow => "marrow",
+            };
+            s.push_str(&format!("menu Marrow: {who}\n"));
+            s.push_str("item local Boot the local disk\n");
+            s.push_str("item marrow Boot the Marrow environment\n");
+            // `choose --timeout` takes milliseconds.
             s.push_str(&format!(
-                "kernel {url}/boot/vmlinuz {args} || goto failed\n"
+                "choose --default {default} --timeout {} target || goto local\n",
+                u64::from(*timeout_secs) * 1000
             ));
-            s.push_str(&format!("initrd {url}/boot/initrd.img || goto failed\n"));
-            s.push_str("boot || goto failed\n");
-            s.push_str(":failed\n");
-            s.push_str("echo Marrow: could not boot the Marrow environment; booting the local disk in 10 s\n");
-            s.push_str("sleep 10\n");
-            s.push_str("iseq ${platform} efi && exit ||\n");
-            s.push_str("sanboot --no-describe --drive 0x80 || exit\n");
+            s.push_str("goto ${target}\n");
+            s.push_str(":local\n");
+            s.push_str(LOCAL_DISK);
+            s.push_str(":marrow\n");
+            s.push_str(&marrow_lines(site, None));
         }
     }
     s
@@ -159,6 +202,34 @@ sanboot --no-describe --drive 0x80 || exit
             render(&site(), &host(), &Action::Marrow { task: Some(task) }),
             golden
         );
+    }
+
+    #[test]
+    fn menu_offers_local_disk_and_marrow_with_a_default_after_the_timeout() {
+        let golden = "#!ipxe
+menu Marrow: lab-07 (52:54:00:12:34:56)
+item local Boot the local disk
+item marrow Boot the Marrow environment
+choose --default marrow --timeout 3000 target || goto local
+goto ${target}
+:local
+iseq ${platform} efi && exit ||
+sanboot --no-describe --drive 0x80 || exit
+:marrow
+kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initrd.img marrow.server=http://10.0.0.1:8080 console=ttyS0,115200 || goto failed
+initrd http://10.0.0.1:8080/boot/initrd.img || goto failed
+boot || goto failed
+:failed
+echo Marrow: could not boot the Marrow environment; booting the local disk in 10 s
+sleep 10
+iseq ${platform} efi && exit ||
+sanboot --no-describe --drive 0x80 || exit
+";
+        let action = Action::Menu {
+            default: MenuDefault::Marrow,
+            timeout_secs: 3,
+        };
+        assert_eq!(render(&site(), &host(), &action), golden);
     }
 
     #[test]

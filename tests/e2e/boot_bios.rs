@@ -64,3 +64,32 @@ fn bios_ipxe_rom_boots_the_marrow_kernel_from_full_mode() {
     assert!(metrics.contains("marrow_http_boots_total 1"), "{metrics}");
     assert!(metrics.contains("arch=\"bios\",mode=\"full\""), "{metrics}");
 }
+
+#[test]
+fn bios_ipxe_shows_the_boot_menu_and_takes_its_default_after_the_timeout() {
+    if let Some(why) = marrow_tests::missing_root().or(qemu_available().err()) {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let _slot = vm_slot();
+    let mut lab = Lab::new("10.87.0");
+    let marker = format!("MARROW-MENU-BOOT-{}", std::process::id());
+    install_marker_payload(&lab.data_dir, &marker);
+    let config = lab.dir.path().join("marrow.toml");
+    std::fs::write(
+        &config,
+        "[dhcp]\nmode = \"full\"\nrange = \"10.87.0.100-10.87.0.150\"\n\
+         [boot]\ndefault = \"menu\"\nmenu_default = \"marrow\"\nmenu_timeout = 2\n\
+         kernel_args = \"console=ttyS0,115200 panic=-1\"\n",
+    )
+    .unwrap();
+    lab.start_marrow(&["--config", config.to_str().unwrap()]);
+    let tap = lab.tap();
+    let spec = VmSpec::new(Firmware::Bios, &tap, "52:54:00:87:00:01");
+    let mut vm = Vm::start(&lab.ns, &spec, lab.dir.path());
+    let serial = vm.wait_for_serial(&marker, Duration::from_secs(240));
+    assert!(
+        serial.contains("Boot the Marrow environment"),
+        "the menu was drawn:\n{serial}"
+    );
+}

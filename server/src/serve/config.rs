@@ -69,8 +69,12 @@ pub struct BootFile {
     pub uefi_x64: Option<String>,
     pub uefi_ia32: Option<String>,
     pub uefi_arm64: Option<String>,
-    /// What a host with no pending task boots: `local` or `marrow`.
+    /// What a host with no pending task boots: `local`, `marrow` or `menu`.
     pub default: Option<String>,
+    /// The menu's item when nobody chooses: `local` or `marrow`.
+    pub menu_default: Option<String>,
+    /// Seconds the menu waits.
+    pub menu_timeout: Option<u32>,
     pub kernel_args: Option<String>,
 }
 
@@ -97,6 +101,8 @@ pub enum DhcpMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BootDefault {
     LocalDisk,
+    /// A menu at the console: local disk or the Marrow environment.
+    Menu,
     Marrow,
 }
 
@@ -125,6 +131,8 @@ pub struct Config {
     pub boot_uefi_ia32: String,
     pub boot_uefi_arm64: String,
     pub boot_default: BootDefault,
+    pub menu_default: marrow_protocol::ipxe::MenuDefault,
+    pub menu_timeout_secs: u32,
     pub kernel_args: String,
 }
 
@@ -269,8 +277,15 @@ impl Config {
         let boot_default = match default.as_str() {
             "local" => BootDefault::LocalDisk,
             "marrow" => BootDefault::Marrow,
-            _ => return Err(bad(default_key, &default, "expected local or marrow")),
+            "menu" => BootDefault::Menu,
+            _ => return Err(bad(default_key, &default, "expected local, marrow or menu")),
         };
+        let menu_default = match file.boot.menu_default.as_deref() {
+            None | Some("local") => marrow_protocol::ipxe::MenuDefault::LocalDisk,
+            Some("marrow") => marrow_protocol::ipxe::MenuDefault::Marrow,
+            Some(other) => return Err(bad("boot.menu_default", other, "expected local or marrow")),
+        };
+        let menu_timeout_secs = file.boot.menu_timeout.unwrap_or(10);
         if let Some(url) = &file.http.url {
             if !url.starts_with("http://") {
                 return Err(bad(
@@ -311,6 +326,8 @@ impl Config {
             boot_uefi_ia32: name_ok("boot.uefi_ia32", file.boot.uefi_ia32, "ipxe-i386.efi")?,
             boot_uefi_arm64: name_ok("boot.uefi_arm64", file.boot.uefi_arm64, "ipxe-arm64.efi")?,
             boot_default,
+            menu_default,
+            menu_timeout_secs,
             kernel_args: flags
                 .kernel_args
                 .or(file.boot.kernel_args)

@@ -113,6 +113,10 @@ async fn boot_script(
     let action = match shared.config.boot_default {
         BootDefault::LocalDisk => Action::LocalDisk,
         BootDefault::Marrow => Action::Marrow { task: None },
+        BootDefault::Menu => Action::Menu {
+            default: shared.config.menu_default,
+            timeout_secs: shared.config.menu_timeout_secs,
+        },
     };
     let site = ScriptSite {
         server_url: base_url,
