@@ -148,6 +148,36 @@ fn tftp_clients_get_byte_exact_files_and_every_traversal_is_refused() {
         String::from_utf8_lossy(&r.stderr)
     );
 
+    // Eight clients at once, mixed block sizes: all byte-exact.
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let o = out(&format!("parallel-{i}"));
+            let blksize = if i % 2 == 0 { "512" } else { "1468" };
+            let mut c = lab.ns.command("curl");
+            c.args([
+                "-sS",
+                "--tftp-blksize",
+                blksize,
+                "-o",
+                o.to_str().unwrap(),
+                &format!("tftp://{ip}/payload.bin"),
+            ]);
+            (o, c.spawn().expect("spawn curl"))
+        })
+        .collect();
+    for (o, mut child) in children {
+        assert!(
+            child.wait().unwrap().success(),
+            "parallel curl for {}",
+            o.display()
+        );
+        assert!(
+            read(&o) == data,
+            "parallel transfer {} differs",
+            o.display()
+        );
+    }
+
     // Traversal: each is refused with a TFTP error and nothing outside the
     // root is sent.
     let attempts = [
