@@ -22,6 +22,20 @@ pub enum Error {
     Command { command: String, detail: String },
     #[error("{0}")]
     Usage(String),
+    #[error("database {path}: {source}")]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("config {key} = {value:?}: {reason}")]
+    Config {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("config file {path}: {detail}")]
+    ConfigFile { path: PathBuf, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
