@@ -142,3 +142,76 @@ fn relayed_client_is_answered_through_the_relay_on_port_67() {
         "reply went to the relay:\n{text}"
     );
 }
+
+/// A UEFI HTTP boot client (vendor class `HTTPClient`, arch 16), played by
+/// udhcpc with those options: it is offered an `http://` URL with vendor
+/// class `HTTPClient` echoed, and the URL serves Debian's ipxe.efi.
+#[test]
+fn http_boot_client_is_offered_a_url_that_serves_ipxe_efi() {
+    if let Some(why) = missing_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    if !have("udhcpc") {
+        eprintln!("skipping: udhcpc is not installed (scripts/install-deps installs it)");
+        return;
+    }
+    let mut lab = Lab::new("10.88.0");
+    lab.start_marrow(&["--dhcp", "full", "--dhcp-range", "10.88.0.100-10.88.0.120"]);
+    let hook = lab.dir.path().join("hook");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n[ \"$1\" = bound ] && echo \"BOOTFILE=$boot_file\"\nexit 0\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&hook)
+        .status()
+        .unwrap();
+    let c = client(&lab, "02:00:00:88:00:01");
+    let out = c.output(
+        "udhcpc",
+        &[
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-s",
+            hook.to_str().unwrap(),
+            "-V",
+            "HTTPClient:Arch:00016:UNDI:003001",
+            "-x",
+            "0x5d:0010",
+            "-O",
+            "bootfile",
+        ],
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let url = text
+        .lines()
+        .find_map(|l| l.strip_prefix("BOOTFILE="))
+        .unwrap_or_else(|| panic!("no boot file offered:\n{text}\n{}", lab.marrow_log()))
+        .to_string();
+    assert_eq!(url, "http://10.88.0.1:8080/tftp/ipxe.efi");
+    // The hook configures nothing; give the client an address to fetch with.
+    c.ip(&["addr", "add", "10.88.0.121/24", "dev", "eth0"]);
+    let body = c.output("curl", &["-sS", "-f", &url]);
+    assert!(
+        body.status.success(),
+        "GET {url}: {}",
+        String::from_utf8_lossy(&body.stderr)
+    );
+    assert!(
+        body.stdout == std::fs::read("/usr/lib/ipxe/ipxe.efi").unwrap(),
+        "{url} is ipxe.efi"
+    );
+    let hosts = lab.marrow_cli(&["host", "list", "--json"]);
+    assert!(hosts.contains("http-x64"), "{hosts}");
+}
