@@ -24,6 +24,7 @@ use crate::table::{ChunkRef, Extent, ExtentKind, PieceWriter};
 /// Zero runs are found at this granularity.
 const ZERO_BLOCK: usize = 4096;
 const READ_BLOCK: usize = 4 << 20;
+const READ_AHEAD: u64 = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
@@ -287,10 +288,29 @@ fn capture_region(
                 stream.drain(..pos);
                 Ok(())
             };
-            for (start, len) in src.used.iter() {
+            // Keep the kernel reading ahead of us: scattered used ranges defeat
+            // its own sequential readahead.
+            let ranges: Vec<(u64, u64)> = src.used.iter().collect();
+            let mut advised = 0usize;
+            let mut advised_bytes = 0u64;
+            for (i, &(start, len)) in ranges.iter().enumerate() {
+                if i == advised || advised_bytes < READ_AHEAD / 2 {
+                    while advised < ranges.len() && advised_bytes < READ_AHEAD {
+                        let (s, l) = ranges[advised];
+                        let l = l.min(READ_AHEAD);
+                        disk.will_need(s, l);
+                        advised_bytes += l;
+                        advised += 1;
+                    }
+                }
+                advised_bytes = advised_bytes.saturating_sub(len.min(READ_AHEAD));
                 let mut off = 0u64;
                 while off < len {
                     let n = (len - off).min(READ_BLOCK as u64) as usize;
+                    // Inside one long range, stay half a window ahead.
+                    if off > 0 && off.is_multiple_of(READ_AHEAD / 2) {
+                        disk.will_need(start + off + READ_AHEAD / 2, READ_AHEAD / 2);
+                    }
                     let block = &mut buf[..n];
                     disk.read_at(block, start + off)?;
                     for (i, piece) in block.chunks(ZERO_BLOCK).enumerate() {

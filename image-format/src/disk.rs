@@ -15,6 +15,9 @@ pub trait ReadAt: Sync {
     fn size(&self) -> u64;
     /// How errors name this disk.
     fn name(&self) -> String;
+    /// Hints that `len` bytes at `offset` will be read soon, so the kernel
+    /// can fetch them while the caller still works on earlier data.
+    fn will_need(&self, _offset: u64, _len: u64) {}
 }
 
 /// A disk image file or block device, opened read-only.
@@ -69,6 +72,16 @@ impl ReadAt for FileDisk {
 
     fn name(&self) -> String {
         self.path.display().to_string()
+    }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        // Only a hint: a failure changes nothing but speed.
+        let _ = nix::fcntl::posix_fadvise(
+            std::os::fd::AsRawFd::as_raw_fd(&self.file),
+            offset as i64,
+            len as i64,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+        );
     }
 }
 

@@ -491,11 +491,12 @@ mod tests {
         store.flush().unwrap();
         assert_eq!(store.get(&id).unwrap(), b"the same chunk from many threads");
         let mut n = 0;
-        store.for_each(&mut |_, _| {
-            n += 1;
-            Ok(())
-        })
-        .unwrap();
+        store
+            .for_each(&mut |_, _| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(n, 1);
     }
 
@@ -506,7 +507,10 @@ mod tests {
         let (id, raw) = encode_chunk(b"pending", 1);
         assert!(store.put(&id, &raw).unwrap());
         assert!(store.has(&id).unwrap());
-        assert!(!store.chunk_path(&id).exists(), "not visible before it is durable");
+        assert!(
+            !store.chunk_path(&id).exists(),
+            "not visible before it is durable"
+        );
         assert_eq!(store.get(&id).unwrap(), b"pending");
         store.flush().unwrap();
         assert!(store.chunk_path(&id).exists());
