@@ -199,6 +199,20 @@ fn ignores_an_architecture_whose_binary_is_not_installed() {
 }
 
 #[test]
+fn option_93_wins_over_a_conflicting_option_60_and_the_conflict_is_kept() {
+    let mut req = request("edk2_x64_discover");
+    for o in &mut req.packet.options {
+        if o.code == code::VENDOR_CLASS {
+            o.data = b"PXEClient:Arch:00000:UNDI:002001".to_vec();
+        }
+    }
+    let again = Request::parse(&req.packet.emit().unwrap()).unwrap();
+    assert_eq!(again.arch, Some(Arch::UefiX64));
+    assert_eq!(again.arch_conflict, Some((7, 0)));
+    assert_eq!(request("edk2_x64_discover").arch_conflict, None);
+}
+
+#[test]
 fn falls_back_to_option_60_when_option_93_is_missing() {
     let mut req = request("edk2_x64_discover");
     req.packet.options.retain(|o| o.code != code::CLIENT_ARCH);

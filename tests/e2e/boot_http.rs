@@ -29,7 +29,13 @@ fn http_serves_scripts_ranges_and_refuses_paths_outside_its_roots() {
     let initrd: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
     std::fs::write(boot.join("initrd.img"), &initrd).unwrap();
     std::fs::write(lab.dir.path().join("secret"), b"outside\n").unwrap();
-    lab.start_marrow(&["--dhcp", "off"]);
+    // No --interface: the namespace's only interface besides lo is used.
+    lab.start_marrow_plain(&["--dhcp", "off"]);
+    assert!(
+        lab.marrow_log().contains("serving on br0 10.86.0.1"),
+        "{}",
+        lab.marrow_log()
+    );
     let base = format!("http://{}:8080", lab.server_ip);
 
     let (code, body) = curl(&lab, &[&format!("{base}/healthz")]);

@@ -60,12 +60,18 @@ impl Lab {
     /// Starts `marrow --data-dir D serve --interface br0 ARGS` in the
     /// namespace and waits until it says where it listens.
     pub fn start_marrow(&mut self, args: &[&str]) {
+        let bridge = self.bridge.clone();
+        self.start_marrow_plain(&[&["--interface", bridge.as_str()][..], args].concat());
+    }
+
+    /// Starts `marrow --data-dir D serve ARGS` without naming an interface.
+    pub fn start_marrow_plain(&mut self, args: &[&str]) {
         let mut cmd: Command = self
             .ns
             .command(crate::workspace_bin("marrow").to_str().expect("utf-8 path"));
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["serve", "--interface", &self.bridge])
+            .arg("serve")
             .args(args);
         cmd.env("RUST_LOG", "debug");
         let n = std::fs::read_dir(self.dir.path())

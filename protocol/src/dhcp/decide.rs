@@ -43,6 +43,9 @@ pub struct Request {
     pub kind: ClientKind,
     /// Option 93, else the `Arch:` field of option 60.
     pub arch: Option<Arch>,
+    /// Option 93 and the `Arch:` field of option 60 name different
+    /// architectures (option 93 wins, RFC 4578 §2.1); kept for the log.
+    pub arch_conflict: Option<(u16, u16)>,
     /// Option 60 as text.
     pub vendor_class: Option<String>,
     /// iPXE identified itself (option 77 `iPXE` or option 175 present).
@@ -86,6 +89,10 @@ impl Request {
         };
         let arch_60 = vendor_class.as_deref().and_then(arch_from_vendor_class);
         let arch = arch_93.or(arch_60).map(Arch::from_code);
+        let arch_conflict = match (arch_93, arch_60) {
+            (Some(a), Some(b)) if Arch::from_code(a) != Arch::from_code(b) => Some((a, b)),
+            _ => None,
+        };
         let kind = match vendor_class.as_deref() {
             Some(c) if c.starts_with("HTTPClient") => ClientKind::HttpBoot,
             Some(c) if c.starts_with("PXEClient") => ClientKind::Pxe,
@@ -112,6 +119,7 @@ impl Request {
             mac,
             kind,
             arch,
+            arch_conflict,
             vendor_class,
             is_ipxe,
             client_uuid,

@@ -72,6 +72,9 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                 continue;
             }
         };
+        if let Some((opt93, opt60)) = req.arch_conflict {
+            debug!(mac = %req.mac, "option 93 says arch {opt93}, option 60 says {opt60}; using option 93");
+        }
         let now = unix_now();
         let decision = {
             let mut pool = shared.pool.lock().unwrap_or_else(|e| e.into_inner());
