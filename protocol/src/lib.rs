@@ -8,6 +8,7 @@
 //! - [`tftp`]: the TFTP packet codec (RFC 1350, 2347, 2348, 2349, 7440), the
 //!   server-side read transfer state machine and the lexical path check.
 //! - [`ipxe`]: the pure iPXE boot script renderer.
+//! - [`ndp`]: the Router Advertisement that ends iPXE's IPv6 wait.
 //!
 //! What is *not* here: sockets, files, clocks or randomness. Time comes in as
 //! an argument (`now`), bytes come in and go out as slices, and the callers
@@ -19,6 +20,7 @@ pub mod dhcp;
 mod error;
 pub mod ipxe;
 mod mac;
+pub mod ndp;
 pub mod tftp;
 
 pub use error::{DhcpError, TftpError};

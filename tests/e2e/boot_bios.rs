@@ -41,6 +41,10 @@ fn bios_ipxe_rom_boots_the_marrow_kernel_from_full_mode() {
         "the script was fetched over HTTP:\n{log}"
     );
     assert!(
+        log.contains("router solicitation; advertising"),
+        "iPXE's IPv6 wait was cut short by Marrow's router advertisement:\n{log}"
+    );
+    assert!(
         log.contains("/boot.ipxe?mac=52-54-00-77-00-01"),
         "iPXE got the script URL, not the binary:\n{log}"
     );

@@ -41,6 +41,9 @@ pub struct DhcpFile {
     /// MAC → fixed address.
     #[serde(default)]
     pub reservations: BTreeMap<String, String>,
+    /// In full mode, answer IPv6 router solicitations so iPXE does not wait
+    /// for IPv6 (default true).
+    pub ipv6_ra: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +122,7 @@ pub struct Config {
     pub dns: Vec<Ipv4Addr>,
     pub lease_secs: u32,
     pub reservations: Vec<(MacAddr, Ipv4Addr)>,
+    pub ipv6_ra: bool,
     pub tftp_root: PathBuf,
     pub tftp_port: u16,
     pub max_window_size: u16,
@@ -311,6 +315,7 @@ impl Config {
             dns,
             lease_secs,
             reservations,
+            ipv6_ra: file.dhcp.ipv6_ra.unwrap_or(true),
             tftp_root: file.tftp.root.unwrap_or_else(|| data_dir.join("tftp")),
             tftp_port: flags.tftp_port.or(file.tftp.port).unwrap_or(69),
             max_window_size,

@@ -10,6 +10,7 @@ mod dhcp;
 mod http;
 mod metrics;
 pub mod net;
+mod ra;
 mod tftp;
 
 use std::collections::HashMap;
@@ -193,6 +194,9 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
                 let sock = dhcp::bind(iface, port)?;
                 tasks.spawn(dhcp::run(shared.clone(), iface.clone(), sock, port));
             }
+        }
+        if c.dhcp_mode == DhcpMode::Full && c.ipv6_ra {
+            ra::spawn(iface.clone());
         }
         let tftp_sock = tftp::bind(iface.ip, c.tftp_port).await?;
         tasks.spawn(tftp::run(shared.clone(), iface.ip, tftp_sock));
