@@ -9,5 +9,7 @@ pub enum TaskCommand {
 }
 
 pub fn run(_global: &Global, _cmd: TaskCommand) -> Result<()> {
-    Err(Error::NotBuilt { what: "marrow task (task scheduling)" })
+    Err(Error::NotBuilt {
+        what: "marrow task (task scheduling)",
+    })
 }
