@@ -261,10 +261,20 @@ fn capture_region(
             Ok((chunks, count, new_chunks, new_bytes))
         });
 
+        // A reader thread fills recycled buffers while this thread looks for
+        // zero blocks and chunk boundaries, so the kernel's copy overlaps
+        // with hashing and compression.
+        let (block_tx, block_rx) = bounded::<Result<Block>>(3);
+        let (free_tx, free_rx) = bounded::<Vec<u8>>(4);
+        for _ in 0..4 {
+            free_tx
+                .send(Vec::with_capacity(READ_BLOCK))
+                .expect("room for the pool");
+        }
+        let reader = s.spawn(move || read_blocks(disk, &src.used, &block_tx, &free_rx));
         let read = (|| -> Result<()> {
             let mut stream: Vec<u8> = Vec::with_capacity(READ_BLOCK + opts.params.max);
             let mut seq = 0u64;
-            let mut buf = vec![0u8; READ_BLOCK];
             let mut last: Option<Extent> = None;
             let mut emit = |stream: &mut Vec<u8>, at_end: bool| -> Result<()> {
                 let mut pos = 0;
@@ -288,33 +298,11 @@ fn capture_region(
                 stream.drain(..pos);
                 Ok(())
             };
-            // Keep the kernel reading ahead of us: scattered used ranges defeat
-            // its own sequential readahead.
-            let ranges: Vec<(u64, u64)> = src.used.iter().collect();
-            let mut advised = 0usize;
-            let mut advised_bytes = 0u64;
-            for (i, &(start, len)) in ranges.iter().enumerate() {
-                if i == advised || advised_bytes < READ_AHEAD / 2 {
-                    while advised < ranges.len() && advised_bytes < READ_AHEAD {
-                        let (s, l) = ranges[advised];
-                        let l = l.min(READ_AHEAD);
-                        disk.will_need(s, l);
-                        advised_bytes += l;
-                        advised += 1;
-                    }
-                }
-                advised_bytes = advised_bytes.saturating_sub(len.min(READ_AHEAD));
-                let mut off = 0u64;
-                while off < len {
-                    let n = (len - off).min(READ_BLOCK as u64) as usize;
-                    // Inside one long range, stay half a window ahead.
-                    if off > 0 && off.is_multiple_of(READ_AHEAD / 2) {
-                        disk.will_need(start + off + READ_AHEAD / 2, READ_AHEAD / 2);
-                    }
-                    let block = &mut buf[..n];
-                    disk.read_at(block, start + off)?;
-                    for (i, piece) in block.chunks(ZERO_BLOCK).enumerate() {
-                        let at = start + off + (i * ZERO_BLOCK) as u64;
+            for block in &block_rx {
+                let block = block?;
+                for &(from, to) in &block.used {
+                    for (i, piece) in block.buf[from..to].chunks(ZERO_BLOCK).enumerate() {
+                        let at = block.at + (from + i * ZERO_BLOCK) as u64;
                         let kind = if is_zero(piece) {
                             zero_bytes += piece.len() as u64;
                             ExtentKind::Zero
@@ -339,10 +327,10 @@ fn capture_region(
                             }
                         }
                     }
-                    emit(&mut stream, false)?;
-                    progress.advance(n as u64);
-                    off += n as u64;
+                    progress.advance((to - from) as u64);
                 }
+                emit(&mut stream, false)?;
+                let _ = free_tx.send(block.buf);
             }
             emit(&mut stream, true)?;
             if let Some(e) = last.take() {
@@ -351,8 +339,12 @@ fn capture_region(
             extents.flush(store, opts.level)
         })();
         drop(work_tx);
+        // Unblock the reader if this thread stopped early, then wait for it.
+        drop(block_rx);
+        drop(free_tx);
+        let reader = reader.join().expect("reader thread panicked");
         let collected = collector.join().expect("collector thread panicked");
-        read.and(collected)
+        read.and(reader).and(collected)
     });
     if let Some(e) = first_error.into_inner().unwrap() {
         return Err(e);
@@ -374,4 +366,107 @@ fn capture_region(
         extents: extents.pieces,
         chunks: chunks.pieces,
     })
+}
+
+/// A stretch of the disk read in one go, and which parts of it are used.
+struct Block {
+    buf: Vec<u8>,
+    /// Disk offset of `buf[0]`.
+    at: u64,
+    /// Used byte ranges within `buf`, in order.
+    used: Vec<(usize, usize)>,
+}
+
+/// Unused gaps up to this size are read through rather than skipped: one
+/// larger read beats many small ones on fragmented filesystems.
+const COALESCE_GAP: u64 = 16 << 10;
+
+/// Reads the used ranges in order, coalescing nearby ranges into blocks of
+/// up to READ_BLOCK bytes, and hints the kernel to read ahead.
+fn read_blocks(
+    disk: &dyn ReadAt,
+    used: &RangeSet,
+    out: &crossbeam_channel::Sender<Result<Block>>,
+    free: &crossbeam_channel::Receiver<Vec<u8>>,
+) -> Result<()> {
+    let mut ranges = used.iter().peekable();
+    let mut advisor = Advisor::new(used);
+    let mut consumed = 0u64;
+    // The remainder of a range longer than one block.
+    let mut carry: Option<(u64, u64)> = None;
+    loop {
+        let Some((start, len)) = carry.take().or_else(|| ranges.next()) else {
+            return Ok(());
+        };
+        let mut used_in = vec![(0usize, 0usize)];
+        let first = len.min(READ_BLOCK as u64);
+        used_in[0].1 = first as usize;
+        if first < len {
+            carry = Some((start + first, len - first));
+        }
+        let mut end = start + first;
+        while carry.is_none() {
+            let Some(&(s, l)) = ranges.peek() else { break };
+            if s - end > COALESCE_GAP || s + l - start > READ_BLOCK as u64 {
+                break;
+            }
+            ranges.next();
+            used_in.push(((s - start) as usize, (s + l - start) as usize));
+            end = s + l;
+        }
+        consumed += used_in.iter().map(|(a, b)| (b - a) as u64).sum::<u64>();
+        advisor.advise_until(disk, consumed + READ_AHEAD);
+        let Ok(mut buf) = free.recv() else {
+            return Ok(()); // the consumer stopped
+        };
+        buf.resize((end - start) as usize, 0);
+        let block = disk.read_at(&mut buf, start).map(|()| Block {
+            buf,
+            at: start,
+            used: used_in,
+        });
+        let failed = block.is_err();
+        if out.send(block).is_err() || failed {
+            return Ok(());
+        }
+    }
+}
+
+/// Scattered used ranges defeat the kernel's sequential readahead, so
+/// Marrow asks for the next used bytes itself, and only for used bytes.
+struct Advisor {
+    ranges: Vec<(u64, u64)>,
+    next: usize,
+    /// How far into `ranges[next]` has been advised.
+    within: u64,
+    /// Used bytes advised so far.
+    advised: u64,
+}
+
+impl Advisor {
+    fn new(used: &RangeSet) -> Self {
+        Advisor {
+            ranges: used.iter().collect(),
+            next: 0,
+            within: 0,
+            advised: 0,
+        }
+    }
+
+    fn advise_until(&mut self, disk: &dyn ReadAt, used_bytes: u64) {
+        while self.advised < used_bytes && self.next < self.ranges.len() {
+            let (start, len) = self.ranges[self.next];
+            let step = (len - self.within)
+                .min(used_bytes - self.advised)
+                .max(1 << 20)
+                .min(len - self.within);
+            disk.will_need(start + self.within, step);
+            self.within += step;
+            self.advised += step;
+            if self.within == len {
+                self.next += 1;
+                self.within = 0;
+            }
+        }
+    }
 }

@@ -523,16 +523,22 @@ fn killed_capture_leaves_no_image_and_rerun_reuses_its_chunks() {
     // store makes chunks durable and visible in batches of 2048).
     sh(&format!("head -c 200M /dev/urandom > {}", disk.display()));
     let store = lab.path("data/store");
-    let count = |dir: &str| -> usize {
+    // Chunks being written are dot-files beside the chunks, renamed once synced.
+    let count = |what: &str| -> usize {
+        let filter = if what == "tmp" {
+            "-name '.*'"
+        } else {
+            "! -name '.*'"
+        };
         sh(&format!(
-            "{{ find {}/{dir} -type f 2>/dev/null || true; }} | wc -l",
+            "{{ find {}/chunks -type f {filter} 2>/dev/null || true; }} | wc -l",
             store.display()
         ))
         .trim()
         .parse()
         .unwrap()
     };
-    // Kill: while the first batch is still being written (unsynced, in tmp/),
+    // Kill: while the first batch is still being written (unsynced temporaries),
     // once a batch has landed in chunks/, and right at the start.
     for (dir, wait_for) in [("tmp", 200usize), ("chunks", 1), ("tmp", 1)] {
         let mut child = Command::new(MARROW)

@@ -5,7 +5,8 @@
 //! chunks/<4 hex>/<64 hex>    one zstd frame per chunk
 //! manifests/<64 hex>.json    canonical manifests, named by their BLAKE3
 //! refs/<name>                a name's history: "<image id> <unix time>" per line
-//! tmp/                       files being written; renamed into place when whole
+//! tmp/                       manifests and refs being written; renamed into place when whole
+//! chunks/<4 hex>/.<…>.tmp    chunks being written, renamed once synced
 //! lock                       shared while capturing or restoring, exclusive for gc
 //! ```
 
@@ -189,15 +190,28 @@ impl LocalStore {
             .map_err(|e| Error::io(&self.root, e.into()))
     }
 
-    /// Removes temporaries left by crashed writers. Only safe under the
-    /// exclusive lock.
+    /// Removes temporaries left by crashed writers, in tmp/ and beside the
+    /// chunks. Only safe under the exclusive lock.
     pub fn clean_tmp(&self) -> Result<u64> {
-        let dir = self.root.join("tmp");
         let mut removed = 0;
-        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            removed += 1;
+        let mut dirs = vec![self.root.join("tmp")];
+        let chunks = self.root.join("chunks");
+        for entry in fs::read_dir(&chunks).map_err(|e| Error::io(&chunks, e))? {
+            dirs.push(entry.map_err(|e| Error::io(&chunks, e))?.path());
+        }
+        for (i, dir) in dirs.iter().enumerate() {
+            for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+                let entry = entry.map_err(|e| Error::io(dir, e))?;
+                let stray = i == 0
+                    || entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with('.'));
+                if stray {
+                    fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+                    removed += 1;
+                }
+            }
         }
         Ok(removed)
     }
@@ -224,7 +238,16 @@ impl ChunkStore for LocalStore {
         if self.has(id)? {
             return Ok(false);
         }
-        let tmp = self.tmp_path(&self.chunk_path(id));
+        // The temporary sits beside its final name: creating files spread
+        // over the prefix folders, and renaming within one folder, costs the
+        // filesystem much less than funnelling every chunk through tmp/.
+        let path = self.chunk_path(id);
+        let dir = path.parent().expect("chunk path has a parent");
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{}.{}.{n}.tmp", id.short(), std::process::id()));
         let written = File::create(&tmp)
             .and_then(|mut f| f.write_all(compressed))
             .map_err(|e| Error::io(&tmp, e));
@@ -258,10 +281,6 @@ impl ChunkStore for LocalStore {
         self.sync()?;
         for (id, tmp) in pending.files.drain() {
             let path = self.chunk_path(&id);
-            let dir = path.parent().expect("chunk path has a parent");
-            if !dir.exists() {
-                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
             fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
         pending.bytes = 0;
