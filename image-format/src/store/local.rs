@@ -117,36 +117,7 @@ impl LocalStore {
     /// Shared: captures and restores run side by side. Exclusive: gc, which
     /// must not delete a chunk a running capture has just reused.
     pub fn lock(&self, exclusive: bool) -> Result<StoreLock> {
-        let path = self.root.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let locked = if exclusive {
-            file.lock()
-        } else {
-            file.lock_shared()
-        };
-        locked.map_err(|e| Error::io(&path, e))?;
-        Ok(StoreLock { _file: file })
-    }
-
-    /// Like `lock(true)` but fails at once when another process holds it.
-    pub fn try_lock_exclusive(&self) -> Result<Option<StoreLock>> {
-        let path = self.root.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(StoreLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
-        }
+        lock_file(&self.root.join("lock"), exclusive)
     }
 
     /// Writes to tmp/, fsyncs, then renames into place, so a reader never
@@ -215,6 +186,22 @@ impl LocalStore {
         }
         Ok(removed)
     }
+}
+
+fn lock_file(path: &Path, exclusive: bool) -> Result<StoreLock> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let locked = if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    };
+    locked.map_err(|e| Error::io(path, e))?;
+    Ok(StoreLock { _file: file })
 }
 
 impl ChunkStore for LocalStore {
@@ -465,15 +452,7 @@ impl ManifestStore for LocalStore {
 
 impl LocalStore {
     fn refs_lock(&self) -> Result<StoreLock> {
-        let path = self.root.join("refs").join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        file.lock().map_err(|e| Error::io(&path, e))?;
-        Ok(StoreLock { _file: file })
+        lock_file(&self.root.join("refs").join(".lock"), true)
     }
 
     fn write_history(&self, name: &str, entries: &[RefEntry]) -> Result<()> {
