@@ -8,6 +8,7 @@ use std::process::Command;
 use image_format::capture::{capture, CaptureOptions};
 use image_format::catalog::{self, ImageRef};
 use image_format::disk::FileDisk;
+use image_format::layout::TableKind;
 use image_format::maintenance::{self, referenced_chunks};
 use image_format::manifest::{Manifest, RegionRole};
 use image_format::plan::{RestoreOptions, RestorePlan};
@@ -515,7 +516,7 @@ fn list_cmd(store: &LocalStore, json: bool) -> Result<()> {
             "{:<24} {:<12} {:>8} {:>10} {:>10} {:>8}",
             r["name"].as_str().unwrap(),
             &r["id"].as_str().unwrap()[..12],
-            r["versions"],
+            r["versions"].as_u64().unwrap(),
             human(r["logical_bytes"].as_u64().unwrap()),
             human(r["data_bytes"].as_u64().unwrap()),
             r["table"].as_str().unwrap()
@@ -591,10 +592,14 @@ fn inspect_cmd(store: &LocalStore, reference: &str, json: bool) -> Result<()> {
     let l = &manifest.layout;
     println!("image     {reference} ({id})");
     println!(
-        "disk      {} ({} bytes), {:?} table, {}-byte sectors",
+        "disk      {} ({} bytes), {}, {}-byte sectors",
         human(l.size),
         l.size,
-        l.table,
+        match l.table {
+            TableKind::Gpt => "GPT",
+            TableKind::Mbr => "MBR",
+            TableKind::None => "no partition table",
+        },
         l.sector_size
     );
     for w in &l.warnings {
@@ -618,7 +623,10 @@ fn inspect_cmd(store: &LocalStore, reference: &str, json: bool) -> Result<()> {
     for r in &manifest.regions {
         let what = match (r.role, r.partition) {
             (RegionRole::Partition, Some(n)) => format!("part {n}"),
-            (role, _) => format!("{role:?}"),
+            (RegionRole::Partition, None) => "partition".into(),
+            (RegionRole::BootArea, _) => "boot area".into(),
+            (RegionRole::Gap, _) => "gap".into(),
+            (RegionRole::WholeDisk, _) => "whole disk".into(),
         };
         println!(
             "  {what:<10} {:<8} data {:>10}  zeros {:>10}  chunks {}",
