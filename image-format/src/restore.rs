@@ -31,7 +31,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// Opens a disk or image file for restoring. A block device that holds
+    /// a mounted filesystem (itself or one of its partitions) is refused:
+    /// writing under a live filesystem destroys both.
     pub fn open(path: &Path) -> Result<Target> {
+        if let Some(mounts) = mounted_from(path) {
+            return Err(Error::Unsupported(format!(
+                "{} is in use: {mounts}; unmount it before restoring onto it",
+                path.display()
+            )));
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -92,6 +101,43 @@ impl Target {
     pub fn sync(&self) -> Result<()> {
         self.file.sync_all().map_err(|e| Error::io(&self.path, e))
     }
+}
+
+/// Where a block device or its partitions are mounted, from /proc/mounts.
+fn mounted_from(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let device = std::fs::canonicalize(path).ok()?;
+    if !std::fs::metadata(&device)
+        .ok()?
+        .file_type()
+        .is_block_device()
+    {
+        return None;
+    }
+    let device = device.to_str()?.to_string();
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    let users = mounts_of(&device, &mounts);
+    (!users.is_empty()).then(|| users.join(", "))
+}
+
+/// Mount lines whose source is `device` or one of its partitions
+/// (`/dev/sda` → `/dev/sda1`, `/dev/nvme0n1` → `/dev/nvme0n1p2`).
+fn mounts_of(device: &str, mounts: &str) -> Vec<String> {
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let source = fields.next()?;
+            let target = fields.next()?;
+            let rest = source.strip_prefix(device)?;
+            let partition = rest.is_empty()
+                || rest.chars().all(|c| c.is_ascii_digit())
+                || (rest.starts_with('p')
+                    && rest[1..].chars().all(|c| c.is_ascii_digit())
+                    && rest.len() > 1);
+            partition.then(|| format!("{source} on {target}"))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -347,4 +393,21 @@ fn zero_extent(
         at += n;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_mounted_partitions_of_a_disk_but_not_of_its_neighbours() {
+        let mounts = "/dev/sda2 / ext4 rw 0 0\n/dev/sdab1 /mnt ext4 rw 0 0\n\
+                      /dev/nvme0n1p1 /boot/efi vfat rw 0 0\nproc /proc proc rw 0 0\n";
+        assert_eq!(mounts_of("/dev/sda", mounts), vec!["/dev/sda2 on /"]);
+        assert_eq!(
+            mounts_of("/dev/nvme0n1", mounts),
+            vec!["/dev/nvme0n1p1 on /boot/efi"]
+        );
+        assert!(mounts_of("/dev/sdb", mounts).is_empty());
+    }
 }

@@ -811,3 +811,37 @@ fn qcow2_import_and_export_round_trip_through_qemu_img() {
         "{err}"
     );
 }
+
+#[test]
+fn restore_refuses_a_disk_that_is_mounted() {
+    let lab = Lab::new();
+    if !nix_is_root() {
+        eprintln!("skipped: loop devices and mounts need root");
+        return;
+    }
+    let disk = lab.path("bare.img");
+    sh(&format!(
+        "truncate -s 32M {0}; mkfs.ext4 -q {0}",
+        disk.display()
+    ));
+    lab.capture(&disk, "bare");
+    let dev = sh(&format!("losetup -f --show {}", disk.display()))
+        .trim()
+        .to_string();
+    let mnt = lab.path("mnt");
+    struct Undo(String, PathBuf);
+    impl Drop for Undo {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.1).status();
+            let _ = Command::new("losetup").args(["-d", &self.0]).status();
+        }
+    }
+    std::fs::create_dir_all(&mnt).unwrap();
+    let _undo = Undo(dev.clone(), mnt.clone());
+    sh(&format!("mount -o ro {dev} {}", mnt.display()));
+    let err = lab.fails(&["image", "restore", "bare", &dev]);
+    assert!(
+        err.contains("is in use") && err.contains(&format!("{dev} on ")),
+        "{err}"
+    );
+}
