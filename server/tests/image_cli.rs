@@ -799,6 +799,11 @@ fn qcow2_import_and_export_round_trip_through_qemu_img() {
     assert_gpt_files(&lab, &raw, "a");
     // Free space on the source was zero, so the round trip is exact.
     sh(&format!("cmp {} {}", disk.display(), raw.display()));
+    let err = lab.fails(&["image", "export", "vm", out.to_str().unwrap()]);
+    assert!(
+        err.contains("already exists"),
+        "an export never overwrites: {err}"
+    );
     let err = lab.fails(&[
         "image",
         "import",

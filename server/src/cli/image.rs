@@ -205,7 +205,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
                 .root()
                 .join("tmp")
                 .join(format!("import-{}.raw", std::process::id()));
-            let _cleanup = RemoveOnDrop(tmp.clone());
+            let _cleanup = RemoveOnDrop::new(tmp.clone());
             qemu_img(&[
                 "convert",
                 "-O",
@@ -235,11 +235,23 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
                 ExportFormat::Raw => file.clone(),
                 ExportFormat::Qcow2 => file.with_extension("raw.tmp"),
             };
-            let _cleanup = matches!(format, ExportFormat::Qcow2).then(|| RemoveOnDrop(raw.clone()));
-            let f = std::fs::File::create(&raw).map_err(|e| Error::Io {
-                path: raw.clone(),
-                source: e,
-            })?;
+            if file.exists() {
+                return Err(Error::Usage(format!(
+                    "{} already exists; remove it or export to another name",
+                    file.display()
+                )));
+            }
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&raw)
+                .map_err(|e| Error::Io {
+                    path: raw.clone(),
+                    source: e,
+                })?;
+            // The raw file is a temporary for qcow2, and a half-written
+            // export is worse than none: remove it unless all went well.
+            let mut cleanup = RemoveOnDrop::new(raw.clone());
             f.set_len(manifest.layout.size).map_err(|e| Error::Io {
                 path: raw.clone(),
                 source: e,
@@ -264,6 +276,8 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
                     &raw.display().to_string(),
                     &file.display().to_string(),
                 ])?;
+            } else {
+                cleanup.keep();
             }
             println!("exported {image} ({}) to {}", id.short(), file.display());
             Ok(())
@@ -275,11 +289,24 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-struct RemoveOnDrop(PathBuf);
+/// Removes a file when dropped, unless told to keep it.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn new(path: PathBuf) -> Self {
+        RemoveOnDrop(Some(path))
+    }
+
+    fn keep(&mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
