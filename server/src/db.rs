@@ -1,9 +1,12 @@
-//! Marrow's state in SQLite (`<data-dir>/marrow.db`): hosts and leases.
+//! Marrow's state in SQLite (`<data-dir>/marrow.db`): hosts, leases, tasks.
 //!
-//! Schema version 1 (`PRAGMA user_version`):
+//! Schema version 2 (`PRAGMA user_version`):
 //! - `hosts`: one row per machine, keyed by MAC (`aa:bb:cc:dd:ee:ff`).
-//!   Other tables (the imaging work's `tasks`) reference `hosts(mac)`.
+//!   Other tables reference `hosts(mac)`.
 //! - `leases`: `full`-mode DHCP bindings, one per MAC, unique per address.
+//! - `tasks` (version 2): capture and restore tasks. A partial unique index
+//!   keeps at most one active (`pending` or `running`) task per host. Only
+//!   the BLAKE3 hash of a task's one-time token is stored (`token_hash`).
 //!
 //! Later versions add tables in new migration steps; a step never edits an
 //! earlier one, so a database written by any version opens in a newer one.
@@ -11,6 +14,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use image_format::catalog::ImageRef;
 use marrow_protocol::dhcp::Lease;
 use marrow_protocol::MacAddr;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -37,6 +41,25 @@ const MIGRATIONS: &[&str] = &[
         ip TEXT NOT NULL UNIQUE,
         expires INTEGER NOT NULL
     );",
+    // 2: capture and restore tasks.
+    "CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('capture', 'restore')),
+        host TEXT NOT NULL REFERENCES hosts(mac),
+        image TEXT NOT NULL,
+        disk_rule TEXT,
+        grow_last_partition INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+        error TEXT,
+        progress TEXT,
+        report TEXT,
+        token_hash TEXT,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX tasks_one_active_per_host
+        ON tasks(host) WHERE state IN ('pending', 'running');",
 ];
 
 /// One row of `marrow host list`.
@@ -58,6 +81,130 @@ pub struct BootSeen {
     pub arch: Option<String>,
     pub client_uuid: Option<String>,
     pub ip: Option<Ipv4Addr>,
+}
+
+/// A task's id: the `tasks` row id, shown to the technician and passed to
+/// the client as `marrow.task=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct TaskId(pub i64);
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for TaskId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        s.parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(TaskId)
+            .ok_or_else(|| Error::Usage(format!("task id {s:?} is not a positive number")))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    Capture,
+    Restore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl TaskKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Capture => "capture",
+            TaskKind::Restore => "restore",
+        }
+    }
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => TaskState::Pending,
+            "running" => TaskState::Running,
+            "done" => TaskState::Done,
+            "failed" => TaskState::Failed,
+            "cancelled" => TaskState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// What `marrow task capture|restore` asks for.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub kind: TaskKind,
+    pub host: HostId,
+    /// `NAME`, or `NAME@ID` for a restore.
+    pub image: String,
+    /// Which disk the client may write or read; `None`: the only internal disk.
+    pub disk_rule: Option<String>,
+    pub grow_last_partition: bool,
+}
+
+/// One row of `tasks`, as `marrow task list|show --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Task {
+    pub id: TaskId,
+    pub kind: TaskKind,
+    /// The host's MAC.
+    pub host: String,
+    pub image: String,
+    pub disk_rule: Option<String>,
+    pub grow_last_partition: bool,
+    pub state: TaskState,
+    pub error: Option<String>,
+    /// The client's last progress report (JSON), while running.
+    pub progress: Option<serde_json::Value>,
+    /// The client's final report (JSON): bytes read, written and fetched.
+    pub report: Option<serde_json::Value>,
+    /// Unix seconds.
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// A fresh one-time task token: 32 random bytes from the kernel, in hex.
+pub fn new_token() -> Result<String> {
+    use std::io::Read;
+    let path = Path::new("/dev/urandom");
+    let mut bytes = [0u8; 32];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(hex::encode(bytes))
+}
+
+/// The BLAKE3 hash (hex) under which a task's token is stored.
+pub fn token_hash(token: &str) -> String {
+    blake3::hash(token.as_bytes()).to_hex().to_string()
 }
 
 pub struct Db {
@@ -254,6 +401,162 @@ impl Db {
         }
         Ok((leases, bad))
     }
+
+    /// Registers a host by MAC alone when it is not known yet (a task may
+    /// name a machine before its first PXE boot).
+    pub fn ensure_host(&self, mac: HostId, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO hosts (mac, first_seen) VALUES (?1, ?2) ON CONFLICT(mac) DO NOTHING",
+                params![mac.to_string(), now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub fn host_by_name(&self, name: &str) -> Result<Option<Host>> {
+        self.conn
+            .query_row(
+                "SELECT mac, name, arch, client_uuid, last_boot, ip FROM hosts WHERE name = ?1",
+                params![name],
+                row_to_host,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Creates a pending task, storing only the hash of its one-time
+    /// `token`. Refuses a second active task for the same host and an image
+    /// reference that `ImageRef::parse` rejects (or, for a capture, one with
+    /// an `@ID`: a capture makes a new version).
+    pub fn create_task(&self, new: &NewTask, token: &str, now: i64) -> Result<TaskId> {
+        let image = ImageRef::parse(&new.image)?;
+        if new.kind == TaskKind::Capture && image.version.is_some() {
+            return Err(Error::Usage(format!(
+                "capture image {:?}: give a name without @ID; a capture makes a new version",
+                new.image
+            )));
+        }
+        let image = match &image.version {
+            Some(v) => format!("{}@{v}", image.name),
+            None => image.name.clone(),
+        };
+        let mac = new.host.to_string();
+        let tx = self.conn.unchecked_transaction().map_err(self.err())?;
+        if self.host(new.host)?.is_none() {
+            return Err(Error::Usage(format!("host {mac} is not registered")));
+        }
+        if let Some(active) = self.active_task(new.host)? {
+            return Err(Error::Usage(format!(
+                "host {mac} already has task {} ({}); cancel it first with `marrow task cancel {}`",
+                active.id,
+                active.state.as_str(),
+                active.id
+            )));
+        }
+        tx.execute(
+            "INSERT INTO tasks (kind, host, image, disk_rule, grow_last_partition, state,
+                                token_hash, created, updated)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7)",
+            params![
+                new.kind.as_str(),
+                mac,
+                image,
+                new.disk_rule,
+                new.grow_last_partition,
+                token_hash(token),
+                now
+            ],
+        )
+        .map_err(self.err())?;
+        let id = TaskId(tx.last_insert_rowid());
+        tx.commit().map_err(self.err())?;
+        Ok(id)
+    }
+
+    pub fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        self.conn
+            .query_row(
+                &format!("{TASK_COLUMNS} WHERE id = ?1"),
+                params![id.0],
+                row_to_task,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub fn tasks(&self) -> Result<Vec<Task>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{TASK_COLUMNS} ORDER BY id"))
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], row_to_task).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())
+    }
+
+    /// The host's pending or running task, if any.
+    pub fn active_task(&self, host: HostId) -> Result<Option<Task>> {
+        self.conn
+            .query_row(
+                &format!("{TASK_COLUMNS} WHERE host = ?1 AND state IN ('pending', 'running')"),
+                params![host.to_string()],
+                row_to_task,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Replaces the token of the host's pending task with `token` and
+    /// returns the task, or `None` when the host has no pending task. Each
+    /// boot script carries a fresh token, so earlier tokens stop working.
+    pub fn rotate_token(&self, host: HostId, token: &str, now: i64) -> Result<Option<TaskId>> {
+        self.conn
+            .query_row(
+                "UPDATE tasks SET token_hash = ?2, updated = ?3
+                 WHERE host = ?1 AND state = 'pending' RETURNING id",
+                params![host.to_string(), token_hash(token), now],
+                |r| r.get(0).map(TaskId),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// The active task `token` belongs to, if it is that task's current token.
+    pub fn task_for_token(&self, token: &str) -> Result<Option<Task>> {
+        self.conn
+            .query_row(
+                &format!(
+                    "{TASK_COLUMNS} WHERE token_hash = ?1 AND state IN ('pending', 'running')"
+                ),
+                params![token_hash(token)],
+                row_to_task,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Cancels a pending or running task and forgets its token; a finished
+    /// task is refused, naming its state.
+    pub fn cancel_task(&self, id: TaskId, now: i64) -> Result<()> {
+        let task = self
+            .task(id)?
+            .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
+        if !matches!(task.state, TaskState::Pending | TaskState::Running) {
+            return Err(Error::Usage(format!(
+                "task {id} is already {}; only pending or running tasks can be cancelled",
+                task.state.as_str()
+            )));
+        }
+        self.conn
+            .execute(
+                "UPDATE tasks SET state = 'cancelled', token_hash = NULL, updated = ?2
+                 WHERE id = ?1",
+                params![id.0, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
 }
 
 fn row_to_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<Host> {
@@ -264,6 +567,45 @@ fn row_to_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<Host> {
         client_uuid: r.get(3)?,
         last_boot: r.get(4)?,
         ip: r.get(5)?,
+    })
+}
+
+const TASK_COLUMNS: &str = "SELECT id, kind, host, image, disk_rule, grow_last_partition, state,
+    error, progress, report, created, updated FROM tasks";
+
+fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
+    // The CHECK constraints keep kind and state to these words.
+    let bad = |i: usize, what: &str, v: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("task {what} {v:?}").into(),
+        )
+    };
+    let kind: String = r.get(1)?;
+    let kind = match kind.as_str() {
+        "capture" => TaskKind::Capture,
+        "restore" => TaskKind::Restore,
+        other => return Err(bad(1, "kind", other)),
+    };
+    let state: String = r.get(6)?;
+    let state = TaskState::parse(&state).ok_or_else(|| bad(6, "state", &state))?;
+    let json = |v: Option<String>| {
+        v.map(|s| serde_json::from_str(&s).unwrap_or(serde_json::Value::String(s)))
+    };
+    Ok(Task {
+        id: TaskId(r.get(0)?),
+        kind,
+        host: r.get(2)?,
+        image: r.get(3)?,
+        disk_rule: r.get(4)?,
+        grow_last_partition: r.get(5)?,
+        state,
+        error: r.get(7)?,
+        progress: json(r.get(8)?),
+        report: json(r.get(9)?),
+        created: r.get(10)?,
+        updated: r.get(11)?,
     })
 }
 
@@ -328,5 +670,137 @@ mod tests {
         let (leases, bad) = Db::open(dir.path()).unwrap().leases().unwrap();
         assert_eq!(leases, vec![lease]);
         assert!(bad.is_empty());
+    }
+
+    fn restore(image: &str) -> NewTask {
+        NewTask {
+            kind: TaskKind::Restore,
+            host: mac(),
+            image: image.into(),
+            disk_rule: None,
+            grow_last_partition: true,
+        }
+    }
+
+    #[test]
+    fn a_task_is_created_pending_and_stores_only_its_token_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.ensure_host(mac(), 1).unwrap();
+        let id = db
+            .create_task(&restore("win11@ABCDEF"), "secret", 10)
+            .unwrap();
+        let t = db.task(id).unwrap().unwrap();
+        assert_eq!(t.state, TaskState::Pending);
+        assert_eq!(
+            t.image, "win11@abcdef",
+            "the id is kept as ImageRef parses it"
+        );
+        assert!(t.grow_last_partition);
+        let stored: String = db
+            .conn
+            .query_row("SELECT token_hash FROM tasks WHERE id = ?1", [id.0], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored, token_hash("secret"));
+        assert!(!stored.contains("secret"));
+        assert_eq!(db.task_for_token("secret").unwrap().unwrap().id, id);
+    }
+
+    #[test]
+    fn a_second_active_task_for_a_host_is_refused_naming_the_host_and_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.ensure_host(mac(), 1).unwrap();
+        let first = db.create_task(&restore("win11"), "a", 10).unwrap();
+        let err = db
+            .create_task(&restore("win11"), "b", 11)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("52:54:00:12:34:56") && err.contains(&format!("task {first}")),
+            "{err}"
+        );
+        db.cancel_task(first, 12).unwrap();
+        db.create_task(&restore("win11"), "c", 13).unwrap();
+    }
+
+    #[test]
+    fn bad_image_references_and_capture_with_an_id_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.ensure_host(mac(), 1).unwrap();
+        assert!(db.create_task(&restore("win11@xyz"), "t", 1).is_err());
+        assert!(db.create_task(&restore("bad name"), "t", 1).is_err());
+        let mut capture = restore("win11@abcd");
+        capture.kind = TaskKind::Capture;
+        let err = db.create_task(&capture, "t", 1).unwrap_err().to_string();
+        assert!(err.contains("win11@abcd"), "{err}");
+        assert!(db.tasks().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_task_for_an_unregistered_host_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let err = db
+            .create_task(&restore("win11"), "t", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("52:54:00:12:34:56"), "{err}");
+    }
+
+    #[test]
+    fn rotating_the_token_retires_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.ensure_host(mac(), 1).unwrap();
+        let id = db.create_task(&restore("win11"), "first", 10).unwrap();
+        assert_eq!(db.rotate_token(mac(), "second", 11).unwrap(), Some(id));
+        assert!(db.task_for_token("first").unwrap().is_none());
+        assert_eq!(db.task_for_token("second").unwrap().unwrap().id, id);
+        let other: MacAddr = "52:54:00:00:00:09".parse().unwrap();
+        assert_eq!(db.rotate_token(other, "x", 12).unwrap(), None);
+    }
+
+    #[test]
+    fn cancelling_forgets_the_token_and_a_finished_task_cannot_be_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.ensure_host(mac(), 1).unwrap();
+        let id = db.create_task(&restore("win11"), "tok", 10).unwrap();
+        db.cancel_task(id, 11).unwrap();
+        assert_eq!(db.task(id).unwrap().unwrap().state, TaskState::Cancelled);
+        assert!(db.task_for_token("tok").unwrap().is_none());
+        assert_eq!(db.rotate_token(mac(), "new", 12).unwrap(), None);
+        let err = db.cancel_task(id, 13).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("task {id}")) && err.contains("cancelled"),
+            "{err}"
+        );
+        assert!(db
+            .cancel_task(TaskId(99), 13)
+            .unwrap_err()
+            .to_string()
+            .contains("99"));
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_tasks_table_and_keeps_its_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("marrow.db")).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO hosts (mac, name, first_seen) VALUES ('52:54:00:12:34:56', 'lab', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let db = Db::open(dir.path()).unwrap();
+        assert_eq!(db.hosts().unwrap()[0].name.as_deref(), Some("lab"));
+        db.create_task(&restore("win11"), "t", 2).unwrap();
     }
 }

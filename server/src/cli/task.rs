@@ -1,15 +1,221 @@
+//! `marrow task`: create, list, show and cancel capture and restore tasks.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use marrow_protocol::MacAddr;
+use serde_json::json;
+
 use super::Global;
+use crate::db::{new_token, Db, HostId, NewTask, Task, TaskId, TaskKind};
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
-    /// Not built yet.
-    #[command(hide = true)]
-    Pending,
+    /// Capture a host's disk into a new image on its next PXE boot.
+    Capture {
+        /// The host's MAC (registered now if new) or registered name.
+        #[arg(long)]
+        host: String,
+        /// The image name; the capture makes a new version of it.
+        #[arg(long)]
+        image: String,
+        /// Which disk to capture; default: the only internal disk.
+        #[arg(long)]
+        disk: Option<String>,
+        /// Print the one-time token (it is not stored and cannot be shown later).
+        #[arg(long)]
+        show_token: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore an image onto a host's disk on its next PXE boot.
+    Restore {
+        /// The host's MAC (registered now if new) or registered name.
+        #[arg(long)]
+        host: String,
+        /// NAME (the latest version) or NAME@ID.
+        #[arg(long)]
+        image: String,
+        /// Which disk to write; default: the only internal disk.
+        #[arg(long)]
+        disk: Option<String>,
+        /// Grow the last partition to the end of a larger disk.
+        #[arg(long)]
+        grow_last_partition: bool,
+        /// Print the one-time token (it is not stored and cannot be shown later).
+        #[arg(long)]
+        show_token: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every task.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one task.
+    Show {
+        id: TaskId,
+        #[arg(long)]
+        json: bool,
+        /// Follow live progress (not built yet).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Cancel a pending or running task.
+    Cancel { id: TaskId },
 }
 
-pub fn run(_global: &Global, _cmd: TaskCommand) -> Result<()> {
-    Err(Error::NotBuilt {
-        what: "marrow task (task scheduling)",
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A MAC, registered on the spot when new (a technician often knows the
+/// MAC from the machine's label before it ever PXE-boots), or the name of
+/// a registered host.
+fn resolve_host(db: &Db, arg: &str) -> Result<HostId> {
+    if let Ok(mac) = arg.parse::<MacAddr>() {
+        db.ensure_host(mac, now())?;
+        return Ok(mac);
+    }
+    let host = db.host_by_name(arg)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "no host named {arg:?} (and it is not a MAC); register it with `marrow host add MAC --name {arg}`"
+        ))
+    })?;
+    host.mac
+        .parse()
+        .map_err(|e: marrow_protocol::MacParseError| Error::Usage(format!("host {arg:?}: {e}")))
+}
+
+fn task_json(t: &Task) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "kind": t.kind,
+        "host": t.host,
+        "image": t.image,
+        "disk": t.disk_rule,
+        "grow_last_partition": t.grow_last_partition,
+        "state": t.state,
+        "error": t.error,
+        "progress": t.progress,
+        "report": t.report,
+        "created": t.created,
+        "updated": t.updated,
     })
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn create(db: &Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
+    let token = new_token()?;
+    let id = db.create_task(&new, &token, now())?;
+    match (json, show_token) {
+        (true, true) => print_json(&json!({ "id": id, "token": token })),
+        (true, false) => print_json(&json!({ "id": id })),
+        (false, true) => println!("{id}\ntoken {token}"),
+        (false, false) => println!("{id}"),
+    }
+    Ok(())
+}
+
+pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
+    let db = Db::open(&global.data_dir)?;
+    match cmd {
+        TaskCommand::Capture {
+            host,
+            image,
+            disk,
+            show_token,
+            json,
+        } => {
+            let host = resolve_host(&db, &host)?;
+            let new = NewTask {
+                kind: TaskKind::Capture,
+                host,
+                image,
+                disk_rule: disk,
+                grow_last_partition: false,
+            };
+            create(&db, new, show_token, json)
+        }
+        TaskCommand::Restore {
+            host,
+            image,
+            disk,
+            grow_last_partition,
+            show_token,
+            json,
+        } => {
+            let host = resolve_host(&db, &host)?;
+            let new = NewTask {
+                kind: TaskKind::Restore,
+                host,
+                image,
+                disk_rule: disk,
+                grow_last_partition,
+            };
+            create(&db, new, show_token, json)
+        }
+        TaskCommand::List { json } => {
+            let tasks = db.tasks()?;
+            if json {
+                print_json(&tasks.iter().map(task_json).collect());
+                return Ok(());
+            }
+            if tasks.is_empty() {
+                println!("no tasks");
+                return Ok(());
+            }
+            println!(
+                "{:>5}  {:<8}  {:<17}  {:<10}  IMAGE",
+                "ID", "KIND", "HOST", "STATE"
+            );
+            for t in tasks {
+                println!(
+                    "{:>5}  {:<8}  {:<17}  {:<10}  {}",
+                    t.id,
+                    json!(t.kind).as_str().unwrap_or("-"),
+                    t.host,
+                    t.state.as_str(),
+                    t.image
+                );
+            }
+            Ok(())
+        }
+        TaskCommand::Show { id, json, follow } => {
+            if follow {
+                return Err(Error::NotBuilt {
+                    what: "marrow task show --follow (live progress)",
+                });
+            }
+            let t = db
+                .task(id)?
+                .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
+            if json {
+                print_json(&task_json(&t));
+                return Ok(());
+            }
+            let v = task_json(&t);
+            for (key, value) in v.as_object().into_iter().flatten() {
+                let shown = match value {
+                    serde_json::Value::Null => "-".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!("{key:<20} {shown}");
+            }
+            Ok(())
+        }
+        TaskCommand::Cancel { id } => {
+            db.cancel_task(id, now())?;
+            println!("task {id} cancelled");
+            Ok(())
+        }
+    }
 }

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use marrow_protocol::ipxe::{render, Action, ScriptHost, ScriptSite};
+use marrow_protocol::ipxe::{render, Action, ScriptHost, ScriptSite, TaskBoot};
 use marrow_protocol::tftp::check_path;
 use marrow_protocol::MacAddr;
 use serde::Deserialize;
@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use super::config::BootDefault;
 use super::{boot_dir, unix_now, Shared};
-use crate::db::BootSeen;
+use crate::db::{new_token, BootSeen, Db};
 use crate::error::{Error, Result};
 
 pub async fn bind(ip: Ipv4Addr, port: u16) -> Result<TcpListener> {
@@ -43,22 +43,25 @@ struct Http {
 
 pub async fn run(shared: Arc<Shared>, listener: TcpListener, base_url: String) -> Result<()> {
     let local = listener.local_addr().ok();
-    let app = Router::new()
-        .route("/boot.ipxe", get(boot_script))
-        .route("/boot/{name}", get(boot_file))
-        .route("/tftp/{*path}", get(tftp_file))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
-        .with_state(Http { shared, base_url });
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app(shared, base_url).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
     .map_err(|source| Error::Io {
         path: format!("HTTP server {local:?}").into(),
         source,
     })
+}
+
+fn app(shared: Arc<Shared>, base_url: String) -> Router {
+    Router::new()
+        .route("/boot.ipxe", get(boot_script))
+        .route("/boot/{name}", get(boot_file))
+        .route("/tftp/{*path}", get(tftp_file))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(Http { shared, base_url })
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -96,27 +99,33 @@ async fn boot_script(
         SocketAddr::V4(a) => Some(*a.ip()),
         SocketAddr::V6(a) => a.ip().to_ipv4_mapped(),
     };
-    let host = {
-        let db = shared.db();
-        let seen = BootSeen {
-            arch: None,
-            client_uuid: None,
-            ip,
-        };
-        if let Err(e) = db.record_boot(mac, &seen, unix_now() as i64) {
-            warn!("host {mac} not recorded: {e}");
-        }
-        db.host(mac).ok().flatten()
-    };
-    // Pending tasks come from the imaging work's task table; until a host
-    // has one, it gets the configured default.
-    let action = match shared.config.boot_default {
+    let default = match shared.config.boot_default {
         BootDefault::LocalDisk => Action::LocalDisk,
         BootDefault::Marrow => Action::Marrow { task: None },
         BootDefault::Menu => Action::Menu {
             default: shared.config.menu_default,
             timeout_secs: shared.config.menu_timeout_secs,
         },
+    };
+    let (host, action) = {
+        let db = shared.db();
+        let seen = BootSeen {
+            arch: None,
+            client_uuid: None,
+            ip,
+        };
+        let now = unix_now() as i64;
+        if let Err(e) = db.record_boot(mac, &seen, now) {
+            warn!("host {mac} not recorded: {e}");
+        }
+        let action = match boot_action(&db, mac, default.clone(), now) {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("host {mac}: pending task not looked up, booting the default: {e}");
+                default
+            }
+        };
+        (db.host(mac).ok().flatten(), action)
     };
     let site = ScriptSite {
         server_url: base_url,
@@ -127,7 +136,12 @@ async fn boot_script(
         name: host.and_then(|h| h.name),
     };
     shared.metrics.http_boot();
-    info!(%mac, %peer, ?action, "boot script");
+    // The action's Debug form would print the token; log the task id only.
+    let shown = match &action {
+        Action::Marrow { task: Some(t) } => format!("marrow task {}", t.id),
+        other => format!("{other:?}"),
+    };
+    info!(%mac, %peer, action = %shown, "boot script");
     let body = render(&site, &host, &action);
     (
         StatusCode::OK,
@@ -135,6 +149,28 @@ async fn boot_script(
         body,
     )
         .into_response()
+}
+
+/// A host with a pending task boots the Marrow environment with that task;
+/// any other host gets `default`.
+///
+/// Tokens rotate: only a token's BLAKE3 hash is stored, so the token cannot
+/// be read back for the kernel command line. Each script rendered for a
+/// pending task therefore carries a fresh token, and storing its hash
+/// retires every earlier one (the one `marrow task` made, and those of
+/// scripts fetched before). The client holds the token of the boot it is
+/// running; a host that reboots gets a new one.
+fn boot_action(db: &Db, mac: MacAddr, default: Action, now: i64) -> Result<Action> {
+    let token = new_token()?;
+    Ok(match db.rotate_token(mac, &token, now)? {
+        Some(id) => Action::Marrow {
+            task: Some(TaskBoot {
+                id: id.to_string(),
+                token,
+            }),
+        },
+        None => default,
+    })
 }
 
 async fn boot_file(
@@ -266,7 +302,131 @@ async fn serve_file(shared: &Shared, dir: PathBuf, rel: PathBuf, headers: &Heade
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::*;
+    use crate::db::{NewTask, TaskKind};
+
+    fn script(db: &Db, mac: MacAddr) -> String {
+        let site = ScriptSite {
+            server_url: "http://10.0.0.1:8080".into(),
+            kernel_args: String::new(),
+        };
+        let host = ScriptHost { mac, name: None };
+        render(
+            &site,
+            &host,
+            &boot_action(db, mac, Action::LocalDisk, 5).unwrap(),
+        )
+    }
+
+    fn token_in(script: &str) -> String {
+        let at = script.find("marrow.token=").expect("a token") + "marrow.token=".len();
+        script[at..].split_whitespace().next().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_host_with_a_pending_task_boots_marrow_with_the_task_id_and_a_fresh_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+        db.ensure_host(mac, 1).unwrap();
+        let new = NewTask {
+            kind: TaskKind::Capture,
+            host: mac,
+            image: "win11".into(),
+            disk_rule: None,
+            grow_last_partition: false,
+        };
+        let id = db.create_task(&new, "made-by-the-cli", 2).unwrap();
+        let first = script(&db, mac);
+        let kernel = first
+            .lines()
+            .find(|l| l.starts_with("kernel http://10.0.0.1:8080/boot/vmlinuz"))
+            .expect(&first);
+        assert!(kernel.contains(&format!("marrow.task={id} ")), "{kernel}");
+        let token = token_in(&first);
+        assert_eq!(token.len(), 64, "{token}");
+        assert_eq!(db.task_for_token(&token).unwrap().unwrap().id, id);
+        assert!(db.task_for_token("made-by-the-cli").unwrap().is_none());
+
+        let second = token_in(&script(&db, mac));
+        assert_ne!(second, token, "each boot script carries a new token");
+        assert!(db.task_for_token(&token).unwrap().is_none());
+    }
+
+    /// The service's HTTP side on a loopback port, with default settings
+    /// (`boot.default = local-disk`) and its database in `dir`.
+    async fn serve_on_loopback(dir: &std::path::Path) -> (Arc<Shared>, SocketAddr) {
+        use super::super::config::{Config, File, Flags};
+        let config = Config::resolve(dir, File::default(), Flags::default()).unwrap();
+        let shared = Arc::new(Shared {
+            db: std::sync::Mutex::new(Db::open(dir).unwrap()),
+            pool: std::sync::Mutex::new(None),
+            network: None,
+            boot_files: Default::default(),
+            metrics: Default::default(),
+            tftp_root: dir.to_path_buf(),
+            tftp_cache: Default::default(),
+            config,
+        });
+        let listener = bind(Ipv4Addr::LOCALHOST, 0).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(run(shared.clone(), listener, "http://10.0.0.1:8080".into()));
+        (shared, addr)
+    }
+
+    async fn get_body(addr: SocketAddr, path: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: marrow\r\nConnection: close\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
+    }
+
+    #[tokio::test]
+    async fn boot_ipxe_gives_a_tasked_host_the_marrow_kernel_line_and_others_the_local_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, addr) = serve_on_loopback(dir.path()).await;
+        let tasked: MacAddr = "52:54:00:12:34:58".parse().unwrap();
+        let id = {
+            let db = shared.db();
+            db.ensure_host(tasked, 1).unwrap();
+            let new = NewTask {
+                kind: TaskKind::Restore,
+                host: tasked,
+                image: "win11".into(),
+                disk_rule: None,
+                grow_last_partition: false,
+            };
+            db.create_task(&new, "made-by-the-cli", 2).unwrap()
+        };
+
+        let script = get_body(addr, "/boot.ipxe?mac=52-54-00-12-34-58").await;
+        let kernel = script
+            .lines()
+            .find(|l| l.starts_with("kernel http://10.0.0.1:8080/boot/vmlinuz"))
+            .expect(&script);
+        assert!(kernel.contains(&format!("marrow.task={id} ")), "{kernel}");
+        let token = token_in(kernel);
+        assert_eq!(shared.db().task_for_token(&token).unwrap().unwrap().id, id);
+
+        let other = get_body(addr, "/boot.ipxe?mac=52-54-00-12-34-59").await;
+        assert!(
+            other.contains("sanboot --no-describe --drive 0x80") && !other.contains("vmlinuz"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn a_host_without_a_pending_task_boots_the_local_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mac: MacAddr = "52:54:00:12:34:57".parse().unwrap();
+        let s = script(&db, mac);
+        assert!(s.contains("sanboot") && !s.contains("vmlinuz"), "{s}");
+    }
 
     #[test]
     fn parses_the_single_range_forms() {
