@@ -195,10 +195,7 @@ pub fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(Error::io(path))?;
     Ok(hex::encode(bytes))
 }
 
@@ -215,10 +212,7 @@ pub struct Db {
 impl Db {
     /// Opens (creating and migrating) `<data_dir>/marrow.db`.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir).map_err(Error::io(data_dir))?;
         let path = data_dir.join("marrow.db");
         let conn = Connection::open(&path).map_err(|source| Error::Db {
             path: path.clone(),

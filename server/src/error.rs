@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything the `marrow` binary can fail with. Library errors wrap in with
 /// `#[from]` so their messages (which name the chunk, image or path) survive.
@@ -36,6 +36,15 @@ pub enum Error {
     },
     #[error("config file {path}: {detail}")]
     ConfigFile { path: PathBuf, detail: String },
+}
+
+impl Error {
+    /// For `map_err`: an I/O error naming the path (or socket, or thing) it
+    /// concerns.
+    pub fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.as_ref().to_path_buf();
+        move |source| Error::Io { path, source }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -128,10 +128,7 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
             }
             let mut devices = Vec::new();
             if let Some(path) = &inventory {
-                let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
                 devices = driver_store::devices_from_inventory(&text)?;
             }
             for p in &pci {

@@ -245,17 +245,11 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
                 .write(true)
                 .create_new(true)
                 .open(&raw)
-                .map_err(|e| Error::Io {
-                    path: raw.clone(),
-                    source: e,
-                })?;
+                .map_err(Error::io(&raw))?;
             // The raw file is a temporary for qcow2, and a half-written
             // export is worse than none: remove it unless all went well.
             let mut cleanup = RemoveOnDrop::new(raw.clone());
-            f.set_len(manifest.layout.size).map_err(|e| Error::Io {
-                path: raw.clone(),
-                source: e,
-            })?;
+            f.set_len(manifest.layout.size).map_err(Error::io(&raw))?;
             drop(f);
             let target = Target::open(&raw)?;
             let plan = RestorePlan::new(

@@ -167,10 +167,7 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
 /// `scripts/build-initramfs` builds it in the cargo target directory. A
 /// dynamically linked client (a plain `cargo build`) cannot be /init.
 fn find_client() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(|source| Error::Io {
-        path: "/proc/self/exe".into(),
-        source,
-    })?;
+    let exe = std::env::current_exe().map_err(Error::io("/proc/self/exe"))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     let mut candidates = vec![dir.join("marrow-client")];
     if let Some(target) = dir.parent() {
@@ -237,10 +234,7 @@ fn inspect(initrd: &Path, json: bool) -> Result<()> {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(());
             }
-            return Err(Error::Io {
-                path: "stdout".into(),
-                source: e,
-            });
+            return Err(Error::io("stdout")(e));
         }
     }
     Ok(())

@@ -173,10 +173,7 @@ impl Config {
         let file = match path {
             None => File::default(),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| Error::Io {
-                    path: p.to_path_buf(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(p).map_err(Error::io(p))?;
                 // toml's messages name the key and quote the bad value.
                 toml::from_str(&text).map_err(|e| Error::ConfigFile {
                     path: p.to_path_buf(),

@@ -27,10 +27,7 @@ use crate::error::{Error, Result};
 pub async fn bind(ip: Ipv4Addr, port: u16) -> Result<TcpListener> {
     TcpListener::bind((ip, port))
         .await
-        .map_err(|source| Error::Io {
-            path: format!("HTTP listener {ip}:{port}").into(),
-            source,
-        })
+        .map_err(Error::io(format!("HTTP listener {ip}:{port}")))
 }
 
 /// Per-listener state: the shared service and this interface's base URL
@@ -48,10 +45,7 @@ pub async fn run(shared: Arc<Shared>, listener: TcpListener, base_url: String) -
         app(shared, base_url).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
-    .map_err(|source| Error::Io {
-        path: format!("HTTP server {local:?}").into(),
-        source,
-    })
+    .map_err(Error::io(format!("HTTP server {local:?}")))
 }
 
 fn app(shared: Arc<Shared>, base_url: String) -> Router {

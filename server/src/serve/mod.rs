@@ -82,19 +82,13 @@ pub(crate) fn unix_now() -> u64 {
 /// there yet, and returns the names that are present afterwards.
 fn install_boot_files(config: &Config) -> Result<BootFiles> {
     let root = &config.tftp_root;
-    std::fs::create_dir_all(root).map_err(|source| Error::Io {
-        path: root.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(root).map_err(Error::io(&root))?;
     let present = |name: &str| -> Result<Option<String>> {
         let dest = root.join(name);
         if !dest.exists() {
             let src = config.ipxe_dir.join(name);
             if src.is_file() {
-                std::fs::copy(&src, &dest).map_err(|source| Error::Io {
-                    path: dest.clone(),
-                    source,
-                })?;
+                std::fs::copy(&src, &dest).map_err(Error::io(&dest))?;
             }
         }
         Ok(dest.is_file().then(|| name.to_string()))
@@ -159,10 +153,7 @@ pub fn run(config: Config) -> Result<()> {
     let tftp_root = config
         .tftp_root
         .canonicalize()
-        .map_err(|source| Error::Io {
-            path: config.tftp_root.clone(),
-            source,
-        })?;
+        .map_err(Error::io(&config.tftp_root))?;
     let shared = Arc::new(Shared {
         db: Mutex::new(db),
         pool: Mutex::new(pool),
@@ -178,10 +169,7 @@ pub fn run(config: Config) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| Error::Io {
-            path: PathBuf::from("tokio runtime"),
-            source,
-        })?;
+        .map_err(Error::io("tokio runtime"))?;
     runtime.block_on(serve(shared, interfaces))
 }
 
@@ -235,10 +223,7 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
     );
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| Error::Io {
-            path: PathBuf::from("SIGTERM handler"),
-            source,
-        })?;
+        .map_err(Error::io("SIGTERM handler"))?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => info!("interrupted; stopping"),
         _ = term.recv() => info!("terminated; stopping"),

@@ -29,10 +29,7 @@ pub type FileCache = Mutex<HashMap<PathBuf, (u64, SystemTime, Arc<[u8]>)>>;
 pub async fn bind(ip: Ipv4Addr, port: u16) -> Result<UdpSocket> {
     UdpSocket::bind((ip, port))
         .await
-        .map_err(|source| Error::Io {
-            path: format!("TFTP socket {ip}:{port}").into(),
-            source,
-        })
+        .map_err(Error::io(format!("TFTP socket {ip}:{port}")))
 }
 
 /// A refused request: the TFTP error to send and the metric label.
