@@ -39,7 +39,7 @@ impl Default for CaptureOptions {
         CaptureOptions {
             params: ChunkParams::DEFAULT,
             level: DEFAULT_LEVEL,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            threads: crate::default_threads(),
         }
     }
 }

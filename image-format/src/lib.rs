@@ -31,3 +31,8 @@ pub mod table;
 pub use chunker::ChunkParams;
 pub use error::{human, Error, Result};
 pub use id::{ChunkId, ImageId};
+
+/// Worker threads for capture, restore and checks: one per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

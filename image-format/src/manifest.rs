@@ -53,6 +53,19 @@ pub struct Region {
     pub chunks: Vec<ChunkId>,
 }
 
+impl Region {
+    /// How reports name the region: `partition 2`, `boot area`, `gap`.
+    pub fn label(&self) -> String {
+        match (self.role, self.partition) {
+            (RegionRole::Partition, Some(n)) => format!("partition {n}"),
+            (RegionRole::Partition, None) => "partition".into(),
+            (RegionRole::BootArea, _) => "boot area".into(),
+            (RegionRole::Gap, _) => "gap".into(),
+            (RegionRole::WholeDisk, _) => "whole disk".into(),
+        }
+    }
+}
+
 impl Manifest {
     pub fn to_canonical(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("manifest serialises")

@@ -5,11 +5,10 @@ use std::fmt;
 
 use crate::disk::{le32, le64};
 use crate::error::{human, Error, Result};
-use crate::fs::FsKind;
 use crate::id::ImageId;
 use crate::layout::gpt::{last_usable_for, rebuild_header};
 use crate::layout::TableKind;
-use crate::manifest::{Manifest, RegionRole};
+use crate::manifest::{Manifest, Region};
 
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
@@ -35,18 +34,6 @@ pub struct Growth {
 }
 
 #[derive(Debug, Clone)]
-pub struct RegionPlan {
-    pub index: usize,
-    pub role: RegionRole,
-    pub partition: Option<u32>,
-    pub start: u64,
-    pub length: u64,
-    pub fs: FsKind,
-    pub data_bytes: u64,
-    pub zero_bytes: u64,
-}
-
-#[derive(Debug, Clone)]
 pub struct RestorePlan {
     pub image: ImageId,
     pub target: String,
@@ -54,7 +41,8 @@ pub struct RestorePlan {
     pub source_size: u64,
     pub needed: u64,
     pub table: TableKind,
-    pub regions: Vec<RegionPlan>,
+    /// The manifest's regions, written in this order.
+    pub regions: Vec<Region>,
     pub table_writes: Vec<TableWrite>,
     pub growth: Option<Growth>,
     pub delta: bool,
@@ -195,21 +183,6 @@ impl RestorePlan {
             }
             _ => {}
         }
-        let regions = manifest
-            .regions
-            .iter()
-            .enumerate()
-            .map(|(index, r)| RegionPlan {
-                index,
-                role: r.role,
-                partition: r.partition,
-                start: r.start,
-                length: r.length,
-                fs: r.fs,
-                data_bytes: r.data_bytes,
-                zero_bytes: r.zero_bytes,
-            })
-            .collect();
         Ok(RestorePlan {
             image,
             target: target.to_string(),
@@ -217,7 +190,7 @@ impl RestorePlan {
             source_size: layout.size,
             needed,
             table: layout.table,
-            regions,
+            regions: manifest.regions.clone(),
             table_writes,
             growth,
             delta: !opts.no_delta,
@@ -279,16 +252,10 @@ impl fmt::Display for RestorePlan {
             }
         )?;
         for r in &self.regions {
-            let what = match (r.role, r.partition) {
-                (RegionRole::Partition, Some(n)) => format!("partition {n}"),
-                (RegionRole::BootArea, _) => "boot area".into(),
-                (RegionRole::Gap, _) => "gap".into(),
-                (RegionRole::WholeDisk, _) => "whole disk".into(),
-                (RegionRole::Partition, None) => "partition".into(),
-            };
             writeln!(
                 f,
-                "  {what:<12} at {:>12} len {:>10}  {:<8}  write {:>10} data, {:>10} zeros",
+                "  {:<12} at {:>12} len {:>10}  {:<8}  write {:>10} data, {:>10} zeros",
+                r.label(),
                 r.start,
                 human(r.length),
                 r.fs.name(),

@@ -10,11 +10,11 @@ use image_format::catalog::{self, ImageRef};
 use image_format::disk::FileDisk;
 use image_format::layout::TableKind;
 use image_format::maintenance::{self, referenced_chunks};
-use image_format::manifest::{Manifest, RegionRole};
+use image_format::manifest::Manifest;
 use image_format::plan::{RestoreOptions, RestorePlan};
 use image_format::restore::{restore, Target};
 use image_format::store::{ChunkStore, LocalStore, ManifestStore};
-use image_format::{human, ChunkId, ChunkParams, ImageId};
+use image_format::{default_threads, human, ChunkId, ChunkParams, ImageId};
 use serde_json::json;
 
 use super::Global;
@@ -166,7 +166,8 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
         ImageCommand::Verify { image, store, json } => {
             let store = LocalStore::open(&store.path(global))?;
             let (id, manifest) = open_image(&store, &image)?;
-            let report = maintenance::verify_image(&store, &manifest, &id, threads(), &Bar::new())?;
+            let report =
+                maintenance::verify_image(&store, &manifest, &id, default_threads(), &Bar::new())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).unwrap());
             } else {
@@ -259,7 +260,14 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
                 target.size(),
                 &RestoreOptions::default(),
             )?;
-            restore(&plan, &manifest, &store, &target, threads(), &Bar::new())?;
+            restore(
+                &plan,
+                &manifest,
+                &store,
+                &target,
+                default_threads(),
+                &Bar::new(),
+            )?;
             if let ExportFormat::Qcow2 = format {
                 qemu_img(&[
                     "convert",
@@ -277,10 +285,6 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Removes a file when dropped, unless told to keep it.
@@ -358,7 +362,7 @@ fn capture_cmd(
     let opts = CaptureOptions {
         params: ChunkParams::with_avg(chunk_kib * 1024),
         level,
-        threads: threads(),
+        threads: default_threads(),
     };
     let started = std::time::Instant::now();
     let lock = store.lock(false)?;
@@ -461,7 +465,14 @@ fn restore_cmd(
     }
     let started = std::time::Instant::now();
     let lock = store.lock(false)?;
-    let stats = restore(&plan, &manifest, store, &target, threads(), &Bar::new())?;
+    let stats = restore(
+        &plan,
+        &manifest,
+        store,
+        &target,
+        default_threads(),
+        &Bar::new(),
+    )?;
     drop(lock);
     let secs = started.elapsed().as_secs_f64();
     if json {
@@ -642,15 +653,9 @@ fn inspect_cmd(store: &LocalStore, reference: &str, json: bool) -> Result<()> {
     }
     println!("regions");
     for r in &manifest.regions {
-        let what = match (r.role, r.partition) {
-            (RegionRole::Partition, Some(n)) => format!("part {n}"),
-            (RegionRole::Partition, None) => "partition".into(),
-            (RegionRole::BootArea, _) => "boot area".into(),
-            (RegionRole::Gap, _) => "gap".into(),
-            (RegionRole::WholeDisk, _) => "whole disk".into(),
-        };
         println!(
-            "  {what:<10} {:<8} data {:>10}  zeros {:>10}  chunks {}",
+            "  {:<12} {:<8} data {:>10}  zeros {:>10}  chunks {}",
+            r.label(),
             r.fs.name(),
             human(r.data_bytes),
             human(r.zero_bytes),

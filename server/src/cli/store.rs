@@ -1,8 +1,8 @@
 //! `marrow store`: maintenance of the chunk store.
 
-use image_format::human;
 use image_format::maintenance;
 use image_format::store::LocalStore;
+use image_format::{default_threads, human};
 
 use super::image::StoreArg;
 use super::Global;
@@ -49,8 +49,7 @@ pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
         StoreCommand::Check { store, json } => {
             let path = store.path(global);
             let store = LocalStore::open(&path)?;
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let report = maintenance::check_store(&store, threads, &Bar::new())?;
+            let report = maintenance::check_store(&store, default_threads(), &Bar::new())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).unwrap());
             } else {
