@@ -367,7 +367,6 @@ fn capture_cmd(
     let started = std::time::Instant::now();
     let lock = store.lock(false)?;
     let (manifest, stats) = capture(&disk, store, &opts, &Bar::new())?;
-    store.flush()?;
     let id = catalog::commit(store, name, &manifest, now())?;
     drop(lock);
     let secs = started.elapsed().as_secs_f64();
