@@ -168,6 +168,9 @@ pub fn capture(
     Ok((manifest, stats))
 }
 
+/// Most chunks one worker asks the store about in one `has_many` call.
+const HAS_BATCH: usize = 16;
+
 struct Done {
     seq: u64,
     chunk: ChunkRef,
@@ -189,7 +192,7 @@ fn capture_region(
         first_error.lock().unwrap().get_or_insert(e);
     };
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = bounded::<(u64, Vec<u8>)>(threads * 4);
+    let (work_tx, work_rx) = bounded::<(u64, Vec<u8>)>(threads * HAS_BATCH);
     let (done_tx, done_rx) = bounded::<Done>(threads * 4);
     let mut extents = PieceWriter::extents();
     let mut data_bytes = 0u64;
@@ -201,11 +204,29 @@ fn capture_region(
             let done_tx = done_tx.clone();
             let fail = &fail;
             s.spawn(move || {
-                for (seq, data) in work_rx {
-                    let id = ChunkId::of(&data);
-                    let new_bytes = match store.has(&id) {
-                        Ok(true) => None,
-                        Ok(false) => {
+                // Ask the store about several chunks at once: one round trip
+                // per batch for a remote store. Waiting for a full batch
+                // would stall a slow reader, so take what is already queued.
+                while let Ok(first) = work_rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < HAS_BATCH {
+                        match work_rx.try_recv() {
+                            Ok(item) => batch.push(item),
+                            Err(_) => break,
+                        }
+                    }
+                    let ids: Vec<ChunkId> = batch.iter().map(|(_, d)| ChunkId::of(d)).collect();
+                    let have = match store.has_many(&ids) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            fail(e);
+                            return;
+                        }
+                    };
+                    for (((seq, data), id), known) in batch.into_iter().zip(ids).zip(have) {
+                        let new_bytes = if known {
+                            None
+                        } else {
                             let (_, compressed) = encode_chunk(&data, opts.level);
                             match store.put(&id, &compressed) {
                                 Ok(true) => Some(compressed.len() as u64),
@@ -215,25 +236,21 @@ fn capture_region(
                                     return;
                                 }
                             }
-                        }
-                        Err(e) => {
-                            fail(e);
+                        };
+                        let chunk = ChunkRef {
+                            id,
+                            len: data.len() as u32,
+                        };
+                        if done_tx
+                            .send(Done {
+                                seq,
+                                chunk,
+                                new_bytes,
+                            })
+                            .is_err()
+                        {
                             return;
                         }
-                    };
-                    let chunk = ChunkRef {
-                        id,
-                        len: data.len() as u32,
-                    };
-                    if done_tx
-                        .send(Done {
-                            seq,
-                            chunk,
-                            new_bytes,
-                        })
-                        .is_err()
-                    {
-                        return;
                     }
                 }
             });

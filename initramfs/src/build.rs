@@ -33,8 +33,10 @@ pub const STORAGE_MODULES: &[&str] = &[
     "sd_mod",
     "usb-storage",
 ];
-/// Debian 12's 6.1 kernel has no ntfs3, so NTFS goes through ntfs-3g on fuse.
-pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse"];
+/// Debian 12's 6.1 kernel has no ntfs3, so NTFS goes through ntfs-3g on
+/// fuse; `loop` gives ntfs-3g a device for one partition of the restored
+/// disk (the kernel's partition nodes are stale after a new table).
+pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse", "loop"];
 /// Needed although nothing above depends on them:
 /// - `virtio_pci`: the virtio bus driver; no module lists it as a dependency,
 ///   so without it no virtio device appears (seen with QEMU 7.2).
@@ -59,6 +61,7 @@ pub const BOOT_LOAD_LIST: &[&str] = &[
     "ext4",
     "vfat",
     "fuse",
+    "loop",
     "nls_cp437",
     "nls_ascii",
     "nls_utf8",

@@ -9,6 +9,8 @@
 //!   server-side read transfer state machine and the lexical path check.
 //! - [`ipxe`]: the pure iPXE boot script renderer.
 //! - [`ndp`]: the Router Advertisement that ends iPXE's IPv6 wait.
+//! - [`api`]: the client API's paths and JSON bodies.
+//! - [`disk_rule`]: `--disk` rules and the pure choice of a task's disk.
 //!
 //! What is *not* here: sockets, files, clocks or randomness. Time comes in as
 //! an argument (`now`), bytes come in and go out as slices, and the callers
@@ -16,7 +18,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod dhcp;
+pub mod disk_rule;
 mod error;
 pub mod ipxe;
 mod mac;

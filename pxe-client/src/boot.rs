@@ -2,7 +2,9 @@
 //!
 //! Order: mount the kernel filesystems, parse the command line, coldplug
 //! modules by modalias, load the boot list (filesystems), bring up the NIC
-//! from `ip=`, report the inventory, then do the task. Any error, and any
+//! from `ip=`, report the inventory, then claim the task, do it, report it
+//! and reboot or power off as the task says. A failure after the claim is
+//! reported to the server and ends the same way. Any other error, and any
 //! panic, ends in [`rescue`]: the error on the console, then a shell if the
 //! initramfs has one, else a reboot. PID 1 must never exit or panic
 //! through: the kernel panics when init dies.
@@ -13,8 +15,15 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use marrow_protocol::api::{After, Kind, Report, TaskInfo};
+use marrow_protocol::disk_rule::{choose, DiskFacts, DiskRule};
+
+use crate::api::Client;
 use crate::cmdline::{BootConfig, IpSetting};
 use crate::inventory;
+use crate::job::{self, Console};
 use crate::modload::{coldplug, parse_proc_modules, LoadEvent, Loader, ModuleIndex};
 use crate::net::{self, Link};
 use crate::{Error, Result};
@@ -40,7 +49,8 @@ pub fn run_as_init() -> ! {
         rescue();
     }));
     match boot() {
-        Ok(()) => power_off(),
+        Ok(After::Poweroff) => power_off(),
+        Ok(After::Reboot) => reboot_now(),
         Err(e) => {
             say(&format!("boot failed: {e}"));
             let mut source = std::error::Error::source(&e);
@@ -108,7 +118,7 @@ fn read(path: &str) -> Result<String> {
     })
 }
 
-fn boot() -> Result<()> {
+fn boot() -> Result<After> {
     mount_early()?;
     let uptime = read("/proc/uptime")?
         .split_whitespace()
@@ -161,11 +171,134 @@ fn boot() -> Result<()> {
 
     if config.inventory_only {
         say("inventory only (marrow.inventory-only): powering off");
-        return Ok(());
+        return Ok(After::Poweroff);
     }
-    Err(Error::NotBuilt {
-        what: "capture and restore from the boot client",
-    })
+    let (Some(server), Some(token)) = (&config.server, &config.token) else {
+        return Err(Error::Usage(
+            "no task on the kernel command line (marrow.server= and marrow.token=); boot through the Marrow server's boot script".into(),
+        ));
+    };
+    run_task(server, token, &inv)
+}
+
+/// Claims the task, picks its disk and does it. Once the task is claimed
+/// every failure is reported to the server (the task then shows why) and
+/// the machine does what the task says when it ends, failed or not.
+fn run_task(server: &str, token: &str, inv: &inventory::Inventory) -> Result<After> {
+    let client = Arc::new(Client::new(server, token)?);
+    let task = client.claim()?;
+    say(&format!(
+        "task {}: {} image {} (then {})",
+        task.id,
+        match task.kind {
+            Kind::Capture => "capture to",
+            Kind::Restore => "restore from",
+        },
+        task.image,
+        task.after.as_str()
+    ));
+    if let Err(e) = client.put_inventory(inv) {
+        say(&format!(
+            "inventory not stored on the server (carrying on): {e}"
+        ));
+    }
+    let outcome = choose_disk(&task, inv).and_then(|disk| {
+        say(&format!("task {}: using disk {}", task.id, disk.display()));
+        job::run(&client, &task, &disk, Console::Lines)
+    });
+    let report = match outcome {
+        Ok(report) => {
+            say(&format!(
+                "task {} done in {:.1} s: read {} B, written {} B, skipped {} B, fetched {} B in {} chunks, uploaded {} B in {} chunks",
+                task.id,
+                report.seconds,
+                report.read_bytes,
+                report.written_bytes,
+                report.skipped_bytes,
+                report.fetched_bytes,
+                report.fetched_chunks,
+                report.uploaded_bytes,
+                report.uploaded_chunks
+            ));
+            report
+        }
+        Err(e) => {
+            say(&format!("task {} failed: {e}", task.id));
+            Report {
+                error: Some(e.to_string()),
+                ..Report::default()
+            }
+        }
+    };
+    if let Some(d) = &report.drivers {
+        say(&format!("drivers: {d}"));
+    }
+    // The report ends the task; without it the host would boot the client
+    // again, so keep trying for a while.
+    let mut sent = false;
+    for attempt in 1..=6 {
+        match client.report(&report) {
+            Ok(()) => {
+                sent = true;
+                break;
+            }
+            Err(e) => {
+                say(&format!(
+                    "sending the report failed (attempt {attempt}): {e}"
+                ));
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        }
+    }
+    if !sent {
+        return Err(Error::Usage(format!(
+            "task {}: the final report could not be sent",
+            task.id
+        )));
+    }
+    say(&format!(
+        "task {} reported; {}",
+        task.id,
+        match task.after {
+            After::Poweroff => "powering off",
+            After::Reboot => "rebooting",
+        }
+    ));
+    Ok(task.after)
+}
+
+/// Disks holding a mounted filesystem: the medium the client runs from.
+fn mounted_disks() -> Vec<String> {
+    fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|dev| dev.strip_prefix("/dev/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn choose_disk(task: &TaskInfo, inv: &inventory::Inventory) -> Result<std::path::PathBuf> {
+    let rule = match &task.disk {
+        Some(text) => DiskRule::parse(text)?,
+        None => DiskRule::default(),
+    };
+    let mounted = mounted_disks();
+    let facts: Vec<DiskFacts> = inv
+        .disks
+        .iter()
+        .map(|d| DiskFacts {
+            name: d.name.clone(),
+            size_bytes: d.size_bytes,
+            serial: d.serial.clone(),
+            wwn: d.wwn.clone(),
+            usb: d.usb,
+            removable: d.removable,
+            boot_medium: mounted.iter().any(|m| m.starts_with(&d.name)),
+        })
+        .collect();
+    let chosen = choose(&rule, &facts)?;
+    Ok(Path::new("/dev").join(&chosen.name))
 }
 
 fn links() -> Vec<Link> {
@@ -236,6 +369,13 @@ fn bring_up_network(config: &BootConfig) -> Result<()> {
         link.name, ip.address, ip.prefix_len
     ));
     Ok(())
+}
+
+fn reboot_now() -> ! {
+    nix::unistd::sync();
+    let Err(e) = reboot(RebootMode::RB_AUTOBOOT);
+    say(&format!("reboot failed: {e}"));
+    rescue()
 }
 
 fn power_off() -> ! {

@@ -7,20 +7,28 @@
 //! Without a static `ip=` it gets a lease with its own DHCP client
 //! ([`dhcp`], sans-I/O).
 //!
-//! Not here yet: capture and restore (they need the image format's network
-//! store and the server's client API).
+//! With a task on the command line (`marrow.server`, `marrow.token`) it
+//! claims the task from the server's client API ([`api`]), picks the disk
+//! by the task's rule, and captures or restores it through the server's
+//! store ([`remote_store`], [`job`]); after a restore it can inject Windows
+//! drivers ([`inject`]). From a shell, `marrow-client capture|restore
+//! --server URL --token TOKEN --disk PATH` does the same on a given disk.
 
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
+pub mod api;
 pub mod boot;
 pub mod cmdline;
 pub mod dhcp;
+pub mod inject;
 pub mod inventory;
+pub mod job;
 pub mod modload;
 pub mod net;
 pub mod netlink;
+pub mod remote_store;
 
 pub use cmdline::{BootConfig, CmdlineError, IpSetting, StaticIp};
 pub use inventory::Inventory;
@@ -45,8 +53,22 @@ pub enum Error {
     Network { detail: String },
     #[error("mounting {target}: {source}")]
     Mount { target: String, source: nix::Error },
-    #[error("{what} is not built yet in this version of marrow-client")]
-    NotBuilt { what: &'static str },
+    #[error("{request}: server said {status}: {message}")]
+    Server {
+        request: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{request}: {detail}")]
+    Http { request: String, detail: String },
+    #[error(transparent)]
+    Image(#[from] image_format::Error),
+    #[error(transparent)]
+    Drivers(#[from] driver_store::Error),
+    #[error(transparent)]
+    Disk(#[from] marrow_protocol::disk_rule::DiskRuleError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,7 +5,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use marrow_client::api::Client;
+use marrow_client::job::{self, Console};
 use marrow_client::{boot, inventory, net, Error};
+use marrow_protocol::api::{Kind, Report};
+use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -37,20 +42,90 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Capture a disk to a Marrow server.
-    Capture {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        disk: PathBuf,
-    },
-    /// Restore a disk from a Marrow server.
-    Restore {
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        disk: PathBuf,
-    },
+    /// Capture a disk (or disk image file) for a capture task of a Marrow
+    /// server.
+    Capture(TaskArgs),
+    /// Restore a restore task's image onto a disk (or disk image file).
+    Restore(TaskArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TaskArgs {
+    /// The server's base URL, e.g. http://10.0.0.1:8080.
+    #[arg(long)]
+    server: String,
+    /// The task's one-time token (`marrow task ... --show-token`).
+    #[arg(long, env = "MARROW_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The disk or image file to read or write.
+    #[arg(long)]
+    disk: PathBuf,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_task(want: Kind, args: TaskArgs) -> Result<(), Error> {
+    let client = Arc::new(Client::new(&args.server, &args.token)?);
+    let task = client.claim()?;
+    if task.kind != want {
+        return Err(Error::Usage(format!(
+            "task {} is a {:?} task; run marrow-client {} for it",
+            task.id,
+            task.kind,
+            if task.kind == Kind::Capture {
+                "capture"
+            } else {
+                "restore"
+            }
+        )));
+    }
+    let console = if std::io::stderr().is_terminal() {
+        Console::Terminal
+    } else {
+        Console::Quiet
+    };
+    let outcome = job::run(&client, &task, &args.disk, console);
+    let report = match &outcome {
+        Ok(r) => r.clone(),
+        Err(e) => Report {
+            error: Some(e.to_string()),
+            disk: Some(args.disk.display().to_string()),
+            ..Report::default()
+        },
+    };
+    client.report(&report)?;
+    outcome?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        println!(
+            "task      {} ({:?} of image {})",
+            task.id, task.kind, task.image
+        );
+        if let Some(id) = &report.image_id {
+            println!("image id  {id}");
+        }
+        println!("disk      {}", args.disk.display());
+        match task.kind {
+            Kind::Capture => println!(
+                "uploaded  {} bytes in {} chunks; {} chunks already on the server; {} bytes read",
+                report.uploaded_bytes, report.uploaded_chunks, report.known_chunks, report.read_bytes
+            ),
+            Kind::Restore => println!(
+                "fetched   {} bytes in {} chunks, each verified; written {} bytes; {} bytes already in place",
+                report.fetched_bytes, report.fetched_chunks, report.written_bytes, report.skipped_bytes
+            ),
+        }
+        if let Some(d) = &report.drivers {
+            println!("drivers   {d}");
+        }
+        println!("time      {:.1} s", report.seconds);
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -97,12 +172,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Capture { .. } => Err(Error::NotBuilt {
-            what: "marrow-client capture",
-        }),
-        Command::Restore { .. } => Err(Error::NotBuilt {
-            what: "marrow-client restore",
-        }),
+        Command::Capture(args) => run_task(Kind::Capture, args),
+        Command::Restore(args) => run_task(Kind::Restore, args),
     }
 }
 

@@ -285,16 +285,45 @@ fn inventory_command_describes_this_machine() {
 }
 
 #[test]
-fn capture_and_restore_say_they_are_not_built_yet() {
-    for cmd in ["capture", "restore"] {
+fn capture_and_restore_name_what_is_wrong_with_their_arguments() {
+    let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_marrow-client"))
-            .args([cmd, "--server", "http://127.0.0.1:9", "--disk", "/dev/null"])
+            .args(args)
+            .env_remove("MARROW_TOKEN")
             .output()
             .unwrap();
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for cmd in ["capture", "restore"] {
+        let err = run(&[cmd, "--server", "http://127.0.0.1:9", "--disk", "/dev/null"]);
+        assert!(err.contains("--token"), "{err}");
+        let err = run(&[
+            cmd,
+            "--server",
+            "ftp://x",
+            "--token",
+            "t",
+            "--disk",
+            "/dev/null",
+        ]);
         assert!(
-            err.contains(&format!("marrow-client {cmd} is not built yet")),
+            err.contains("server \"ftp://x\": give an http:// URL"),
+            "{err}"
+        );
+        // Nothing listens on port 9: the error names the request, after retries.
+        let err = run(&[
+            cmd,
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "t",
+            "--disk",
+            "/dev/null",
+        ]);
+        assert!(
+            err.contains("POST http://127.0.0.1:9/api/v1/task/claim")
+                && err.contains("after 5 attempts"),
             "{err}"
         );
     }

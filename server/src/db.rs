@@ -1,12 +1,16 @@
 //! Marrow's state in SQLite (`<data-dir>/marrow.db`): hosts, leases, tasks.
 //!
-//! Schema version 2 (`PRAGMA user_version`):
+//! Schema version 3 (`PRAGMA user_version`):
 //! - `hosts`: one row per machine, keyed by MAC (`aa:bb:cc:dd:ee:ff`).
 //!   Other tables reference `hosts(mac)`.
 //! - `leases`: `full`-mode DHCP bindings, one per MAC, unique per address.
 //! - `tasks` (version 2): capture and restore tasks. A partial unique index
 //!   keeps at most one active (`pending` or `running`) task per host. Only
 //!   the BLAKE3 hash of a task's one-time token is stored (`token_hash`).
+//! - version 3: what a task does when it ends (`after`), the Windows target
+//!   whose drivers a restore injects (`inject_drivers`), the manifest a
+//!   restore resolved to when claimed (`manifest`), and each host's last
+//!   reported inventory (`hosts.inventory`, JSON).
 //!
 //! Later versions add tables in new migration steps; a step never edits an
 //! earlier one, so a database written by any version opens in a newer one.
@@ -15,7 +19,9 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use image_format::catalog::ImageRef;
+use marrow_protocol::api::After;
 use marrow_protocol::dhcp::Lease;
+use marrow_protocol::disk_rule::DiskRule;
 use marrow_protocol::MacAddr;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -60,6 +66,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX tasks_one_active_per_host
         ON tasks(host) WHERE state IN ('pending', 'running');",
+    // 3: the end action, driver injection, the claimed manifest, inventories.
+    "ALTER TABLE tasks ADD COLUMN after TEXT NOT NULL DEFAULT 'reboot'
+        CHECK (after IN ('reboot', 'poweroff'));
+    ALTER TABLE tasks ADD COLUMN inject_drivers TEXT;
+    ALTER TABLE tasks ADD COLUMN manifest TEXT;
+    ALTER TABLE hosts ADD COLUMN inventory TEXT;
+    ALTER TABLE hosts ADD COLUMN inventory_at INTEGER;",
 ];
 
 /// One row of `marrow host list`.
@@ -165,6 +178,9 @@ pub struct NewTask {
     /// Which disk the client may write or read; `None`: the only internal disk.
     pub disk_rule: Option<String>,
     pub grow_last_partition: bool,
+    pub after: After,
+    /// For a restore: the Windows target whose drivers to inject.
+    pub inject_drivers: Option<String>,
 }
 
 /// One row of `tasks`, as `marrow task list|show --json` prints it.
@@ -177,6 +193,10 @@ pub struct Task {
     pub image: String,
     pub disk_rule: Option<String>,
     pub grow_last_partition: bool,
+    pub after: After,
+    pub inject_drivers: Option<String>,
+    /// The manifest id a restore resolved to when the client claimed it.
+    pub manifest: Option<String>,
     pub state: TaskState,
     pub error: Option<String>,
     /// The client's last progress report (JSON), while running.
@@ -435,6 +455,17 @@ impl Db {
             Some(v) => format!("{}@{v}", image.name),
             None => image.name.clone(),
         };
+        if let Some(rule) = &new.disk_rule {
+            DiskRule::parse(rule).map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        if let Some(os) = &new.inject_drivers {
+            if new.kind != TaskKind::Restore {
+                return Err(Error::Usage(
+                    "driver injection is for restore tasks only".into(),
+                ));
+            }
+            os.parse::<driver_store::TargetOs>()?;
+        }
         let mac = new.host.to_string();
         let tx = self.conn.unchecked_transaction().map_err(self.err())?;
         if self.host(new.host)?.is_none() {
@@ -450,8 +481,8 @@ impl Db {
         }
         tx.execute(
             "INSERT INTO tasks (kind, host, image, disk_rule, grow_last_partition, state,
-                                token_hash, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7)",
+                                token_hash, created, updated, after, inject_drivers)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7, ?8, ?9)",
             params![
                 new.kind.as_str(),
                 mac,
@@ -459,7 +490,9 @@ impl Db {
                 new.disk_rule,
                 new.grow_last_partition,
                 token_hash(token),
-                now
+                now,
+                new.after.as_str(),
+                new.inject_drivers,
             ],
         )
         .map_err(self.err())?;
@@ -501,14 +534,18 @@ impl Db {
             .map_err(self.err())
     }
 
-    /// Replaces the token of the host's pending task with `token` and
-    /// returns the task, or `None` when the host has no pending task. Each
+    /// Replaces the token of the host's active task with `token` and
+    /// returns the task, or `None` when the host has no active task. Each
     /// boot script carries a fresh token, so earlier tokens stop working.
+    ///
+    /// A running task counts: a host that PXE-boots while its task runs
+    /// lost its client (power cut, reset, crash), and booting the client
+    /// again resumes the task rather than stranding it.
     pub fn rotate_token(&self, host: HostId, token: &str, now: i64) -> Result<Option<TaskId>> {
         self.conn
             .query_row(
                 "UPDATE tasks SET token_hash = ?2, updated = ?3
-                 WHERE host = ?1 AND state = 'pending' RETURNING id",
+                 WHERE host = ?1 AND state IN ('pending', 'running') RETURNING id",
                 params![host.to_string(), token_hash(token), now],
                 |r| r.get(0).map(TaskId),
             )
@@ -525,6 +562,84 @@ impl Db {
                 ),
                 params![token_hash(token)],
                 row_to_task,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Marks the token's task running (again, after a client restart) and
+    /// records the manifest a restore resolved to. `None`: not an active
+    /// task's current token.
+    pub fn claim_task(
+        &self,
+        token: &str,
+        manifest: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Task>> {
+        let Some(task) = self.task_for_token(token)? else {
+            return Ok(None);
+        };
+        self.conn
+            .execute(
+                "UPDATE tasks SET state = 'running', manifest = COALESCE(?2, manifest),
+                    error = NULL, updated = ?3 WHERE id = ?1",
+                params![task.id.0, manifest, now],
+            )
+            .map_err(self.err())?;
+        self.task(task.id)
+    }
+
+    /// Stores the client's latest progress report (JSON).
+    pub fn set_progress(&self, id: TaskId, progress: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE tasks SET progress = ?2, updated = ?3
+                 WHERE id = ?1 AND state IN ('pending', 'running')",
+                params![id.0, progress, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Ends a task with the client's final report: `done`, or `failed` with
+    /// `error`. The token is forgotten, so the host boots its local disk.
+    pub fn finish_task(
+        &self,
+        id: TaskId,
+        report: &str,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let state = if error.is_some() { "failed" } else { "done" };
+        self.conn
+            .execute(
+                "UPDATE tasks SET state = ?2, report = ?3, error = ?4, token_hash = NULL,
+                    updated = ?5 WHERE id = ?1 AND state IN ('pending', 'running')",
+                params![id.0, state, report, error, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Stores the inventory a host's client reported (JSON).
+    pub fn set_inventory(&self, host: &str, inventory: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE hosts SET inventory = ?2, inventory_at = ?3 WHERE mac = ?1",
+                params![host, inventory, now],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The host's last reported inventory (JSON) and when it came.
+    pub fn inventory(&self, host: HostId) -> Result<Option<(String, i64)>> {
+        self.conn
+            .query_row(
+                "SELECT inventory, inventory_at FROM hosts
+                 WHERE mac = ?1 AND inventory IS NOT NULL",
+                params![host.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(self.err())
@@ -565,7 +680,7 @@ fn row_to_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<Host> {
 }
 
 const TASK_COLUMNS: &str = "SELECT id, kind, host, image, disk_rule, grow_last_partition, state,
-    error, progress, report, created, updated FROM tasks";
+    error, progress, report, created, updated, after, inject_drivers, manifest FROM tasks";
 
 fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     // The CHECK constraints keep kind and state to these words.
@@ -600,6 +715,12 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         report: json(r.get(9)?),
         created: r.get(10)?,
         updated: r.get(11)?,
+        after: {
+            let after: String = r.get(12)?;
+            After::parse(&after).ok_or_else(|| bad(12, "after", &after))?
+        },
+        inject_drivers: r.get(13)?,
+        manifest: r.get(14)?,
     })
 }
 
@@ -673,6 +794,8 @@ mod tests {
             image: image.into(),
             disk_rule: None,
             grow_last_partition: true,
+            after: marrow_protocol::api::After::Reboot,
+            inject_drivers: None,
         }
     }
 

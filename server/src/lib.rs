@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod db;
+mod driver_plan;
 mod error;
 mod progress;
 pub mod serve;

@@ -160,7 +160,7 @@ fn failures_exit_non_zero_and_name_what_failed() {
         ),
         (
             &["match", "--host", "52:54:00:12:34:56", "--os", "win11-x64"],
-            "not built yet",
+            "has reported no inventory yet",
         ),
         (&["remove", "deadbeef0000"], "deadbeef0000"),
         (

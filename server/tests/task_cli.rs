@@ -153,6 +153,41 @@ fn unknown_hosts_bad_images_and_unknown_tasks_are_refused_by_name() {
     let err = refused(d, &["task", "show", "7"]);
     assert!(err.contains("no task 7"), "{err}");
     let err = refused(d, &["task", "show", "7", "--follow"]);
-    assert!(err.contains("not built yet"), "{err}");
+    assert!(err.contains("no task 7"), "{err}");
+    let err = refused(
+        d,
+        &[
+            "task",
+            "capture",
+            "--host",
+            "lab-04",
+            "--image",
+            "a",
+            "--disk",
+            "colour=red",
+        ],
+    );
+    assert!(err.contains("unknown key \"colour\""), "{err}");
+    let err = refused(
+        d,
+        &[
+            "task", "capture", "--host", "lab-04", "--image", "a", "--after", "halt",
+        ],
+    );
+    assert!(err.contains("use reboot or poweroff"), "{err}");
+    let err = refused(
+        d,
+        &[
+            "task",
+            "restore",
+            "--host",
+            "lab-04",
+            "--image",
+            "a",
+            "--inject-drivers",
+            "win12-x64",
+        ],
+    );
+    assert!(err.contains("win12-x64"), "{err}");
     assert!(ok(d, &["task", "list"]).contains("no tasks"));
 }

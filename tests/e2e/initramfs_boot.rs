@@ -632,7 +632,7 @@ fn client_without_ip_uses_dhcp_and_on_failure_gives_a_rescue_shell_that_mounts_n
         "leased address not configured:\n{text}"
     );
     assert!(
-        text.contains("boot failed: capture and restore from the boot client is not built yet"),
+        text.contains("boot failed: no task on the kernel command line"),
         "the failure is named on the console:\n{text}"
     );
     // The shell answers on the serial console; exiting it reboots, which

@@ -6,4 +6,5 @@ mod boot_interfaces;
 mod boot_proxy;
 mod boot_tftp;
 mod boot_uefi;
+mod imaging_shell;
 mod initramfs_boot;

@@ -2,6 +2,7 @@
 //! child processes, a QEMU runner that waits for serial markers, a tiny
 //! marker-printing boot payload, and the workspace's binaries.
 
+pub mod disks;
 pub mod kernel;
 pub mod lab;
 pub mod netns;

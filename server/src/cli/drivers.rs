@@ -121,12 +121,10 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
             json,
         } => {
             let target: TargetOs = os.parse()?;
-            if host.is_some() {
-                return Err(Error::NotBuilt {
-                    what: "marrow drivers match --host (it needs the hardware inventory the imaging client reports)",
-                });
-            }
             let mut devices = Vec::new();
+            if let Some(host) = &host {
+                devices = host_devices(global, host)?;
+            }
             if let Some(path) = &inventory {
                 let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
                 devices = driver_store::devices_from_inventory(&text)?;
@@ -145,6 +143,26 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
             match_devices(global, &devices, &target, json)
         }
     }
+}
+
+/// The devices of a host's last reported inventory.
+fn host_devices(global: &Global, host: &str) -> Result<Vec<Device>> {
+    let db = crate::db::Db::open(&global.data_dir)?;
+    let mac = match host.parse::<marrow_protocol::MacAddr>() {
+        Ok(mac) => mac,
+        Err(_) => db
+            .host_by_name(host)?
+            .ok_or_else(|| Error::Usage(format!("no host named {host:?} (and it is not a MAC)")))?
+            .mac
+            .parse()
+            .map_err(|e| Error::Usage(format!("host {host:?}: {e}")))?,
+    };
+    let (inventory, _) = db.inventory(mac)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "host {mac} has reported no inventory yet; it reports one each time the Marrow client boots on it"
+        ))
+    })?;
+    Ok(driver_store::devices_from_inventory(&inventory)?)
 }
 
 fn add(global: &Global, sources: &[PathBuf], os: &[String], json: bool) -> Result<()> {

@@ -2,11 +2,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use marrow_protocol::api::After;
 use marrow_protocol::MacAddr;
 use serde_json::json;
 
 use super::Global;
-use crate::db::{new_token, Db, HostId, NewTask, Task, TaskId, TaskKind};
+use crate::db::{new_token, Db, HostId, NewTask, Task, TaskId, TaskKind, TaskState};
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Subcommand)]
@@ -19,9 +20,14 @@ pub enum TaskCommand {
         /// The image name; the capture makes a new version of it.
         #[arg(long)]
         image: String,
-        /// Which disk to capture; default: the only internal disk.
+        /// Which disk to capture: serial=S, wwn=W, name=sda or
+        /// size=MIN-MAX (comma-separated, all must hold); default: the only
+        /// internal disk.
         #[arg(long)]
         disk: Option<String>,
+        /// What the machine does when the task ends: reboot or poweroff.
+        #[arg(long, default_value = "reboot", value_parser = parse_after)]
+        after: After,
         /// Print the one-time token (it is not stored and cannot be shown later).
         #[arg(long)]
         show_token: bool,
@@ -36,12 +42,20 @@ pub enum TaskCommand {
         /// NAME (the latest version) or NAME@ID.
         #[arg(long)]
         image: String,
-        /// Which disk to write; default: the only internal disk.
+        /// Which disk to write: serial=S, wwn=W, name=sda or size=MIN-MAX
+        /// (comma-separated, all must hold); default: the only internal disk.
         #[arg(long)]
         disk: Option<String>,
         /// Grow the last partition to the end of a larger disk.
         #[arg(long)]
         grow_last_partition: bool,
+        /// After the restore, inject the stored Windows drivers that match
+        /// the machine, for this Windows (win10-x64, win11-x64, ...).
+        #[arg(long, value_name = "OS")]
+        inject_drivers: Option<String>,
+        /// What the machine does when the task ends: reboot or poweroff.
+        #[arg(long, default_value = "reboot", value_parser = parse_after)]
+        after: After,
         /// Print the one-time token (it is not stored and cannot be shown later).
         #[arg(long)]
         show_token: bool,
@@ -58,12 +72,17 @@ pub enum TaskCommand {
         id: TaskId,
         #[arg(long)]
         json: bool,
-        /// Follow live progress (not built yet).
+        /// Follow live progress until the task ends (a bar on a terminal,
+        /// state changes only in a pipe); exits non-zero unless it is done.
         #[arg(long)]
         follow: bool,
     },
     /// Cancel a pending or running task.
     Cancel { id: TaskId },
+}
+
+fn parse_after(s: &str) -> std::result::Result<After, String> {
+    After::parse(s).ok_or_else(|| format!("{s:?}: use reboot or poweroff"))
 }
 
 fn now() -> i64 {
@@ -99,6 +118,9 @@ fn task_json(t: &Task) -> serde_json::Value {
         "image": t.image,
         "disk": t.disk_rule,
         "grow_last_partition": t.grow_last_partition,
+        "inject_drivers": t.inject_drivers,
+        "after": t.after,
+        "manifest": t.manifest,
         "state": t.state,
         "error": t.error,
         "progress": t.progress,
@@ -131,6 +153,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             host,
             image,
             disk,
+            after,
             show_token,
             json,
         } => {
@@ -141,6 +164,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 image,
                 disk_rule: disk,
                 grow_last_partition: false,
+                after,
+                inject_drivers: None,
             };
             create(&db, new, show_token, json)
         }
@@ -149,6 +174,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             image,
             disk,
             grow_last_partition,
+            inject_drivers,
+            after,
             show_token,
             json,
         } => {
@@ -159,6 +186,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 image,
                 disk_rule: disk,
                 grow_last_partition,
+                after,
+                inject_drivers,
             };
             create(&db, new, show_token, json)
         }
@@ -190,9 +219,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
         }
         TaskCommand::Show { id, json, follow } => {
             if follow {
-                return Err(Error::NotBuilt {
-                    what: "marrow task show --follow (live progress)",
-                });
+                return follow_task(&db, id, json);
             }
             let t = db
                 .task(id)?
@@ -217,5 +244,74 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             println!("task {id} cancelled");
             Ok(())
         }
+    }
+}
+
+/// Polls the task until it ends, drawing its progress.
+fn follow_task(db: &Db, id: TaskId, json: bool) -> Result<()> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use std::io::IsTerminal;
+    let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>10} [{bar:30}] {bytes}/{total_bytes}  {bytes_per_sec}  eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let mut last_state = None;
+    let mut last_phase = String::new();
+    let task =
+        loop {
+            let t = db
+                .task(id)?
+                .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
+            if last_state != Some(t.state) {
+                let line = format!("task {id}: {}", t.state.as_str());
+                match &bar {
+                    Some(b) => b.println(line),
+                    None if !json => println!("{line}"),
+                    None => {}
+                }
+                last_state = Some(t.state);
+            }
+            if let Some(p) = t.progress.as_ref().and_then(|p| {
+                serde_json::from_value::<marrow_protocol::api::Progress>(p.clone()).ok()
+            }) {
+                if let Some(b) = &bar {
+                    b.set_length(p.total_bytes);
+                    b.set_position(p.done_bytes);
+                    b.set_message(p.phase.clone());
+                } else if !json && p.phase != last_phase {
+                    println!("task {id}: {}", p.phase);
+                }
+                last_phase = p.phase;
+            }
+            if !matches!(t.state, TaskState::Pending | TaskState::Running) {
+                break t;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        print_json(&task_json(&task));
+    } else if let Some(report) = &task.report {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+    }
+    match task.state {
+        TaskState::Done => Ok(()),
+        other => Err(Error::Usage(format!(
+            "task {id} ended {}{}",
+            other.as_str(),
+            task.error.map(|e| format!(": {e}")).unwrap_or_default()
+        ))),
     }
 }

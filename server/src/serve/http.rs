@@ -55,7 +55,11 @@ fn app(shared: Arc<Shared>, base_url: String) -> Router {
         .route("/tftp/{*path}", get(tftp_file))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .with_state(Http { shared, base_url })
+        .with_state(Http {
+            shared: shared.clone(),
+            base_url,
+        })
+        .merge(super::api::routes().with_state(shared))
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -329,6 +333,8 @@ mod tests {
             image: "win11".into(),
             disk_rule: None,
             grow_last_partition: false,
+            after: marrow_protocol::api::After::Reboot,
+            inject_drivers: None,
         };
         let id = db.create_task(&new, "made-by-the-cli", 2).unwrap();
         let first = script(&db, mac);
@@ -360,6 +366,8 @@ mod tests {
             metrics: Default::default(),
             tftp_root: dir.to_path_buf(),
             tftp_cache: Default::default(),
+            store: Default::default(),
+            readable: Default::default(),
             config,
         });
         let listener = bind(Ipv4Addr::LOCALHOST, 0).await.unwrap();
@@ -393,6 +401,8 @@ mod tests {
                 image: "win11".into(),
                 disk_rule: None,
                 grow_last_partition: false,
+                after: marrow_protocol::api::After::Reboot,
+                inject_drivers: None,
             };
             db.create_task(&new, "made-by-the-cli", 2).unwrap()
         };

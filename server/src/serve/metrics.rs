@@ -20,6 +20,9 @@ pub struct Metrics {
     tftp_refused: Mutex<BTreeMap<String, u64>>,
     http_boots: AtomicU64,
     http_file_bytes: AtomicU64,
+    chunks_uploaded: AtomicU64,
+    chunks_upload_known: AtomicU64,
+    chunk_bytes_sent: AtomicU64,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
@@ -51,6 +54,19 @@ impl Metrics {
     }
     pub fn http_file_bytes(&self, n: u64) {
         self.http_file_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A chunk upload: `created` false when the store already had it.
+    pub fn chunk_upload(&self, created: bool) {
+        let counter = if created {
+            &self.chunks_uploaded
+        } else {
+            &self.chunks_upload_known
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn chunk_download(&self, bytes: u64) {
+        self.chunk_bytes_sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -114,6 +130,25 @@ impl Metrics {
             s,
             "marrow_http_file_bytes_total {}",
             self.http_file_bytes.load(Ordering::Relaxed)
+        );
+        s.push_str("# HELP marrow_chunks_uploaded_total Chunk uploads by imaging clients, by whether the store already had the chunk.\n");
+        s.push_str("# TYPE marrow_chunks_uploaded_total counter\n");
+        for (label, counter) in [
+            ("new", &self.chunks_uploaded),
+            ("known", &self.chunks_upload_known),
+        ] {
+            let _ = writeln!(
+                s,
+                "marrow_chunks_uploaded_total{{store=\"{label}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        s.push_str("# HELP marrow_chunk_bytes_sent_total Compressed chunk bytes sent to restoring clients.\n");
+        s.push_str("# TYPE marrow_chunk_bytes_sent_total counter\n");
+        let _ = writeln!(
+            s,
+            "marrow_chunk_bytes_sent_total {}",
+            self.chunk_bytes_sent.load(Ordering::Relaxed)
         );
         s
     }

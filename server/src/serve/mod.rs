@@ -5,8 +5,10 @@
 //! the modules here only move datagrams and bytes between sockets, that
 //! code, the database and the file system.
 
+mod api;
 pub mod config;
 mod dhcp;
+mod drivers;
 mod http;
 mod metrics;
 pub mod net;
@@ -25,6 +27,7 @@ use tracing::{info, warn};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use config::{Config, DhcpMode};
+use image_format::store::LocalStore;
 use metrics::Metrics;
 use net::Interface;
 
@@ -39,6 +42,9 @@ pub(crate) struct Shared {
     /// Canonical TFTP root, for the symlink half of confinement.
     tftp_root: PathBuf,
     tftp_cache: tftp::FileCache,
+    /// The chunk store, opened (or created) on the first client call.
+    store: Mutex<Option<Arc<LocalStore>>>,
+    readable: api::Readable,
 }
 
 impl Shared {
@@ -64,6 +70,18 @@ impl Shared {
             boot_files: self.boot_files.clone(),
             network: self.network.clone(),
         }
+    }
+
+    /// The chunk store of the data directory, created when absent so a
+    /// first capture needs no set-up.
+    fn store(&self) -> Result<Arc<LocalStore>> {
+        let mut slot = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = &*slot {
+            return Ok(store.clone());
+        }
+        let store = Arc::new(LocalStore::create(&store_dir(&self.config.data_dir))?);
+        *slot = Some(store.clone());
+        Ok(store)
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Db> {
@@ -162,6 +180,8 @@ pub fn run(config: Config) -> Result<()> {
         metrics: Metrics::default(),
         tftp_root,
         tftp_cache: Mutex::new(HashMap::new()),
+        store: Mutex::new(None),
+        readable: Default::default(),
         config,
     });
 
@@ -237,6 +257,11 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The chunk store `marrow image` and `marrow store` use by default.
+pub(crate) fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
 }
 
 /// Where `marrow initramfs build` puts the kernel and initramfs.

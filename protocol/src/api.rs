@@ -1,0 +1,170 @@
+//! The client API between `marrow-client` and `marrow serve`: paths and
+//! JSON bodies. Both sides use these types, so the wire shape has one
+//! definition.
+//!
+//! Every call carries the task's one-time token as `Authorization: Bearer
+//! TOKEN`. A token reaches only its own task and its task's image: the
+//! image name is part of each image path, and the server refuses any other.
+//!
+//! | method | path | for |
+//! |---|---|---|
+//! | POST | `/api/v1/task/claim` | the task; marks it running |
+//! | PUT | `/api/v1/task/inventory` | the machine's inventory |
+//! | POST | `/api/v1/task/progress` | [`Progress`], about once a second |
+//! | POST | `/api/v1/task/report` | [`Report`]; ends the task |
+//! | POST | `/api/v1/images/NAME/chunks/has` | [`HasRequest`] → [`HasResponse`] (capture) |
+//! | PUT | `/api/v1/images/NAME/chunks/ID` | a zstd chunk (capture) |
+//! | GET | `/api/v1/images/NAME/chunks/ID` | a zstd chunk of the image (restore) |
+//! | GET | `/api/v1/images/NAME/manifest` | the task's manifest (restore) |
+//! | POST | `/api/v1/images/NAME/manifest` | commit a manifest (capture) → [`Committed`] |
+//! | GET | `/api/v1/task/drivers` | [`DriverPlan`] for the reported inventory (restore) |
+//! | GET | `/api/v1/task/drivers/PACKAGE/FILE` | one file of a planned package |
+
+use serde::{Deserialize, Serialize};
+
+pub const PREFIX: &str = "/api/v1";
+
+/// Most chunk ids one `has` call may ask about.
+pub const MAX_HAS_BATCH: usize = 1024;
+
+/// What happens to the machine when its task ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum After {
+    #[default]
+    Reboot,
+    Poweroff,
+}
+
+impl After {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            After::Reboot => "reboot",
+            After::Poweroff => "poweroff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<After> {
+        match s {
+            "reboot" => Some(After::Reboot),
+            "poweroff" => Some(After::Poweroff),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Capture,
+    Restore,
+}
+
+/// The answer to a claim: what the client is to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub id: i64,
+    pub kind: Kind,
+    /// The image name (no version): the `NAME` of the image paths.
+    pub image: String,
+    /// For a restore: the manifest id the task's `NAME[@ID]` resolved to.
+    pub manifest: Option<String>,
+    /// The disk rule (see [`crate::disk_rule`]); `None`: the only internal disk.
+    pub disk: Option<String>,
+    pub grow_last_partition: bool,
+    pub after: After,
+    /// For a restore: the Windows target (`win11-x64`) whose drivers to
+    /// inject, or `None` for no injection.
+    pub inject_drivers: Option<String>,
+}
+
+/// One progress report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// `inventory`, `capture`, `restore`, `sync`, `drivers`, …
+    pub phase: String,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+    /// Bytes per second over the last interval.
+    pub rate: u64,
+    /// Seconds left at that rate; `None` when unknown.
+    pub eta_secs: Option<u64>,
+}
+
+/// The client's final report; `error` set means the task failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub error: Option<String>,
+    /// The disk the task used (`/dev/vda`), once chosen.
+    pub disk: Option<String>,
+    /// The manifest id captured or restored.
+    pub image_id: Option<String>,
+    /// Bytes read from the disk (capture: used blocks; restore: the
+    /// comparison reads of the delta pass).
+    pub read_bytes: u64,
+    /// Bytes written to the disk (restore).
+    pub written_bytes: u64,
+    /// Bytes already correct on the disk and not written (restore).
+    pub skipped_bytes: u64,
+    /// Compressed bytes fetched from the server (restore).
+    pub fetched_bytes: u64,
+    pub fetched_chunks: u64,
+    /// Compressed bytes and chunks sent to the server (capture).
+    pub uploaded_bytes: u64,
+    pub uploaded_chunks: u64,
+    /// Chunks the server already had (capture).
+    pub known_chunks: u64,
+    pub seconds: f64,
+    /// Driver injection, when the task asked for it: what was injected and
+    /// why, and what was skipped.
+    pub drivers: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasRequest {
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasResponse {
+    /// One answer per asked id, in order.
+    pub have: Vec<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub id: String,
+    pub image: String,
+}
+
+/// The drivers the server chose for the reported machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverPlan {
+    pub os: String,
+    pub packages: Vec<DriverPackage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverPackage {
+    /// The store's package id: the `PACKAGE` of the file paths.
+    pub id: String,
+    /// The folder name it gets on the Windows volume.
+    pub name: String,
+    pub reason: String,
+    pub files: Vec<DriverFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverFile {
+    /// `/`-separated, relative to the package root.
+    pub path: String,
+    pub size: u64,
+    /// BLAKE3 of the content, hex.
+    pub blake3: String,
+}
+
+/// An error body: every 4xx and 5xx answer of the API carries one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}

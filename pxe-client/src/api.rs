@@ -1,0 +1,192 @@
+//! The client's side of the server API (`marrow_protocol::api`): blocking
+//! HTTP with the task token on every call.
+//!
+//! Transport failures and 5xx answers are retried with backoff, since every
+//! call is idempotent (a chunk is named by its content, a report replaces
+//! the last one); a 4xx answer is final and its message is shown as the
+//! server wrote it.
+
+use std::io::Read;
+use std::time::Duration;
+
+use marrow_protocol::api::{
+    ApiError, Committed, DriverPlan, HasRequest, HasResponse, Progress, Report, TaskInfo, PREFIX,
+};
+
+use crate::{Error, Result};
+
+const ATTEMPTS: u32 = 5;
+
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// `server` is the base URL (`http://10.0.0.1:8080`).
+    pub fn new(server: &str, token: &str) -> Result<Client> {
+        let base = server.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            return Err(Error::Usage(format!(
+                "server {server:?}: give an http:// URL such as http://10.0.0.1:8080"
+            )));
+        }
+        if token.trim().is_empty() {
+            return Err(Error::Usage("the task token is empty".into()));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout_read(Duration::from_secs(120))
+            .timeout_write(Duration::from_secs(120))
+            .max_idle_connections_per_host(16)
+            .build();
+        Ok(Client {
+            base,
+            token: token.trim().to_owned(),
+            agent,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{PREFIX}{path}", self.base)
+    }
+
+    /// Sends a request, retrying transport errors and 5xx answers.
+    fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Result<Vec<u8>> {
+        let url = self.url(path);
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 1;
+        loop {
+            let req = self
+                .agent
+                .request(method, &url)
+                .set("Authorization", &format!("Bearer {}", self.token));
+            let result = match body {
+                Some((kind, bytes)) => req.set("Content-Type", kind).send_bytes(bytes),
+                None => req.call(),
+            };
+            let retry = match result {
+                Ok(resp) => {
+                    let mut out = Vec::new();
+                    match resp.into_reader().take(64 << 20).read_to_end(&mut out) {
+                        Ok(_) => return Ok(out),
+                        Err(e) => format!("reading the answer: {e}"),
+                    }
+                }
+                Err(ureq::Error::Status(status, resp)) => {
+                    let text = resp.into_string().unwrap_or_default();
+                    let message = serde_json::from_str::<ApiError>(&text)
+                        .map(|e| e.error)
+                        .unwrap_or(text);
+                    if status < 500 {
+                        return Err(Error::Server {
+                            request: format!("{method} {url}"),
+                            status,
+                            message,
+                        });
+                    }
+                    format!("HTTP {status}: {message}")
+                }
+                Err(ureq::Error::Transport(t)) => t.to_string(),
+            };
+            if attempt >= ATTEMPTS {
+                return Err(Error::Http {
+                    request: format!("{method} {url}"),
+                    detail: format!("{retry} (after {attempt} attempts)"),
+                });
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(8));
+            attempt += 1;
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Http {
+            request: what.to_owned(),
+            detail: format!("the server's answer is not the expected JSON: {e}"),
+        })
+    }
+
+    fn post_json(&self, path: &str, value: &impl serde::Serialize) -> Result<Vec<u8>> {
+        let body = serde_json::to_vec(value).expect("API bodies serialize");
+        self.call("POST", path, Some(("application/json", &body)))
+    }
+
+    /// Claims the task: it is running from now on.
+    pub fn claim(&self) -> Result<TaskInfo> {
+        let bytes = self.call("POST", "/task/claim", Some(("application/json", b"{}")))?;
+        self.json("task claim", &bytes)
+    }
+
+    pub fn put_inventory(&self, inventory: &impl serde::Serialize) -> Result<()> {
+        let body = serde_json::to_vec(inventory).expect("inventory serializes");
+        self.call("PUT", "/task/inventory", Some(("application/json", &body)))
+            .map(drop)
+    }
+
+    pub fn progress(&self, p: &Progress) -> Result<()> {
+        self.post_json("/task/progress", p).map(drop)
+    }
+
+    pub fn report(&self, r: &Report) -> Result<()> {
+        self.post_json("/task/report", r).map(drop)
+    }
+
+    pub fn has(&self, image: &str, ids: &[String]) -> Result<Vec<bool>> {
+        let req = HasRequest { ids: ids.to_vec() };
+        let bytes = self.post_json(&format!("/images/{image}/chunks/has"), &req)?;
+        let resp: HasResponse = self.json("chunk has", &bytes)?;
+        if resp.have.len() != ids.len() {
+            return Err(Error::Http {
+                request: format!("POST {}", self.url(&format!("/images/{image}/chunks/has"))),
+                detail: format!(
+                    "asked about {} chunks, got {} answers",
+                    ids.len(),
+                    resp.have.len()
+                ),
+            });
+        }
+        Ok(resp.have)
+    }
+
+    pub fn put_chunk(&self, image: &str, id: &str, compressed: &[u8]) -> Result<()> {
+        self.call(
+            "PUT",
+            &format!("/images/{image}/chunks/{id}"),
+            Some(("application/zstd", compressed)),
+        )
+        .map(drop)
+    }
+
+    pub fn get_chunk(&self, image: &str, id: &str) -> Result<Vec<u8>> {
+        self.call("GET", &format!("/images/{image}/chunks/{id}"), None)
+    }
+
+    pub fn get_manifest(&self, image: &str) -> Result<Vec<u8>> {
+        self.call("GET", &format!("/images/{image}/manifest"), None)
+    }
+
+    pub fn commit(&self, image: &str, manifest: &[u8]) -> Result<Committed> {
+        let bytes = self.call(
+            "POST",
+            &format!("/images/{image}/manifest"),
+            Some(("application/json", manifest)),
+        )?;
+        self.json("manifest commit", &bytes)
+    }
+
+    pub fn driver_plan(&self) -> Result<DriverPlan> {
+        let bytes = self.call("GET", "/task/drivers", None)?;
+        self.json("driver plan", &bytes)
+    }
+
+    pub fn driver_file(&self, package: &str, path: &str) -> Result<Vec<u8>> {
+        self.call("GET", &format!("/task/drivers/{package}/{path}"), None)
+    }
+}

@@ -1,0 +1,316 @@
+//! `marrow-client capture|restore` from a shell, against `marrow serve` in
+//! a network namespace, on disk image files: the client API end to end
+//! without a VM. A GPT disk (ESP, ext4, NTFS) is captured, restored onto a
+//! larger disk with the last partition grown, restored again (the delta
+//! pass then fetches nothing), and the API refuses tokens used out of
+//! their task's reach and chunks that are not what their name says.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use marrow_tests::disks::{
+    assert_windows_like_disk, blank, partition_range, tools_missing, windows_like_disk,
+};
+use marrow_tests::lab::Lab;
+use serde_json::Value;
+
+const MAC_A: &str = "52:54:00:83:00:01";
+const MAC_B: &str = "52:54:00:83:00:02";
+const MAC_C: &str = "52:54:00:83:00:03";
+
+/// Creates a task and returns (id, token).
+fn task(lab: &Lab, args: &[&str]) -> (i64, String) {
+    let mut all = vec!["task"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--show-token", "--json"]);
+    let v: Value = serde_json::from_str(&lab.marrow_cli(&all)).expect("task JSON");
+    (
+        v["id"].as_i64().expect("id"),
+        v["token"].as_str().expect("token").to_string(),
+    )
+}
+
+fn client(lab: &Lab, kind: &str, token: &str, disk: &Path) -> Output {
+    let bin = marrow_tests::workspace_bin("marrow-client");
+    let mut cmd: Command = lab.ns.command(bin.to_str().unwrap());
+    cmd.args([kind, "--json", "--server"])
+        .arg(format!("http://{}:8080", lab.server_ip))
+        .arg("--disk")
+        .arg(disk)
+        .env("MARROW_TOKEN", token);
+    cmd.output().expect("marrow-client runs")
+}
+
+fn client_ok(lab: &Lab, kind: &str, token: &str, disk: &Path) -> Value {
+    let out = client(lab, kind, token, disk);
+    assert!(
+        out.status.success(),
+        "marrow-client {kind} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        lab.marrow_log()
+    );
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
+fn task_json(lab: &Lab, id: i64) -> Value {
+    serde_json::from_str(&lab.marrow_cli(&["task", "show", &id.to_string(), "--json"])).unwrap()
+}
+
+/// `curl` inside the namespace: (HTTP status, body).
+fn curl(lab: &Lab, args: &[&str]) -> (u16, String) {
+    let mut all = vec!["-sS", "-o", "/dev/stderr", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    let out = lab.ns.output("curl", &all);
+    let status = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
+    if let Some(why) = marrow_tests::missing_root().or_else(tools_missing) {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut lab = Lab::new("10.83.0");
+    lab.start_marrow(&["--dhcp", "off"]);
+    let dir = lab.dir.path().to_path_buf();
+    let source = windows_like_disk(&dir, "source.img", "shell", 192, 24);
+
+    // Capture.
+    let (cap, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
+    let report = client_ok(&lab, "capture", &token, &source);
+    assert!(report["uploaded_chunks"].as_u64().unwrap() > 0, "{report}");
+    let captured = task_json(&lab, cap);
+    assert_eq!(captured["state"], "done", "{captured}");
+    assert_eq!(captured["report"]["image_id"], report["image_id"]);
+    lab.marrow_cli(&["store", "check"]);
+    let listed = lab.marrow_cli(&["image", "list"]);
+    assert!(listed.contains("lab"), "{listed}");
+    // The used token is spent.
+    let out = client(&lab, "capture", &token, &source);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Restore onto a larger disk, growing the last partition.
+    let target = blank(&dir, "target.img", 256);
+    let (rest, token) = task(
+        &lab,
+        &[
+            "restore",
+            "--host",
+            MAC_B,
+            "--image",
+            "lab",
+            "--grow-last-partition",
+        ],
+    );
+    let first = client_ok(&lab, "restore", &token, &target);
+    assert!(first["fetched_chunks"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(task_json(&lab, rest)["state"], "done");
+    assert_windows_like_disk(&target, "shell", 24);
+    let (_, last) = partition_range(&target, 3);
+    assert!(
+        last > (192u64 << 20) / 512,
+        "partition 3 ends at sector {last}"
+    );
+
+    // Again onto the same disk: the data is in place and is not fetched;
+    // only the boot area, whose GPT was rewritten for the larger disk,
+    // differs from the image.
+    let (_, token) = task(
+        &lab,
+        &[
+            "restore",
+            "--host",
+            MAC_B,
+            "--image",
+            "lab",
+            "--grow-last-partition",
+        ],
+    );
+    let again = client_ok(&lab, "restore", &token, &target);
+    assert!(
+        again["fetched_chunks"].as_u64().unwrap() <= 1
+            && again["fetched_bytes"].as_u64().unwrap()
+                < first["fetched_bytes"].as_u64().unwrap() / 100,
+        "second pass fetched {again} after {first}"
+    );
+    assert!(
+        again["written_bytes"].as_u64().unwrap() < first["written_bytes"].as_u64().unwrap() / 10,
+        "second pass wrote {again} after {first}"
+    );
+    eprintln!(
+        "measured: shell capture {:.2} s, restore {:.2} s, delta restore {:.2} s, {} bytes fetched",
+        report["seconds"].as_f64().unwrap(),
+        first["seconds"].as_f64().unwrap(),
+        again["seconds"].as_f64().unwrap(),
+        first["fetched_bytes"]
+    );
+}
+
+#[test]
+fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_name() {
+    if let Some(why) = marrow_tests::missing_root().or_else(tools_missing) {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut lab = Lab::new("10.84.0");
+    lab.start_marrow(&["--dhcp", "off"]);
+    let dir = lab.dir.path().to_path_buf();
+    let source = windows_like_disk(&dir, "source.img", "tokens", 128, 2);
+    let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "alpha"]);
+    client_ok(&lab, "capture", &token, &source);
+
+    let base = format!("http://{}:8080/api/v1", lab.server_ip);
+    let (_, restore) = task(&lab, &["restore", "--host", MAC_B, "--image", "alpha"]);
+    let (_, capture) = task(&lab, &["capture", "--host", MAC_C, "--image", "beta"]);
+    let auth = |t: &str| format!("Authorization: Bearer {t}");
+
+    // A restore token reads its own image's manifest, and nothing else.
+    let (status, _) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth(&restore),
+            &format!("{base}/images/alpha/manifest"),
+        ],
+    );
+    assert_eq!(status, 200);
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth(&restore),
+            &format!("{base}/images/beta/manifest"),
+        ],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("reaches image \\\"alpha\\\" only"), "{body}");
+    // The capture token of "beta" cannot read "alpha" nor write to it.
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth(&capture),
+            &format!("{base}/images/alpha/manifest"),
+        ],
+    );
+    assert_eq!(status, 403, "{body}");
+    let zero = "0".repeat(64);
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &auth(&capture),
+            "--data-binary",
+            "x",
+            &format!("{base}/images/alpha/chunks/{zero}"),
+        ],
+    );
+    assert_eq!(status, 403, "{body}");
+    // A restore token cannot upload.
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &auth(&restore),
+            "--data-binary",
+            "x",
+            &format!("{base}/images/alpha/chunks/{zero}"),
+        ],
+    );
+    assert_eq!(status, 403, "{body}");
+    // A chunk outside the image is not served to a restore token.
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth(&restore),
+            &format!("{base}/images/alpha/chunks/{zero}"),
+        ],
+    );
+    assert_eq!(status, 403, "{body}");
+    // No token, a made-up token.
+    let (status, _) = curl(&lab, &[&format!("{base}/images/alpha/manifest")]);
+    assert_eq!(status, 401);
+    let (status, _) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth(&"ab".repeat(32)),
+            &format!("{base}/images/alpha/manifest"),
+        ],
+    );
+    assert_eq!(status, 401);
+
+    // A chunk whose content does not hash to its name is refused and not stored.
+    let body = dir.join("chunk.zst");
+    marrow_tests::disks::sh(&format!(
+        "printf 'not what the name says' | zstd -q -c > {}",
+        body.display()
+    ));
+    let wrong = "ab".repeat(32);
+    let (status, text) = curl(
+        &lab,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &auth(&capture),
+            "--data-binary",
+            &format!("@{}", body.display()),
+            &format!("{base}/images/beta/chunks/{wrong}"),
+        ],
+    );
+    assert_eq!(status, 422, "{text}");
+    let (status, has) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&capture),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &format!("{{\"ids\":[\"{wrong}\"]}}"),
+            &format!("{base}/images/beta/chunks/has"),
+        ],
+    );
+    assert_eq!((status, has.trim()), (200, "{\"have\":[false]}"));
+    // Malformed ids and bodies get 4xx answers that say what is wrong.
+    let (status, text) = curl(
+        &lab,
+        &[
+            "-H",
+            &auth(&restore),
+            &format!("{base}/images/alpha/chunks/xyz"),
+        ],
+    );
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&capture),
+            "--data",
+            "{",
+            &format!("{base}/images/beta/manifest"),
+        ],
+    );
+    assert_eq!(status, 422, "{text}");
+    lab.marrow_cli(&["store", "check"]);
+}
