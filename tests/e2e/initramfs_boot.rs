@@ -112,14 +112,14 @@ fn build(
 }
 
 /// One build shared by the scenarios of this file, made once per run.
-struct Built {
+pub(crate) struct Built {
     marrow: PathBuf,
     client: PathBuf,
-    boot: PathBuf,
+    pub(crate) boot: PathBuf,
     report: serde_json::Value,
 }
 
-fn built() -> &'static Built {
+pub(crate) fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         let (marrow, client) = binaries();

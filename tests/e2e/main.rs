@@ -7,4 +7,5 @@ mod boot_proxy;
 mod boot_tftp;
 mod boot_uefi;
 mod imaging_shell;
+mod imaging_vm;
 mod initramfs_boot;
