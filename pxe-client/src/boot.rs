@@ -37,6 +37,10 @@ pub const INVENTORY_END: &str = "--- marrow inventory end ---";
 /// Modules the build adds although no device's modalias names them.
 const BOOT_MODULE_LIST: &str = "/etc/marrow/modules";
 
+/// The claimed task's API client, so a panic can still fail the task with
+/// its message instead of leaving it running.
+static CLAIMED: std::sync::OnceLock<Arc<Client>> = std::sync::OnceLock::new();
+
 fn say(msg: &str) {
     println!("marrow-client: {msg}");
 }
@@ -46,6 +50,15 @@ pub fn run_as_init() -> ! {
         // A panic in PID 1 would kill init and panic the kernel, losing the
         // message off-screen; print it and keep the machine reachable.
         println!("marrow-client: panic: {info}");
+        if let Some(client) = CLAIMED.get() {
+            let report = Report {
+                error: Some(format!("the client panicked: {info}")),
+                ..Report::default()
+            };
+            if client.report(&report).is_ok() {
+                println!("marrow-client: the panic was reported to the server");
+            }
+        }
         rescue();
     }));
     match boot() {
@@ -187,6 +200,7 @@ fn boot() -> Result<After> {
 fn run_task(server: &str, token: &str, inv: &inventory::Inventory) -> Result<After> {
     let client = Arc::new(Client::new(server, token)?);
     let task = client.claim()?;
+    let _ = CLAIMED.set(client.clone());
     say(&format!(
         "task {}: {} image {} (then {})",
         task.id,
