@@ -74,7 +74,13 @@ const LOCAL_DISK: &str =
 /// `:failed` label that falls back to the local disk.
 fn marrow_lines(site: &ScriptSite, task: Option<&TaskBoot>) -> String {
     let url = sanitize(&site.server_url);
-    let mut args = format!("initrd=initrd.img marrow.server={url}");
+    // iPXE fills in the NIC it booted from and the lease it holds, so the
+    // client reuses both instead of asking DHCP again. `netX` is the last
+    // interface iPXE opened: the one that fetched this script.
+    let mut args = format!(
+        "initrd=initrd.img marrow.server={url} BOOTIF=01-${{netX/mac:hexhyp}} \
+         ip=${{netX/ip}}::${{netX/gateway}}:${{netX/netmask}}:::off"
+    );
     if let Some(t) = task {
         args.push_str(&format!(
             " marrow.task={} marrow.token={}",
@@ -189,7 +195,7 @@ sanboot --no-describe --drive 0x80 || exit
         };
         let golden = "#!ipxe
 echo Marrow: task 42 for lab-07 (52:54:00:12:34:56)
-kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initrd.img marrow.server=http://10.0.0.1:8080 marrow.task=42 marrow.token=q7Zx9 console=ttyS0,115200 || goto failed
+kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initrd.img marrow.server=http://10.0.0.1:8080 BOOTIF=01-${netX/mac:hexhyp} ip=${netX/ip}::${netX/gateway}:${netX/netmask}:::off marrow.task=42 marrow.token=q7Zx9 console=ttyS0,115200 || goto failed
 initrd http://10.0.0.1:8080/boot/initrd.img || goto failed
 boot || goto failed
 :failed
@@ -216,7 +222,7 @@ goto ${target}
 iseq ${platform} efi && exit ||
 sanboot --no-describe --drive 0x80 || exit
 :marrow
-kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initrd.img marrow.server=http://10.0.0.1:8080 console=ttyS0,115200 || goto failed
+kernel http://10.0.0.1:8080/boot/vmlinuz initrd=initrd.img marrow.server=http://10.0.0.1:8080 BOOTIF=01-${netX/mac:hexhyp} ip=${netX/ip}::${netX/gateway}:${netX/netmask}:::off console=ttyS0,115200 || goto failed
 initrd http://10.0.0.1:8080/boot/initrd.img || goto failed
 boot || goto failed
 :failed

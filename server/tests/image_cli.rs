@@ -5,27 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use marrow_tests::disks::{partition, sh};
 use serde_json::Value;
 
 const MARROW: &str = env!("CARGO_BIN_EXE_marrow");
-
-fn sh(script: &str) -> String {
-    let out = Command::new("bash")
-        .arg("-euo")
-        .arg("pipefail")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "script failed ({}):\n{script}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn require(tools: &[&str]) {
     for t in tools {
@@ -153,25 +136,10 @@ dd if="$w/ntfs" of="$out" bs=512 seek=$f3 conv=notrunc status=none
     out
 }
 
-/// Extracts partition N of a GPT or MBR disk into its own file.
-fn partition(lab: &Lab, disk: &Path, n: u32) -> PathBuf {
-    let out = lab.path(&format!(
-        "{}.p{n}",
-        disk.file_name().unwrap().to_str().unwrap()
-    ));
-    sh(&format!(
-        r#"read start size < <(sfdisk -J "{d}" | python3 -c 'import json,sys; p=[x for x in json.load(sys.stdin)["partitiontable"]["partitions"] if x["node"].endswith("{n}")][0]; print(p["start"], p["size"])')
-dd if="{d}" of="{o}" bs=512 skip=$start count=$size status=none"#,
-        d = disk.display(),
-        o = out.display()
-    ));
-    out
-}
-
 fn assert_gpt_files(lab: &Lab, disk: &Path, variant: &str) {
-    let esp = partition(lab, disk, 1);
-    let root = partition(lab, disk, 2);
-    let data = partition(lab, disk, 3);
+    let esp = partition(disk, 1);
+    let root = partition(disk, 2);
+    let data = partition(disk, 3);
     let src = lab.path(&format!("expect-{variant}"));
     sh(&format!(
         "{FILES}\nrm -rf {0}; mkfiles {0} {variant}",
@@ -264,9 +232,9 @@ fn restore_to_larger_disk_moves_backup_gpt_and_grows_last_partition() {
     ));
     let last: u64 = last.trim().parse().unwrap();
     assert!(last * 512 > 390 << 20, "partition 3 ends at sector {last}");
-    let esp = partition(&lab, &big, 1);
+    let esp = partition(&big, 1);
     sh(&format!("fsck.vfat -n {} >/dev/null", esp.display()));
-    let root = partition(&lab, &big, 2);
+    let root = partition(&big, 2);
     sh(&format!("fsck.ext4 -fn {} >/dev/null 2>&1", root.display()));
 
     let plain = lab.blank("plain.img", 400);
@@ -340,7 +308,7 @@ printf 'boot code' | dd of=$d bs=1 seek=0 conv=notrunc status=none
         target.display()
     ));
     for n in [1, 5] {
-        let p = partition(&lab, &target, n);
+        let p = partition(&target, n);
         sh(&format!("fsck.ext4 -fn {} >/dev/null 2>&1", p.display()));
         sh(&format!(
             "cmp <(debugfs -R 'cat /usr/lib/file7' {} 2>/dev/null) {}/root/usr/lib/file7",
@@ -655,7 +623,7 @@ fn used_blocks_agree_with_partclone() {
         (2, "partclone.ext4"),
         (3, "partclone.ntfs"),
     ] {
-        let p = partition(&lab, &disk, n);
+        let p = partition(&disk, n);
         let (img, log) = (lab.path("pc.img"), lab.path("pc.log"));
         sh(&format!(
             "{tool} -c -s {} -O {} -L {} >/dev/null 2>&1",

@@ -5,7 +5,7 @@
 //! pass then fetches nothing), and the API refuses tokens used out of
 //! their task's reach and chunks that are not what their name says.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use marrow_tests::disks::{
@@ -68,16 +68,25 @@ fn curl(lab: &Lab, args: &[&str]) -> (u16, String) {
     (status, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-#[test]
-fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
+/// A lab serving on `net` (no DHCP) and a source disk in its folder, or
+/// `None` when the machine cannot run the scenario.
+fn lab_with_disk(net: &str, seed: &str, mib: u64, data_mib: u64) -> Option<(Lab, PathBuf)> {
     if let Some(why) = marrow_tests::missing_root().or_else(tools_missing) {
         eprintln!("skipping: {why}");
-        return;
+        return None;
     }
-    let mut lab = Lab::new("10.83.0");
+    let mut lab = Lab::new(net);
     lab.start_marrow(&["--dhcp", "off"]);
+    let source = windows_like_disk(lab.dir.path(), "source.img", seed, mib, data_mib);
+    Some((lab, source))
+}
+
+#[test]
+fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
+    let Some((lab, source)) = lab_with_disk("10.83.0", "shell", 192, 24) else {
+        return;
+    };
     let dir = lab.dir.path().to_path_buf();
-    let source = windows_like_disk(&dir, "source.img", "shell", 192, 24);
 
     // Capture.
     let (cap, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
@@ -157,14 +166,10 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
 
 #[test]
 fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_name() {
-    if let Some(why) = marrow_tests::missing_root().or_else(tools_missing) {
-        eprintln!("skipping: {why}");
+    let Some((lab, source)) = lab_with_disk("10.84.0", "tokens", 128, 2) else {
         return;
-    }
-    let mut lab = Lab::new("10.84.0");
-    lab.start_marrow(&["--dhcp", "off"]);
+    };
     let dir = lab.dir.path().to_path_buf();
-    let source = windows_like_disk(&dir, "source.img", "tokens", 128, 2);
     let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "alpha"]);
     client_ok(&lab, "capture", &token, &source);
 

@@ -160,6 +160,12 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
     let t = task_json(&lab, cap);
     assert_eq!(t["state"], "done", "{t}\n--- serial ---\n{serial}");
     assert!(serial.contains("using disk /dev/vda"), "{serial}");
+    // The client took the NIC and lease iPXE passed (BOOTIF=, ip=).
+    assert!(
+        serial.contains(&format!("({CAPTURE_MAC}) up with 10.85.0."))
+            && !serial.contains("asking DHCP"),
+        "{serial}"
+    );
     let report = &t["report"];
     assert!(report["uploaded_chunks"].as_u64().unwrap() > 0, "{report}");
     lab.marrow_cli(&["store", "check"]);
