@@ -177,6 +177,26 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
     let (_, restore) = task(&lab, &["restore", "--host", MAC_B, "--image", "alpha"]);
     let (_, capture) = task(&lab, &["capture", "--host", MAC_C, "--image", "beta"]);
     let auth = |t: &str| format!("Authorization: Bearer {t}");
+    // One `has` call asks about at most 1024 chunks.
+    let many = format!(
+        "{{\"ids\":[{}]}}",
+        vec![format!("\"{}\"", "ab".repeat(32)); 1025].join(",")
+    );
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&capture),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &many,
+            &format!("{base}/images/beta/chunks/has"),
+        ],
+    );
+    assert_eq!(status, 413, "{body}");
 
     // A restore token reads its own image's manifest, and nothing else.
     let (status, _) = curl(
