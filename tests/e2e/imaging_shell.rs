@@ -120,7 +120,25 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
             "--grow-last-partition",
         ],
     );
+    // `task show --follow` waits for the end and prints the final task.
+    let follow = Command::new(marrow_tests::workspace_bin("marrow"))
+        .arg("--data-dir")
+        .arg(&lab.data_dir)
+        .args(["task", "show", &rest.to_string(), "--follow", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let first = client_ok(&lab, "restore", &token, &target);
+    let followed = follow.wait_with_output().unwrap();
+    assert!(
+        followed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
+    );
+    let followed: Value = serde_json::from_slice(&followed.stdout).unwrap();
+    assert_eq!(followed["state"], "done");
+    assert_eq!(followed["report"]["fetched_bytes"], first["fetched_bytes"]);
     assert!(first["fetched_chunks"].as_u64().unwrap() > 0, "{first}");
     assert_eq!(task_json(&lab, rest)["state"], "done");
     assert_windows_like_disk(&target, "shell", 24);

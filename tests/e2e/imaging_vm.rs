@@ -357,6 +357,21 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
         "{error}"
     );
     assert!(error.contains("vda") && error.contains("vdb"), "{error}");
+    let follow = std::process::Command::new(marrow_tests::workspace_bin("marrow"))
+        .arg("--data-dir")
+        .arg(&lab.data_dir)
+        .args(["task", "show", &twin.to_string(), "--follow"])
+        .output()
+        .unwrap();
+    assert!(
+        !follow.status.success(),
+        "following a failed task exits non-zero"
+    );
+    assert!(
+        String::from_utf8_lossy(&follow.stderr).contains("ended failed: 2 disks match"),
+        "{}",
+        String::from_utf8_lossy(&follow.stderr)
+    );
     for d in [&d1, &d2] {
         assert!(
             sh(&format!("cmp -n 1048576 {} /dev/zero || true", d.display())).is_empty(),
