@@ -248,11 +248,23 @@ fn run_task(server: &str, token: &str, inv: &inventory::Inventory) -> Result<Aft
         say(&format!("drivers: {d}"));
     }
     // The report ends the task; without it the host would boot the client
-    // again, so keep trying for a while.
+    // again, so keep trying for a while. If the server stays away, the
+    // rescue path reboots, and the next boot resumes the task.
     let mut sent = false;
     for attempt in 1..=6 {
         match client.report(&report) {
             Ok(()) => {
+                sent = true;
+                break;
+            }
+            Err(Error::Server {
+                status, message, ..
+            }) if status < 500 => {
+                // The task ended meanwhile (cancelled, or its token retired
+                // by a newer boot): there is nobody to report to.
+                say(&format!(
+                    "the server refused the report ({status}): {message}"
+                ));
                 sent = true;
                 break;
             }

@@ -355,5 +355,21 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
         ],
     );
     assert_eq!(status, 422, "{text}");
+    // A restore of an image that does not exist fails the task at once,
+    // naming the image, rather than leaving the host booting the client.
+    let (missing, token) = task(
+        &lab,
+        &["restore", "--host", "52:54:00:84:00:09", "--image", "nope"],
+    );
+    let out = client(&lab, "restore", &token, &source);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("404") && err.contains("no image named \"nope\""),
+        "{err}"
+    );
+    let t = task_json(&lab, missing);
+    assert_eq!(t["state"], "failed", "{t}");
+    assert!(t["error"].as_str().unwrap().contains("nope"), "{t}");
     lab.marrow_cli(&["store", "check"]);
 }
