@@ -58,6 +58,16 @@ impl Client {
 
     /// Sends a request, retrying transport errors and 5xx answers.
     fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Result<Vec<u8>> {
+        self.call_status(method, path, body).map(|(_, body)| body)
+    }
+
+    /// [`Client::call`], with the answer's status.
+    fn call_status(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<(u16, Vec<u8>)> {
         let url = self.url(path);
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
@@ -72,9 +82,10 @@ impl Client {
             };
             let retry = match result {
                 Ok(resp) => {
+                    let status = resp.status();
                     let mut out = Vec::new();
                     match resp.into_reader().take(64 << 20).read_to_end(&mut out) {
-                        Ok(_) => return Ok(out),
+                        Ok(_) => return Ok((status, out)),
                         Err(e) => format!("reading the answer: {e}"),
                     }
                 }
@@ -155,13 +166,15 @@ impl Client {
         Ok(resp.have)
     }
 
-    pub fn put_chunk(&self, image: &str, id: &str, compressed: &[u8]) -> Result<()> {
-        self.call(
+    /// Uploads a chunk; true when the server stored it, false when it
+    /// already had it.
+    pub fn put_chunk(&self, image: &str, id: &str, compressed: &[u8]) -> Result<bool> {
+        let (status, _) = self.call_status(
             "PUT",
             &format!("/images/{image}/chunks/{id}"),
             Some(("application/zstd", compressed)),
-        )
-        .map(drop)
+        )?;
+        Ok(status == 201)
     }
 
     pub fn get_chunk(&self, image: &str, id: &str) -> Result<Vec<u8>> {

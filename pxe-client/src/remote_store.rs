@@ -69,13 +69,16 @@ impl ChunkStore for HttpStore {
     }
 
     fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
-        self.client
+        let created = self
+            .client
             .put_chunk(&self.image, &id.to_hex(), compressed)
             .map_err(|e| self.fail(e))?;
-        self.uploaded_bytes
-            .fetch_add(compressed.len() as u64, Ordering::Relaxed);
-        self.uploaded_chunks.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
+        if created {
+            self.uploaded_bytes
+                .fetch_add(compressed.len() as u64, Ordering::Relaxed);
+            self.uploaded_chunks.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(created)
     }
 
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {

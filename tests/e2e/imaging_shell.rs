@@ -107,6 +107,18 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Capturing again uploads nothing: the server has every chunk (how a
+    // rerun after an interrupted capture skips what went up before).
+    let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
+    let rerun = client_ok(&lab, "capture", &token, &source);
+    assert_eq!(rerun["uploaded_chunks"], 0, "{rerun}");
+    // (Piece chunks, the image's chunk lists, are sent without asking.)
+    assert!(
+        rerun["known_chunks"].as_u64().unwrap() + 16 >= report["uploaded_chunks"].as_u64().unwrap(),
+        "{rerun} after {report}"
+    );
+    assert_eq!(rerun["image_id"], report["image_id"]);
+
     // Restore onto a larger disk, growing the last partition.
     let target = blank(&dir, "target.img", 256);
     let (rest, token) = task(

@@ -29,8 +29,10 @@ pub fn have(program: &str) -> bool {
 }
 
 /// A binary of this workspace (`marrow`, `marrow-client`), from the target
-/// directory this test binary was built in; built with cargo if absent.
+/// directory this test binary was built in, brought up to date with cargo
+/// once per run: a stale binary would test old code.
 pub fn workspace_bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/e2e-<hash> → target/<profile>/<name>
     let profile_dir = exe
@@ -39,13 +41,15 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         .expect("target profile dir")
         .to_path_buf();
     let bin = profile_dir.join(name);
-    if !bin.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--bin", name])
+            .args(["build", "--workspace", "--bin", name])
             .status()
             .unwrap_or_else(|e| panic!("building {name}: {e}"));
         assert!(status.success(), "cargo build --bin {name} failed");
+        built.push(name.to_string());
     }
     assert!(bin.exists(), "{} not found after build", bin.display());
     bin
