@@ -202,111 +202,52 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
     let dir = lab.dir.path().to_path_buf();
     let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "alpha"]);
     client_ok(&lab, "capture", &token, &source);
-
-    let base = format!("http://{}:8080/api/v1", lab.server_ip);
     let (_, restore) = task(&lab, &["restore", "--host", MAC_B, "--image", "alpha"]);
     let (_, capture) = task(&lab, &["capture", "--host", MAC_C, "--image", "beta"]);
-    let auth = |t: &str| format!("Authorization: Bearer {t}");
-    // One `has` call asks about at most 1024 chunks.
-    let many = format!(
-        "{{\"ids\":[{}]}}",
-        vec![format!("\"{}\"", "ab".repeat(32)); 1025].join(",")
-    );
-    let (status, body) = curl(
-        &lab,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &auth(&capture),
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &many,
-            &format!("{base}/images/beta/chunks/has"),
-        ],
-    );
-    assert_eq!(status, 413, "{body}");
+
+    // METHOD /api/v1PATH with a token ("" for none) and extra curl arguments.
+    let base = format!("http://{}:8080/api/v1", lab.server_ip);
+    let call = |method: &str, token: &str, path: &str, extra: &[&str]| {
+        let url = format!("{base}{path}");
+        let header = format!("Authorization: Bearer {token}");
+        let mut args = vec!["-X", method];
+        if !token.is_empty() {
+            args.extend(["-H", header.as_str()]);
+        }
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&lab, &args)
+    };
+    let json = |body: &str| {
+        vec!["-H", "Content-Type: application/json", "--data-binary"]
+            .into_iter()
+            .map(String::from)
+            .chain([body.to_string()])
+            .collect::<Vec<String>>()
+    };
+    let zero = "0".repeat(64);
+    let chunk = |image: &str| format!("/images/{image}/chunks/{zero}");
 
     // A restore token reads its own image's manifest, and nothing else.
-    let (status, _) = curl(
-        &lab,
-        &[
-            "-H",
-            &auth(&restore),
-            &format!("{base}/images/alpha/manifest"),
-        ],
-    );
-    assert_eq!(status, 200);
-    let (status, body) = curl(
-        &lab,
-        &[
-            "-H",
-            &auth(&restore),
-            &format!("{base}/images/beta/manifest"),
-        ],
-    );
+    let (status, manifest) = call("GET", &restore, "/images/alpha/manifest", &[]);
+    assert_eq!(status, 200, "{manifest}");
+    let (status, body) = call("GET", &restore, "/images/beta/manifest", &[]);
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("reaches image \\\"alpha\\\" only"), "{body}");
-    // The capture token of "beta" cannot read "alpha" nor write to it.
-    let (status, body) = curl(
-        &lab,
-        &[
-            "-H",
-            &auth(&capture),
-            &format!("{base}/images/alpha/manifest"),
-        ],
-    );
+    assert!(body.contains(r#"reaches image \"alpha\" only"#), "{body}");
+    // The capture token of "beta" can neither read "alpha" nor write to it.
+    let (status, body) = call("GET", &capture, "/images/alpha/manifest", &[]);
     assert_eq!(status, 403, "{body}");
-    let zero = "0".repeat(64);
-    let (status, body) = curl(
-        &lab,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            &auth(&capture),
-            "--data-binary",
-            "x",
-            &format!("{base}/images/alpha/chunks/{zero}"),
-        ],
-    );
+    let (status, body) = call("PUT", &capture, &chunk("alpha"), &["--data-binary", "x"]);
     assert_eq!(status, 403, "{body}");
-    // A restore token cannot upload.
-    let (status, body) = curl(
-        &lab,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            &auth(&restore),
-            "--data-binary",
-            "x",
-            &format!("{base}/images/alpha/chunks/{zero}"),
-        ],
-    );
+    // A restore token cannot upload, nor read a chunk outside its image.
+    let (status, body) = call("PUT", &restore, &chunk("alpha"), &["--data-binary", "x"]);
     assert_eq!(status, 403, "{body}");
-    // A chunk outside the image is not served to a restore token.
-    let (status, body) = curl(
-        &lab,
-        &[
-            "-H",
-            &auth(&restore),
-            &format!("{base}/images/alpha/chunks/{zero}"),
-        ],
-    );
+    let (status, body) = call("GET", &restore, &chunk("alpha"), &[]);
     assert_eq!(status, 403, "{body}");
     // No token, a made-up token.
-    let (status, _) = curl(&lab, &[&format!("{base}/images/alpha/manifest")]);
+    let (status, _) = call("GET", "", "/images/alpha/manifest", &[]);
     assert_eq!(status, 401);
-    let (status, _) = curl(
-        &lab,
-        &[
-            "-H",
-            &auth(&"ab".repeat(32)),
-            &format!("{base}/images/alpha/manifest"),
-        ],
-    );
+    let (status, _) = call("GET", &"ab".repeat(32), "/images/alpha/manifest", &[]);
     assert_eq!(status, 401);
 
     // A chunk whose content does not hash to its name is refused and not stored.
@@ -316,57 +257,51 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
         body.display()
     ));
     let wrong = "ab".repeat(32);
-    let (status, text) = curl(
-        &lab,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            &auth(&capture),
-            "--data-binary",
-            &format!("@{}", body.display()),
-            &format!("{base}/images/beta/chunks/{wrong}"),
-        ],
+    let upload = format!("@{}", body.display());
+    let (status, text) = call(
+        "PUT",
+        &capture,
+        &format!("/images/beta/chunks/{wrong}"),
+        &["--data-binary", &upload],
     );
     assert_eq!(status, 422, "{text}");
-    let (status, has) = curl(
-        &lab,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &auth(&capture),
-            "-H",
-            "Content-Type: application/json",
-            "--data",
-            &format!("{{\"ids\":[\"{wrong}\"]}}"),
-            &format!("{base}/images/beta/chunks/has"),
-        ],
-    );
-    assert_eq!((status, has.trim()), (200, "{\"have\":[false]}"));
+    let ask = json(&format!(r#"{{"ids":["{wrong}"]}}"#));
+    let ask: Vec<&str> = ask.iter().map(String::as_str).collect();
+    let (status, has) = call("POST", &capture, "/images/beta/chunks/has", &ask);
+    assert_eq!((status, has.trim()), (200, r#"{"have":[false]}"#));
+    // One `has` call asks about at most 1024 chunks.
+    let ids = vec![format!("\"{wrong}\""); 1025].join(",");
+    let many = json(&format!(r#"{{"ids":[{ids}]}}"#));
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let (status, body) = call("POST", &capture, "/images/beta/chunks/has", &many);
+    assert_eq!(status, 413, "{body}");
+
     // Malformed ids and bodies get 4xx answers that say what is wrong.
-    let (status, text) = curl(
-        &lab,
-        &[
-            "-H",
-            &auth(&restore),
-            &format!("{base}/images/alpha/chunks/xyz"),
-        ],
-    );
+    let (status, text) = call("GET", &restore, "/images/alpha/chunks/xyz", &[]);
     assert_eq!(status, 400, "{text}");
-    let (status, text) = curl(
-        &lab,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &auth(&capture),
-            "--data",
-            "{",
-            &format!("{base}/images/beta/manifest"),
-        ],
-    );
+    let (status, text) = call("POST", &capture, "/images/beta/manifest", &["--data", "{"]);
     assert_eq!(status, 422, "{text}");
+    // A manifest naming a piece the store lacks is not committed.
+    let mut broken: Value = serde_json::from_str(&manifest).unwrap();
+    let region = broken["regions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| !r["chunks"].as_array().unwrap().is_empty())
+        .unwrap();
+    region["chunks"][0] = Value::String("cd".repeat(32));
+    let broken_path = dir.join("broken.json");
+    std::fs::write(&broken_path, broken.to_string()).unwrap();
+    let (status, body) = call(
+        "POST",
+        &capture,
+        "/images/beta/manifest",
+        &["--data-binary", &format!("@{}", broken_path.display())],
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not uploaded"), "{body}");
+    assert!(!lab.marrow_cli(&["image", "list"]).contains("beta"));
+
     // A restore of an image that does not exist fails the task at once,
     // naming the image, rather than leaving the host booting the client.
     let (missing, token) = task(
