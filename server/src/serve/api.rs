@@ -71,20 +71,24 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Fail {
     Fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-/// The task whose current token the request carries.
-pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> ApiResult<Task> {
-    let token = headers
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Fail(
-                StatusCode::UNAUTHORIZED,
-                "missing task token: send Authorization: Bearer TOKEN".into(),
-            )
-        })?;
+}
+
+/// The task whose current token the request carries.
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> ApiResult<Task> {
+    let token = bearer(headers).ok_or_else(|| {
+        Fail(
+            StatusCode::UNAUTHORIZED,
+            "missing task token: send Authorization: Bearer TOKEN".into(),
+        )
+    })?;
     shared
         .db()
         .task_for_token(token)
@@ -171,12 +175,7 @@ fn resolve_restore(shared: &Shared, task: &Task) -> ApiResult<ImageId> {
 
 async fn claim(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> ApiResult<Response> {
     let task = authorize(&shared, &headers)?;
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .unwrap_or_default();
+    let token = bearer(&headers).unwrap_or_default().to_owned();
     let shared2 = shared.clone();
     let claimed = blocking(move || {
         let manifest = match task.kind {
