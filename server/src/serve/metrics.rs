@@ -71,10 +71,11 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let lock =
-            |m: &Mutex<BTreeMap<String, u64>>| m.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        s.push_str("# HELP marrow_dhcp_replies_total DHCP replies sent, by message type, client architecture and mode.\n");
-        s.push_str("# TYPE marrow_dhcp_replies_total counter\n");
+        header(
+            &mut s,
+            "marrow_dhcp_replies_total",
+            "DHCP replies sent, by message type, client architecture and mode.",
+        );
         for ((t, arch, mode), n) in self
             .dhcp_replies
             .lock()
@@ -86,53 +87,56 @@ impl Metrics {
                 "marrow_dhcp_replies_total{{type=\"{t}\",arch=\"{arch}\",mode=\"{mode}\"}} {n}"
             );
         }
-        s.push_str("# HELP marrow_dhcp_ignored_total DHCP requests not answered, by reason.\n");
-        s.push_str("# TYPE marrow_dhcp_ignored_total counter\n");
-        for (r, n) in lock(&self.dhcp_ignored) {
-            let _ = writeln!(s, "marrow_dhcp_ignored_total{{reason=\"{r}\"}} {n}");
-        }
-        s.push_str(
-            "# HELP marrow_dhcp_malformed_total Datagrams on the DHCP ports that did not parse.\n",
+        by_label(
+            &mut s,
+            "marrow_dhcp_ignored_total",
+            "DHCP requests not answered, by reason.",
+            "reason",
+            &self.dhcp_ignored,
         );
-        s.push_str("# TYPE marrow_dhcp_malformed_total counter\n");
-        let _ = writeln!(
-            s,
-            "marrow_dhcp_malformed_total {}",
-            self.dhcp_malformed.load(Ordering::Relaxed)
+        scalar(
+            &mut s,
+            "marrow_dhcp_malformed_total",
+            "Datagrams on the DHCP ports that did not parse.",
+            &self.dhcp_malformed,
         );
-        s.push_str("# HELP marrow_tftp_transfers_total TFTP read transfers ended, by outcome.\n");
-        s.push_str("# TYPE marrow_tftp_transfers_total counter\n");
-        for (o, n) in lock(&self.tftp_transfers) {
-            let _ = writeln!(s, "marrow_tftp_transfers_total{{outcome=\"{o}\"}} {n}");
-        }
-        s.push_str("# HELP marrow_tftp_bytes_total File bytes acknowledged by TFTP clients.\n");
-        s.push_str("# TYPE marrow_tftp_bytes_total counter\n");
-        let _ = writeln!(
-            s,
-            "marrow_tftp_bytes_total {}",
-            self.tftp_bytes.load(Ordering::Relaxed)
+        by_label(
+            &mut s,
+            "marrow_tftp_transfers_total",
+            "TFTP read transfers ended, by outcome.",
+            "outcome",
+            &self.tftp_transfers,
         );
-        s.push_str("# HELP marrow_tftp_refused_total TFTP requests refused, by reason.\n");
-        s.push_str("# TYPE marrow_tftp_refused_total counter\n");
-        for (r, n) in lock(&self.tftp_refused) {
-            let _ = writeln!(s, "marrow_tftp_refused_total{{reason=\"{r}\"}} {n}");
-        }
-        s.push_str("# HELP marrow_http_boots_total iPXE boot scripts served.\n");
-        s.push_str("# TYPE marrow_http_boots_total counter\n");
-        let _ = writeln!(
-            s,
-            "marrow_http_boots_total {}",
-            self.http_boots.load(Ordering::Relaxed)
+        scalar(
+            &mut s,
+            "marrow_tftp_bytes_total",
+            "File bytes acknowledged by TFTP clients.",
+            &self.tftp_bytes,
         );
-        s.push_str("# HELP marrow_http_file_bytes_total Boot file bytes sent over HTTP.\n");
-        s.push_str("# TYPE marrow_http_file_bytes_total counter\n");
-        let _ = writeln!(
-            s,
-            "marrow_http_file_bytes_total {}",
-            self.http_file_bytes.load(Ordering::Relaxed)
+        by_label(
+            &mut s,
+            "marrow_tftp_refused_total",
+            "TFTP requests refused, by reason.",
+            "reason",
+            &self.tftp_refused,
         );
-        s.push_str("# HELP marrow_chunks_uploaded_total Chunk uploads by imaging clients, by whether the store already had the chunk.\n");
-        s.push_str("# TYPE marrow_chunks_uploaded_total counter\n");
+        scalar(
+            &mut s,
+            "marrow_http_boots_total",
+            "iPXE boot scripts served.",
+            &self.http_boots,
+        );
+        scalar(
+            &mut s,
+            "marrow_http_file_bytes_total",
+            "Boot file bytes sent over HTTP.",
+            &self.http_file_bytes,
+        );
+        header(
+            &mut s,
+            "marrow_chunks_uploaded_total",
+            "Chunk uploads by imaging clients, by whether the store already had the chunk.",
+        );
         for (label, counter) in [
             ("new", &self.chunks_uploaded),
             ("known", &self.chunks_upload_known),
@@ -143,14 +147,39 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
-        s.push_str("# HELP marrow_chunk_bytes_sent_total Compressed chunk bytes sent to restoring clients.\n");
-        s.push_str("# TYPE marrow_chunk_bytes_sent_total counter\n");
-        let _ = writeln!(
-            s,
-            "marrow_chunk_bytes_sent_total {}",
-            self.chunk_bytes_sent.load(Ordering::Relaxed)
+        scalar(
+            &mut s,
+            "marrow_chunk_bytes_sent_total",
+            "Compressed chunk bytes sent to restoring clients.",
+            &self.chunk_bytes_sent,
         );
         s
+    }
+}
+
+/// The `# HELP` and `# TYPE` lines of a counter.
+fn header(s: &mut String, name: &str, help: &str) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} counter");
+}
+
+/// A counter without labels.
+fn scalar(s: &mut String, name: &str, help: &str, value: &AtomicU64) {
+    header(s, name, help);
+    let _ = writeln!(s, "{name} {}", value.load(Ordering::Relaxed));
+}
+
+/// A counter with one label, a sample per label value.
+fn by_label(
+    s: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    map: &Mutex<BTreeMap<String, u64>>,
+) {
+    header(s, name, help);
+    for (value, n) in map.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(s, "{name}{{{label}=\"{value}\"}} {n}");
     }
 }
 
