@@ -2,24 +2,20 @@
 //! golden replies, architecture dispatch, loop-break, relay, proxy and full
 //! mode, and the named malformed inputs.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
 
 use marrow_protocol::dhcp::{
     code, decide, Arch, Arrival, BootFiles, ClientKind, Decision, IgnoreReason, MessageType, Mode,
     Network, Packet, Pool, Request, Site, IPXE_NO_PXEDHCP,
 };
 use marrow_protocol::DhcpError;
+use support::{assert_malformed_refused, testdata, xorshift, Expectation};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const NOW: u64 = 1_800_000_000;
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(rel)
-}
 
 fn request(name: &str) -> Request {
     let bytes = std::fs::read(testdata(&format!("dhcp/requests/{name}.bin"))).unwrap();
@@ -474,12 +470,10 @@ fn exhausted_pool_is_an_ignore_with_reason() {
 
 /// Each file under `testdata/dhcp/malformed/` names its defect; this is the
 /// reason it must be refused with.
-/// A malformed fixture's name and the check its refusal must pass.
-type Expectation = (&'static str, fn(&DhcpError) -> bool);
 
 #[test]
 fn malformed_packets_are_refused_with_the_expected_reason() {
-    let expected: &[Expectation] = &[
+    let expected: &[Expectation<DhcpError>] = &[
         ("empty", |e| matches!(e, DhcpError::Truncated { len: 0 })),
         ("truncated_header", |e| {
             matches!(e, DhcpError::Truncated { len: 100 })
@@ -513,29 +507,9 @@ fn malformed_packets_are_refused_with_the_expected_reason() {
         }),
         ("no_message_type", |e| matches!(e, DhcpError::NoMessageType)),
     ];
-    let dir = testdata("dhcp/malformed");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    files.sort();
-    let mut named: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
-    named.sort();
-    assert_eq!(files, named, "every malformed file has an expected reason");
-    for (name, check) in expected {
-        let bytes = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
-        match Request::parse(&bytes) {
-            Ok(r) => panic!("{name} parsed: {r:?}"),
-            Err(e) => assert!(check(&e), "{name}: unexpected reason {e}"),
-        }
-    }
+    assert_malformed_refused("dhcp/malformed", expected, |b| {
+        Request::parse(b).map(|p| format!("{p:?}"))
+    });
 }
 
 /// Stable stand-in for the fuzz target (no nightly here): every fixture,
@@ -549,13 +523,7 @@ fn parse_and_decide_never_panic_on_mutated_inputs() {
             inputs.push(std::fs::read(e.unwrap().path()).unwrap());
         }
     }
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15u64);
     let check = |bytes: &[u8]| {
         if let Ok(req) = Request::parse(bytes) {
             for mode in [Mode::Full, Mode::Proxy] {

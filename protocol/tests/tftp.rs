@@ -1,25 +1,18 @@
 //! TFTP codec against the named malformed inputs, and a stable never-panic
 //! sweep standing in for the fuzz target.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use marrow_protocol::tftp::{Limits, Packet, Transfer};
 use marrow_protocol::TftpError;
-
-fn testdata(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(rel)
-}
-
-/// A malformed fixture's name and the check its refusal must pass.
-type Expectation = (&'static str, fn(&TftpError) -> bool);
+use support::{assert_malformed_refused, testdata, xorshift, Expectation};
 
 #[test]
 fn malformed_packets_are_refused_with_the_expected_reason() {
-    let expected: &[Expectation] = &[
+    let expected: &[Expectation<TftpError>] = &[
         ("empty", |e| matches!(e, TftpError::Truncated { len: 0 })),
         ("one_byte", |e| matches!(e, TftpError::Truncated { len: 1 })),
         ("unknown_opcode_9", |e| {
@@ -53,29 +46,9 @@ fn malformed_packets_are_refused_with_the_expected_reason() {
             matches!(e, TftpError::Truncated { len: 3 })
         }),
     ];
-    let dir = testdata("tftp/malformed");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    files.sort();
-    let mut named: Vec<String> = expected.iter().map(|(n, _)| n.to_string()).collect();
-    named.sort();
-    assert_eq!(files, named, "every malformed file has an expected reason");
-    for (name, check) in expected {
-        let bytes = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
-        match Packet::parse(&bytes) {
-            Ok(p) => panic!("{name} parsed: {p:?}"),
-            Err(e) => assert!(check(&e), "{name}: unexpected reason {e}"),
-        }
-    }
+    assert_malformed_refused("tftp/malformed", expected, |b| {
+        Packet::parse(b).map(|p| format!("{p:?}"))
+    });
 }
 
 #[test]
@@ -91,13 +64,7 @@ fn parse_and_transfer_never_panic_on_mutated_inputs() {
             b"\x00\x06tsize\x0012\x00".to_vec(),
         ])
         .collect();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
     let data: Arc<[u8]> = vec![7u8; 5000].into();
     let t0 = Instant::now();
     let mut buf = vec![0u8; 70000];
