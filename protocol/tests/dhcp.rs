@@ -470,7 +470,6 @@ fn exhausted_pool_is_an_ignore_with_reason() {
 
 /// Each file under `testdata/dhcp/malformed/` names its defect; this is the
 /// reason it must be refused with.
-
 #[test]
 fn malformed_packets_are_refused_with_the_expected_reason() {
     let expected: &[Expectation<DhcpError>] = &[
