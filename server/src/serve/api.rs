@@ -32,9 +32,30 @@ use crate::db::{Task, TaskKind};
 /// Chunks are at most 8 MiB plain; a compressed one can be slightly larger.
 const BODY_LIMIT: usize = 16 << 20;
 
-/// Per-task chunk sets of restores, so each chunk read is a set lookup.
-#[derive(Default)]
-pub(crate) struct Readable(Mutex<HashMap<i64, Arc<HashSet<ChunkId>>>>);
+/// Values worked out once per task and kept while it runs: a restore's
+/// chunk set (each chunk read is then a set lookup) and its driver plan
+/// (each driver file download is then a list lookup).
+pub(crate) struct PerTask<T>(Mutex<HashMap<i64, Arc<T>>>);
+
+impl<T> Default for PerTask<T> {
+    fn default() -> Self {
+        PerTask(Mutex::default())
+    }
+}
+
+impl<T> PerTask<T> {
+    pub(crate) fn get(&self, task: &Task) -> Option<Arc<T>> {
+        self.0.lock().unwrap().get(&task.id.0).cloned()
+    }
+
+    pub(crate) fn insert(&self, task: &Task, value: Arc<T>) {
+        self.0.lock().unwrap().insert(task.id.0, value);
+    }
+
+    fn forget(&self, task: &Task) {
+        self.0.lock().unwrap().remove(&task.id.0);
+    }
+}
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -246,6 +267,7 @@ async fn inventory(
         .db()
         .set_inventory(&task.host, &value.to_string(), unix_now() as i64)
         .map_err(internal)?;
+    shared.driver_plans.forget(&task);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -278,7 +300,8 @@ async fn report(
         .db()
         .finish_task(task.id, &text, r.error.as_deref(), unix_now() as i64)
         .map_err(internal)?;
-    shared.readable.0.lock().unwrap().remove(&task.id.0);
+    shared.readable.forget(&task);
+    shared.driver_plans.forget(&task);
     match &r.error {
         None => info!(task = %task.id, host = %task.host, "task done"),
         Some(e) => warn!(task = %task.id, host = %task.host, "task failed: {e}"),
@@ -370,8 +393,8 @@ async fn get_chunk(
 
 /// The chunks the task's manifest references, computed once per task.
 async fn readable(shared: &Arc<Shared>, task: &Task) -> ApiResult<Arc<HashSet<ChunkId>>> {
-    if let Some(set) = shared.readable.0.lock().unwrap().get(&task.id.0) {
-        return Ok(set.clone());
+    if let Some(set) = shared.readable.get(task) {
+        return Ok(set);
     }
     let shared2 = shared.clone();
     let task2 = task.clone();
@@ -384,12 +407,7 @@ async fn readable(shared: &Arc<Shared>, task: &Task) -> ApiResult<Arc<HashSet<Ch
         Ok(Arc::new(set))
     })
     .await?;
-    shared
-        .readable
-        .0
-        .lock()
-        .unwrap()
-        .insert(task.id.0, set.clone());
+    shared.readable.insert(task, set.clone());
     Ok(set)
 }
 

@@ -43,15 +43,26 @@ fn plan_for(shared: &Shared, task: &Task) -> ApiResult<DriverPlan> {
     driver_plan::plan(&store, &devices, &target).map_err(internal)
 }
 
+/// The task's plan, worked out on first use and kept while the task runs
+/// (a new inventory drops it).
+fn cached_plan(shared: &Shared, task: &Task) -> ApiResult<Arc<DriverPlan>> {
+    if let Some(plan) = shared.driver_plans.get(task) {
+        return Ok(plan);
+    }
+    let plan = Arc::new(plan_for(shared, task)?);
+    shared.driver_plans.insert(task, plan.clone());
+    Ok(plan)
+}
+
 pub(super) async fn plan(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<DriverPlan>> {
     let task = authorize(&shared, &headers)?;
-    let plan = tokio::task::spawn_blocking(move || plan_for(&shared, &task))
+    let plan = tokio::task::spawn_blocking(move || cached_plan(&shared, &task))
         .await
         .map_err(internal)??;
-    Ok(Json(plan))
+    Ok(Json(DriverPlan::clone(&plan)))
 }
 
 pub(super) async fn file(
@@ -63,7 +74,7 @@ pub(super) async fn file(
     tokio::task::spawn_blocking(move || {
         // Only files the plan lists: the path is checked against the list,
         // never joined blindly.
-        let plan = plan_for(&shared, &task)?;
+        let plan = cached_plan(&shared, &task)?;
         let pkg = plan
             .packages
             .iter()

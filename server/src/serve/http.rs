@@ -368,6 +368,7 @@ mod tests {
             tftp_cache: Default::default(),
             store: Default::default(),
             readable: Default::default(),
+            driver_plans: Default::default(),
             config,
         });
         let listener = bind(Ipv4Addr::LOCALHOST, 0).await.unwrap();

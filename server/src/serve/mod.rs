@@ -44,7 +44,8 @@ pub(crate) struct Shared {
     tftp_cache: tftp::FileCache,
     /// The chunk store, opened (or created) on the first client call.
     store: Mutex<Option<Arc<LocalStore>>>,
-    readable: api::Readable,
+    readable: api::PerTask<std::collections::HashSet<image_format::ChunkId>>,
+    driver_plans: api::PerTask<marrow_protocol::api::DriverPlan>,
 }
 
 impl Shared {
@@ -182,6 +183,7 @@ pub fn run(config: Config) -> Result<()> {
         tftp_cache: Mutex::new(HashMap::new()),
         store: Mutex::new(None),
         readable: Default::default(),
+        driver_plans: Default::default(),
         config,
     });
 
