@@ -19,8 +19,11 @@ use crate::api::Client;
 use crate::remote_store::HttpStore;
 use crate::{inject, Error, Result};
 
-/// Parallel transfers: a remote store hides its round trips behind them.
-const NET_THREADS: usize = 4;
+/// Parallel transfers: a remote store hides its round trips behind them,
+/// so there are at least four whatever the CPU count.
+fn net_threads() -> usize {
+    image_format::default_threads().max(4)
+}
 
 /// Where progress lines go besides the server.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -151,7 +154,7 @@ fn run_capture(
     let source = FileDisk::open(disk)?;
     let store = HttpStore::new(client.clone(), &task.image);
     let opts = CaptureOptions {
-        threads: image_format::default_threads().max(NET_THREADS),
+        threads: net_threads(),
         ..CaptureOptions::default()
     };
     let (manifest, stats) = with_progress(client, console, |meter| {
@@ -205,9 +208,15 @@ fn run_restore(
         },
     )?;
     let store = HttpStore::new(client.clone(), &task.image);
-    let threads = image_format::default_threads().max(NET_THREADS);
     let stats = with_progress(client, console, |meter| {
-        Ok(restore(&plan, &manifest, &store, &target, threads, meter)?)
+        Ok(restore(
+            &plan,
+            &manifest,
+            &store,
+            &target,
+            net_threads(),
+            meter,
+        )?)
     })?;
     drop(target);
     let drivers = match &task.inject_drivers {

@@ -196,6 +196,7 @@ fn resolve_restore(shared: &Shared, task: &Task) -> ApiResult<ImageId> {
 
 async fn claim(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> ApiResult<Response> {
     let task = authorize(&shared, &headers)?;
+    let id = task.id;
     let token = bearer(&headers).unwrap_or_default().to_owned();
     let shared2 = shared.clone();
     let claimed = blocking(move || {
@@ -216,18 +217,16 @@ async fn claim(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> ApiResu
             // A restore of an image that is not there fails the task now,
             // with the reason, rather than leaving the host booting.
             if fail.0 == StatusCode::NOT_FOUND {
-                if let Ok(t) = authorize(&shared, &headers) {
-                    let report = Report {
-                        error: Some(fail.1.clone()),
-                        ..Default::default()
-                    };
-                    let _ = shared.db().finish_task(
-                        t.id,
-                        &serde_json::to_string(&report).unwrap_or_default(),
-                        Some(&fail.1),
-                        unix_now() as i64,
-                    );
-                }
+                let report = Report {
+                    error: Some(fail.1.clone()),
+                    ..Default::default()
+                };
+                let _ = shared.db().finish_task(
+                    id,
+                    &serde_json::to_string(&report).unwrap_or_default(),
+                    Some(&fail.1),
+                    unix_now() as i64,
+                );
             }
             return Err(fail);
         }
