@@ -135,6 +135,33 @@ pub(crate) fn built() -> &'static Built {
     })
 }
 
+/// QEMU booting the built kernel and initramfs directly (no firmware PXE)
+/// with `append` as the command line and a virtio NIC with `BOOT_MAC` on a
+/// restricted user network; callers add the console and the rest.
+fn direct_boot(b: &Built, append: &str) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-m", "512"])
+        .args([
+            "-nodefaults",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-kernel")
+        .arg(b.boot.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(b.boot.join("initrd.img"))
+        .args(["-append", append])
+        .args(["-netdev", "user,id=n0,restrict=on"])
+        .args([
+            "-device",
+            &format!("virtio-net-pci,netdev=n0,mac={BOOT_MAC}"),
+        ]);
+    cmd
+}
+
 /// Kills QEMU if the test fails before it powers off.
 struct Vm(Child);
 
@@ -323,29 +350,9 @@ fn initramfs_boots_the_client_as_pid_1_which_loads_drivers_configures_the_nic_an
         BOOT_MAC.replace(':', "-")
     );
     let started = Instant::now();
-    let mut vm = Vm(Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg,thread=multi",
-            "-cpu",
-            "max",
-            "-m",
-            "512",
-            "-nodefaults",
-        ])
-        .args(["-display", "none", "-vga", "none", "-no-reboot"])
+    let mut vm = Vm(direct_boot(b, &append)
         .arg("-serial")
         .arg(format!("file:{}", log.display()))
-        .arg("-kernel")
-        .arg(b.boot.join("vmlinuz"))
-        .arg("-initrd")
-        .arg(b.boot.join("initrd.img"))
-        .args(["-append", &append])
-        .args(["-netdev", "user,id=n0,restrict=on"])
-        .args([
-            "-device",
-            &format!("virtio-net-pci,netdev=n0,mac={BOOT_MAC}"),
-        ])
         .args(["-netdev", "user,id=n1,restrict=on"])
         .args(["-device", &format!("e1000,netdev=n1,mac={OTHER_MAC}")])
         .arg("-drive")
@@ -552,39 +559,12 @@ fn client_without_ip_uses_dhcp_and_on_failure_gives_a_rescue_shell_that_mounts_n
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // No marrow.inventory-only: after the inventory the client reaches the
-    // imaging step, which this version does not have, and must fail over
-    // to the shell instead of exiting (which would panic the kernel).
-    let mut vm = Vm(Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg,thread=multi",
-            "-cpu",
-            "max",
-            "-m",
-            "512",
-            "-nodefaults",
-        ])
-        .args([
-            "-display",
-            "none",
-            "-vga",
-            "none",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-        ])
-        .arg("-kernel")
-        .arg(b.boot.join("vmlinuz"))
-        .arg("-initrd")
-        .arg(b.boot.join("initrd.img"))
-        // No ip=: the client asks QEMU's built-in DHCP server (10.0.2.2).
-        .args(["-append", "console=ttyS0"])
-        .args(["-netdev", "user,id=n0,restrict=on"])
-        .args([
-            "-device",
-            &format!("virtio-net-pci,netdev=n0,mac={BOOT_MAC}"),
-        ])
+    // No marrow.inventory-only and no task on the command line: after the
+    // inventory the client has nothing to do, and must fail over to the
+    // shell instead of exiting (which would panic the kernel). No ip=: the
+    // client asks QEMU's built-in DHCP server (10.0.2.2).
+    let mut vm = Vm(direct_boot(b, "console=ttyS0")
+        .args(["-serial", "stdio"])
         .arg("-drive")
         .arg(format!("file={},format=raw,if=virtio", ntfs.display()))
         .arg("-drive")
