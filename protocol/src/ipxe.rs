@@ -3,7 +3,7 @@
 
 use crate::mac::MacAddr;
 
-/// A pending task's boot credentials, passed on the kernel command line so
+/// An active task's boot credentials, passed on the kernel command line so
 /// the imaging client can claim the task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskBoot {

@@ -10,8 +10,6 @@ pub enum Error {
     Drivers(#[from] driver_store::Error),
     #[error(transparent)]
     Initramfs(#[from] marrow_initramfs::Error),
-    #[error("{what} is not built yet in this version of marrow")]
-    NotBuilt { what: &'static str },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -29,7 +29,7 @@ pub struct ServeArgs {
     /// Address clients are told to use for TFTP and HTTP.
     #[arg(long, value_name = "IP")]
     pub advertise_ip: Option<String>,
-    /// What a host with no pending task boots: local (its disk), marrow,
+    /// What a host with no active task boots: local (its disk), marrow,
     /// or a menu of both.
     #[arg(long, value_name = "local|marrow|menu")]
     pub boot_default: Option<String>,

@@ -72,7 +72,7 @@ pub struct BootFile {
     pub uefi_x64: Option<String>,
     pub uefi_ia32: Option<String>,
     pub uefi_arm64: Option<String>,
-    /// What a host with no pending task boots: `local`, `marrow` or `menu`.
+    /// What a host with no active task boots: `local`, `marrow` or `menu`.
     pub default: Option<String>,
     /// The menu's item when nobody chooses: `local` or `marrow`.
     pub menu_default: Option<String>,

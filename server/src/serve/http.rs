@@ -119,7 +119,7 @@ async fn boot_script(
         let action = match boot_action(&db, mac, default.clone(), now) {
             Ok(a) => a,
             Err(e) => {
-                warn!("host {mac}: pending task not looked up, booting the default: {e}");
+                warn!("host {mac}: active task not looked up, booting the default: {e}");
                 default
             }
         };
@@ -149,12 +149,13 @@ async fn boot_script(
         .into_response()
 }
 
-/// A host with a pending task boots the Marrow environment with that task;
+/// A host with an active (pending or running) task boots the Marrow
+/// environment with that task;
 /// any other host gets `default`.
 ///
 /// Tokens rotate: only a token's BLAKE3 hash is stored, so the token cannot
 /// be read back for the kernel command line. Each script rendered for a
-/// pending task therefore carries a fresh token, and storing its hash
+/// active task therefore carries a fresh token, and storing its hash
 /// retires every earlier one (the one `marrow task` made, and those of
 /// scripts fetched before). The client holds the token of the boot it is
 /// running; a host that reboots gets a new one.
