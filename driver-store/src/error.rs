@@ -4,13 +4,6 @@ use std::path::PathBuf;
 /// line or value at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A `modules.alias` line that is not `alias <pattern> <module>`.
-    #[error("modules.alias line {line}: {reason}: {text:?}")]
-    Alias {
-        line: usize,
-        reason: &'static str,
-        text: String,
-    },
     /// An INF file that cannot be read as INF.
     #[error("{file} line {line}: {reason}")]
     Inf {
@@ -34,6 +27,7 @@ pub enum Error {
     #[error("driver package {id} is not in the store {store}")]
     UnknownPackage { id: String, store: PathBuf },
     /// The store's index database failed.
+    #[cfg(feature = "store")]
     #[error("driver index {path}: {source}")]
     Db {
         path: PathBuf,
@@ -48,6 +42,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A ZIP archive that cannot be read.
+    #[cfg(feature = "store")]
     #[error("zip archive {path}: {reason}")]
     Zip { path: PathBuf, reason: String },
     /// An answer file that is not well-formed XML or not an unattend file.

@@ -497,13 +497,7 @@ mod tests {
     fn device_id_parsers_never_panic_on_arbitrary_text() {
         let alphabet = "0123456789abcdefABCDEFgz:@/pci_vdsbi-\u{e9}";
         let chars: Vec<char> = alphabet.chars().collect();
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = marrow_test_support::xorshift(0x2545_F491_4F6C_DD1Du64);
         for _ in 0..5000 {
             let len = (next() % 48) as usize;
             let text: String = (0..len)

@@ -19,6 +19,7 @@
 use crate::error::{io, Error, Result};
 use crate::inf::Inf;
 use crate::target::Arch;
+pub use marrow_protocol::api::{InjectReport, Injected, Skipped};
 use quick_xml::events::{BytesStart, Event};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -82,40 +83,6 @@ impl InjectOptions {
         let parts: Vec<&str> = split(&self.folder).collect();
         format!("{}\\{}", self.system_drive, parts.join("\\"))
     }
-}
-
-/// One package copied into the volume.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Injected {
-    pub name: String,
-    /// Where it is, as Windows will see it.
-    pub windows_path: String,
-    pub files: usize,
-    pub reason: String,
-}
-
-/// One package left out, and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Skipped {
-    pub name: String,
-    pub warning: String,
-}
-
-/// What [`inject`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct InjectReport {
-    pub injected: Vec<Injected>,
-    pub skipped: Vec<Skipped>,
-    /// The answer file edited or created, relative to the volume root;
-    /// `None` when nothing was injected.
-    pub answer_file: Option<String>,
-    pub answer_file_created: bool,
-    /// The passes that got a new `DriverPaths` entry (a pass that already
-    /// named the folder is left alone).
-    pub passes_added: Vec<String>,
-    /// `SetupComplete.cmd`, relative to the volume root, when it was
-    /// created or given the `pnputil` line by this run.
-    pub setup_complete: Option<String>,
 }
 
 fn split(path: &str) -> impl Iterator<Item = &str> {
@@ -833,13 +800,7 @@ mod tests {
         let base = new_answer_file(PATH, Arch::Amd64).replace(PATH, r"D:\Other");
         let base = base.as_bytes();
         let alphabet = b"<>/=\"' !-?[]&;:abxmlnsettingspassPathDriverPathsunattend\n";
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = marrow_test_support::xorshift(0x9E37_79B9_7F4A_7C15u64);
         for _ in 0..600 {
             let mut bytes = base.to_vec();
             for _ in 0..(1 + next() % 8) {

@@ -1,7 +1,5 @@
 //! Driver packages indexed by the hardware IDs their INF files declare.
 //!
-//! - `modalias`: Linux `modules.alias` parsing and `fnmatch` matching, for
-//!   coldplugging kernel modules in the initramfs.
 //! - `inf`: Windows INF parsing: version, manufacturers, decorated models
 //!   sections, hardware and compatible IDs, source files, strings.
 //! - `target`: the Windows version and architecture a driver is chosen
@@ -28,8 +26,8 @@ mod error;
 mod hwid;
 mod inf;
 mod inject;
-mod modalias;
 mod rank;
+#[cfg(feature = "store")]
 mod store;
 mod target;
 
@@ -43,13 +41,14 @@ pub use inject::{
     add_driver_path, inject, new_answer_file, setup_complete_script, InjectOptions, InjectPackage,
     InjectReport, Injected, Skipped, PASSES, SETUP_COMPLETE,
 };
-pub use modalias::{Alias, AliasTable};
+pub use marrow_ids::PackageId;
 pub use rank::{
     choose, excluded_matches, rank, Candidate, Chosen, DriverIndex, Excluded, ExcludedEntry,
     IndexEntry, Signature, DEFAULT_FEATURE_SCORE,
 };
+#[cfg(feature = "store")]
 pub use store::{
-    os_tag, ImportProgress, Imported, InfInfo, Loaded, PackageId, PackageInfo, Quiet,
-    SkippedPackage, Store, FORMAT_VERSION,
+    os_tag, ImportProgress, Imported, InfInfo, Loaded, PackageInfo, Quiet, SkippedPackage, Store,
+    FORMAT_VERSION,
 };
 pub use target::{Arch, Decoration, DecorationArch, TargetOs, PRODUCT_SERVER, PRODUCT_WORKSTATION};

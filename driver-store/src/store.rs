@@ -19,42 +19,15 @@ use crate::hwid::DeviceIds;
 use crate::inf::Inf;
 use crate::rank::{DriverIndex, ExcludedEntry, Signature};
 use crate::target::{Arch, TargetOs};
+use marrow_ids::PackageId;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The on-disk format version, kept in SQLite's `user_version`.
 pub const FORMAT_VERSION: i64 = 1;
-
-/// A package's content address: BLAKE3 of its manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PackageId([u8; 32]);
-
-impl PackageId {
-    /// The full 64-digit hex form, as directories are named.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// The 12-digit prefix reports print.
-    pub fn short(&self) -> String {
-        self.to_hex()[..12].to_string()
-    }
-
-    pub fn from_hex(text: &str) -> Option<PackageId> {
-        let bytes = hex::decode(text).ok()?;
-        Some(PackageId(bytes.try_into().ok()?))
-    }
-}
-
-impl fmt::Display for PackageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.short())
-    }
-}
 
 /// What the index knows about one INF of a package.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -79,7 +52,6 @@ pub struct InfInfo {
 /// A stored package.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PackageInfo {
-    #[serde(serialize_with = "ser_id")]
     pub id: PackageId,
     pub name: String,
     /// Where it was imported from.
@@ -89,10 +61,6 @@ pub struct PackageInfo {
     pub files: u64,
     pub bytes: u64,
     pub infs: Vec<InfInfo>,
-}
-
-fn ser_id<S: serde::Serializer>(id: &PackageId, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&id.to_hex())
 }
 
 impl PackageInfo {

@@ -355,13 +355,7 @@ fn named_malformed_inf_files_are_rejected_with_file_and_line() {
 /// target `fuzz/fuzz_targets/inf.rs`).
 #[test]
 fn the_parser_never_panics_on_mutated_fixtures() {
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = marrow_test_support::xorshift(0x2545_F491_4F6C_DD1Du64);
     let alphabet = b"[]=,;\"%\\\n\r .$ARCHNTamd64x86PCI\\VEN_&\xff\xfe\x00";
     let win11 = target("win11-x64");
     for path in fixtures() {
@@ -378,7 +372,7 @@ fn the_parser_never_panics_on_mutated_fixtures() {
                     _ => bytes.insert(at, alphabet[next() as usize % alphabet.len()]),
                 }
             }
-            if next() % 4 == 0 {
+            if next().is_multiple_of(4) {
                 bytes.truncate(next() as usize % bytes.len());
             }
             if let Ok(inf) = Inf::parse("mutated.inf", &bytes) {

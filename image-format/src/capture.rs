@@ -18,7 +18,7 @@ use crate::layout::{read_layout, DiskLayout, TableKind};
 use crate::manifest::{Manifest, Region, RegionRole, FORMAT, VERSION};
 use crate::progress::Progress;
 use crate::ranges::RangeSet;
-use crate::store::{encode_chunk, ChunkStore};
+use crate::store::{encode_chunk, WriteStore};
 use crate::table::{ChunkRef, Extent, ExtentKind, PieceWriter};
 
 /// Zero runs are found at this granularity.
@@ -138,7 +138,7 @@ pub fn plan_regions(disk: &dyn ReadAt, layout: &DiskLayout) -> Result<Vec<Region
 /// Captures `disk` into `store`. Returns the manifest (not yet committed).
 pub fn capture(
     disk: &dyn ReadAt,
-    store: &dyn ChunkStore,
+    store: &dyn WriteStore,
     opts: &CaptureOptions,
     progress: &dyn Progress,
 ) -> Result<(Manifest, CaptureStats)> {
@@ -179,7 +179,7 @@ struct Done {
 
 fn capture_region(
     disk: &dyn ReadAt,
-    store: &dyn ChunkStore,
+    store: &dyn WriteStore,
     opts: &CaptureOptions,
     src: &RegionSource,
     stats: &mut CaptureStats,

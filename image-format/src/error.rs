@@ -40,6 +40,13 @@ pub enum Error {
     },
     #[error("store {store}: {detail}")]
     Store { store: String, detail: String },
+    /// A backend (HTTP, S3) failed; the backend's own error is kept.
+    #[error("store {store}: {source}")]
+    Backend {
+        store: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("no image named {name:?} in store {store}")]
     ImageNotFound { name: String, store: String },
     #[error("image {name:?} has no version {id:?} in store {store}")]

@@ -1,94 +1,14 @@
-//! Typed content ids. A chunk and an image are both named by BLAKE3, but they
-//! are never interchangeable, so each gets its own type.
+//! Typed content ids. A chunk and an image are both named by BLAKE3, but
+//! they are never interchangeable, so each has its own type; the types live
+//! in `marrow-ids`, which every crate shares.
 
-use std::fmt;
-use std::str::FromStr;
+pub use marrow_ids::{ChunkId, ImageId};
 
-use crate::error::{Error, Result};
-
-macro_rules! blake3_id {
-    ($name:ident, $what:literal) => {
-        #[doc = concat!("BLAKE3 name of ", $what, ".")]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub [u8; 32]);
-
-        impl $name {
-            pub fn of(bytes: &[u8]) -> Self {
-                Self(*blake3::hash(bytes).as_bytes())
-            }
-
-            pub fn to_hex(&self) -> String {
-                hex::encode(self.0)
-            }
-
-            /// The first 12 hex digits: enough to tell ids apart in a listing.
-            pub fn short(&self) -> String {
-                self.to_hex()[..12].to_string()
-            }
+impl From<marrow_ids::IdError> for crate::Error {
+    fn from(e: marrow_ids::IdError) -> Self {
+        match e {
+            marrow_ids::IdError::NotHex { kind, value } => crate::Error::BadId { kind, value },
+            other => crate::Error::Unsupported(other.to_string()),
         }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.to_hex())
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self.short())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                let mut out = [0u8; 32];
-                hex::decode_to_slice(s, &mut out).map_err(|_| Error::BadId {
-                    kind: $what,
-                    value: s.to_string(),
-                })?;
-                Ok(Self(out))
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(
-                &self,
-                s: S,
-            ) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_str(&self.to_hex())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(
-                d: D,
-            ) -> std::result::Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-blake3_id!(ChunkId, "a chunk");
-blake3_id!(ImageId, "an image manifest");
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_id_round_trips_through_hex() {
-        let id = ChunkId::of(b"marrow");
-        let back: ChunkId = id.to_hex().parse().unwrap();
-        assert_eq!(id, back);
-        assert_eq!(id.short().len(), 12);
-    }
-
-    #[test]
-    fn rejects_id_that_is_not_64_hex_digits() {
-        let err = "abc".parse::<ChunkId>().unwrap_err().to_string();
-        assert!(err.contains("abc"), "{err}");
     }
 }

@@ -21,6 +21,7 @@ mod id;
 pub mod layout;
 pub mod maintenance;
 pub mod manifest;
+pub mod placement;
 pub mod plan;
 pub mod progress;
 pub mod ranges;
@@ -31,6 +32,7 @@ pub mod table;
 pub use chunker::ChunkParams;
 pub use error::{human, Error, Result};
 pub use id::{ChunkId, ImageId};
+pub use marrow_ids::IdError;
 
 /// Worker threads for capture, restore and checks: one per core.
 pub fn default_threads() -> usize {

@@ -1,4 +1,5 @@
-//! Verify, check, delete and garbage-collect.
+//! Verify, check, delete and garbage-collect, on any store that has the
+//! rungs each needs: verify reads, check lists, gc lists, removes and locks.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -8,13 +9,13 @@ use crate::error::{Error, Result};
 use crate::id::{ChunkId, ImageId};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
-use crate::store::{ChunkStore, LocalStore, ManifestStore};
+use crate::store::{LockMode, LockStore, ManifestStore, PruneStore, ReadStore};
 use crate::table::PieceReader;
 
 /// Every chunk id an image needs: its pieces and the data chunks they list.
 pub fn referenced_chunks(
     manifest: &Manifest,
-    store: &dyn ChunkStore,
+    store: &dyn ReadStore,
     out: &mut HashSet<ChunkId>,
 ) -> Result<()> {
     for region in &manifest.regions {
@@ -36,7 +37,7 @@ pub struct VerifyReport {
 
 /// Reads and verifies every chunk of one image.
 pub fn verify_image(
-    store: &LocalStore,
+    store: &dyn ReadStore,
     manifest: &Manifest,
     image: &ImageId,
     threads: usize,
@@ -92,8 +93,8 @@ pub struct CheckReport {
 
 /// Verifies every chunk and manifest, and that every name resolves to
 /// complete images.
-pub fn check_store(
-    store: &LocalStore,
+pub fn check_store<S: PruneStore + ManifestStore>(
+    store: &S,
     threads: usize,
     progress: &dyn Progress,
 ) -> Result<CheckReport> {
@@ -169,8 +170,8 @@ pub struct GcReport {
 /// Removes chunks and manifests no name refers to. Takes the store's
 /// exclusive lock, so it waits for running captures and restores to finish
 /// and none starts while it sweeps.
-pub fn gc(store: &LocalStore) -> Result<GcReport> {
-    let _lock = store.lock(true)?;
+pub fn gc<S: PruneStore + ManifestStore + LockStore>(store: &S) -> Result<GcReport> {
+    let _lock = store.lock(LockMode::Exclusive)?;
     let mut report = GcReport::default();
     let mut live = HashSet::new();
     for name in store.names()? {
@@ -203,13 +204,13 @@ pub fn gc(store: &LocalStore) -> Result<GcReport> {
         store.remove(id)?;
     }
     report.removed_chunks = doomed.len() as u64;
-    report.removed_temporaries = store.clean_tmp()?;
+    report.removed_temporaries = store.clean_temporaries()?;
     Ok(report)
 }
 
 /// Deletes a whole name (`NAME`) or one version of it (`NAME@ID`). Chunks
 /// stay until `gc`, which also removes the unreferenced manifest.
-pub fn delete(store: &LocalStore, reference: &str) -> Result<Vec<ImageId>> {
+pub fn delete<S: ManifestStore + ReadStore>(store: &S, reference: &str) -> Result<Vec<ImageId>> {
     let r = ImageRef::parse(reference)?;
     let history = store.history(&r.name)?;
     let removed: Vec<ImageId> = match &r.version {

@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
-use crate::store::{encode_chunk, ChunkStore};
+use crate::store::{encode_chunk, ReadStore, WriteStore};
 
 const MAGIC: &[u8; 4] = b"MRWP";
 /// Plain size a piece grows to before it is stored.
@@ -69,7 +69,7 @@ impl PieceWriter {
         }
     }
 
-    pub fn push_extent(&mut self, e: &Extent, store: &dyn ChunkStore, level: i32) -> Result<()> {
+    pub fn push_extent(&mut self, e: &Extent, store: &dyn WriteStore, level: i32) -> Result<()> {
         debug_assert_eq!(self.kind, b'E');
         self.begin();
         self.buf.extend_from_slice(&e.offset.to_le_bytes());
@@ -79,7 +79,7 @@ impl PieceWriter {
         self.record(store, level, mixed >> 56 == 0)
     }
 
-    pub fn push_chunk(&mut self, c: &ChunkRef, store: &dyn ChunkStore, level: i32) -> Result<()> {
+    pub fn push_chunk(&mut self, c: &ChunkRef, store: &dyn WriteStore, level: i32) -> Result<()> {
         debug_assert_eq!(self.kind, b'C');
         self.begin();
         self.buf.extend_from_slice(&c.id.0);
@@ -98,7 +98,7 @@ impl PieceWriter {
     /// Pieces end where the content says (about one record in 256), not at
     /// fixed counts, so a change to one chunk changes one small piece and the
     /// rest of a new version's lists dedup against the old one.
-    fn record(&mut self, store: &dyn ChunkStore, level: i32, boundary: bool) -> Result<()> {
+    fn record(&mut self, store: &dyn WriteStore, level: i32, boundary: bool) -> Result<()> {
         self.count += 1;
         if (boundary && self.count >= MIN_PIECE_RECORDS)
             || self.buf.len() + CHUNK_RECORD > PIECE_BYTES
@@ -108,7 +108,7 @@ impl PieceWriter {
         Ok(())
     }
 
-    pub fn flush(&mut self, store: &dyn ChunkStore, level: i32) -> Result<()> {
+    pub fn flush(&mut self, store: &dyn WriteStore, level: i32) -> Result<()> {
         if self.count == 0 {
             return Ok(());
         }
@@ -176,27 +176,27 @@ pub fn decode_chunks(id: &ChunkId, plain: &[u8]) -> Result<Vec<ChunkRef>> {
 
 /// Streams records piece by piece, holding one piece in memory at a time.
 pub struct PieceReader<'a, T> {
-    store: &'a dyn ChunkStore,
+    store: &'a dyn ReadStore,
     pieces: std::slice::Iter<'a, ChunkId>,
     current: std::vec::IntoIter<T>,
     decode: fn(&ChunkId, &[u8]) -> Result<Vec<T>>,
 }
 
 impl<'a> PieceReader<'a, Extent> {
-    pub fn extents(store: &'a dyn ChunkStore, pieces: &'a [ChunkId]) -> Self {
+    pub fn extents(store: &'a dyn ReadStore, pieces: &'a [ChunkId]) -> Self {
         Self::new(store, pieces, decode_extents)
     }
 }
 
 impl<'a> PieceReader<'a, ChunkRef> {
-    pub fn chunks(store: &'a dyn ChunkStore, pieces: &'a [ChunkId]) -> Self {
+    pub fn chunks(store: &'a dyn ReadStore, pieces: &'a [ChunkId]) -> Self {
         Self::new(store, pieces, decode_chunks)
     }
 }
 
 impl<'a, T> PieceReader<'a, T> {
     fn new(
-        store: &'a dyn ChunkStore,
+        store: &'a dyn ReadStore,
         pieces: &'a [ChunkId],
         decode: fn(&ChunkId, &[u8]) -> Result<Vec<T>>,
     ) -> Self {

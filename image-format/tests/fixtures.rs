@@ -136,13 +136,7 @@ fn parsers_never_panic_on_mutated_fixtures() {
         for p in &layout.partitions {
             hot.push((p.start as usize, 256 * 1024));
         }
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = marrow_test_support::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut disk = MemDisk::new(pristine);
         for round in 0..400 {
             let (base, span) = hot[(next() % hot.len() as u64) as usize];

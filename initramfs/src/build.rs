@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use crate::cpio::{Archive, Entry, Kind};
 use crate::host::{self, Linkage};
 use crate::kernel::{self, KernelConfig, KernelSource};
-use crate::modules::{parse_builtin, parse_softdep_pre, Aliases, ModDep, ModuleName};
 use crate::{io_err, Error, Result};
+use marrow_kmod::{parse_builtin, parse_softdep_pre, Aliases, ModDep, ModuleName};
 
 /// Issue 4's NIC list: Intel (e1000 for QEMU `pc`, e1000e for `q35` and
 /// laptops, igb, ixgbe), Realtek, Broadcom, and virtio.

@@ -19,7 +19,6 @@ mod build;
 pub mod cpio;
 mod host;
 mod kernel;
-pub mod modules;
 
 pub use build::{
     build, plan_modules, BuildOptions, BuildReport, MissingFirmware, ModulePlan, BOOT_LOAD_LIST,
@@ -28,7 +27,7 @@ pub use build::{
 pub use cpio::CpioError;
 pub use host::{kernel_package_from_depends, parse_ldd, parse_print_uris, AptUri, Linkage};
 pub use kernel::{KernelConfig, KernelSource, KernelTree, METAPACKAGE};
-pub use modules::{Aliases, ModDep, ModuleName, ModulesError};
+pub use marrow_kmod::{Aliases, ModDep, ModuleName, ModulesError};
 
 /// Everything a build can fail with; each names the file, package or
 /// command at fault.

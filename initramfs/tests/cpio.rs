@@ -207,13 +207,7 @@ fn reader_never_panics_on_mutated_archives() {
     for e in std::fs::read_dir(Path::new(FIXTURES).join("malformed")).unwrap() {
         seeds.push(std::fs::read(e.unwrap().path()).unwrap());
     }
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = marrow_test_support::xorshift(0x9e37_79b9_7f4a_7c15u64);
     for round in 0..20_000 {
         let mut input = seeds[round % seeds.len()].clone();
         for _ in 0..(next() % 8 + 1) {

@@ -1,13 +1,14 @@
 //! The iPXE script a host receives from `GET /boot.ipxe`, as a pure function
 //! of the host, what it should do, and where the server is.
 
-use crate::mac::MacAddr;
+use crate::routes;
+use crate::{MacAddr, TaskId};
 
 /// An active task's boot credentials, passed on the kernel command line so
 /// the imaging client can claim the task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskBoot {
-    pub id: String,
+    pub id: TaskId,
     /// One-time token; the server accepts it once.
     pub token: String,
 }
@@ -84,7 +85,7 @@ fn marrow_lines(site: &ScriptSite, task: Option<&TaskBoot>) -> String {
     if let Some(t) = task {
         args.push_str(&format!(
             " marrow.task={} marrow.token={}",
-            sanitize(&t.id),
+            t.id,
             sanitize(&t.token)
         ));
     }
@@ -94,8 +95,10 @@ fn marrow_lines(site: &ScriptSite, task: Option<&TaskBoot>) -> String {
     }
     // The EFI stub finds the initrd by the name on the command line
     // (`initrd=`); BIOS kernels ignore it (pxe-lab notes).
-    let mut s = format!("kernel {url}/boot/vmlinuz {args} || goto failed\n");
-    s.push_str(&format!("initrd {url}/boot/initrd.img || goto failed\n"));
+    let kernel = routes::path(routes::BOOT_FILE, &["vmlinuz"]);
+    let initrd = routes::path(routes::BOOT_FILE, &["initrd.img"]);
+    let mut s = format!("kernel {url}{kernel} {args} || goto failed\n");
+    s.push_str(&format!("initrd {url}{initrd} || goto failed\n"));
     s.push_str("boot || goto failed\n");
     s.push_str(":failed\n");
     s.push_str(
@@ -123,10 +126,7 @@ pub fn render(site: &ScriptSite, host: &ScriptHost, action: &Action) -> String {
         }
         Action::Marrow { task } => {
             match task {
-                Some(t) => s.push_str(&format!(
-                    "echo Marrow: task {} for {who}\n",
-                    sanitize(&t.id)
-                )),
+                Some(t) => s.push_str(&format!("echo Marrow: task {} for {who}\n", t.id)),
                 None => s.push_str(&format!(
                     "echo Marrow: booting the Marrow environment for {who}\n"
                 )),
@@ -190,7 +190,7 @@ sanboot --no-describe --drive 0x80 || exit
     #[test]
     fn host_with_task_boots_the_marrow_kernel_with_url_and_token() {
         let task = TaskBoot {
-            id: "42".into(),
+            id: TaskId(42),
             token: "q7Zx9".into(),
         };
         let golden = "#!ipxe

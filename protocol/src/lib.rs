@@ -9,7 +9,7 @@
 //!   server-side read transfer state machine and the lexical path check.
 //! - [`ipxe`]: the pure iPXE boot script renderer.
 //! - [`ndp`]: the Router Advertisement that ends iPXE's IPv6 wait.
-//! - [`api`]: the client API's paths and JSON bodies.
+//! - [`api`]: the client API's JSON bodies; [`routes`]: every HTTP route.
 //! - [`disk_rule`]: `--disk` rules and the pure choice of a task's disk.
 //!
 //! What is *not* here: sockets, files, clocks or randomness. Time comes in as
@@ -23,9 +23,11 @@ pub mod dhcp;
 pub mod disk_rule;
 mod error;
 pub mod ipxe;
-mod mac;
 pub mod ndp;
+pub mod routes;
 pub mod tftp;
 
 pub use error::{DhcpError, TftpError};
-pub use mac::{MacAddr, MacParseError};
+pub use marrow_ids::{
+    ChunkId, FileHash, IdError, ImageId, MacAddr, MacParseError, PackageId, TaskId,
+};

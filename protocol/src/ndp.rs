@@ -13,7 +13,7 @@
 //! Bytes here are ICMPv6 messages as a raw ICMPv6 socket sees them: no IPv6
 //! header, and the kernel fills in the checksum on send (RFC 3542 §3.1).
 
-use crate::mac::MacAddr;
+use crate::MacAddr;
 
 /// ICMPv6 type of a Router Solicitation (RFC 4861 §4.1).
 pub const ROUTER_SOLICITATION: u8 = 133;

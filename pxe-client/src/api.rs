@@ -10,8 +10,10 @@ use std::io::Read;
 use std::time::Duration;
 
 use marrow_protocol::api::{
-    ApiError, Committed, DriverPlan, HasRequest, HasResponse, Progress, Report, TaskInfo, PREFIX,
+    ApiError, Committed, DriverPlan, HasRequest, HasResponse, Progress, Report, TaskInfo,
 };
+use marrow_protocol::routes::{self, path};
+use marrow_protocol::{ChunkId, PackageId};
 
 use crate::{Error, Result};
 
@@ -53,7 +55,7 @@ impl Client {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{PREFIX}{path}", self.base)
+        format!("{}{path}", self.base)
     }
 
     /// Sends a request, retrying transport errors and 5xx answers.
@@ -131,31 +133,32 @@ impl Client {
 
     /// Claims the task: it is running from now on.
     pub fn claim(&self) -> Result<TaskInfo> {
-        let bytes = self.call("POST", "/task/claim", Some(("application/json", b"{}")))?;
+        let bytes = self.call("POST", routes::CLAIM, Some(("application/json", b"{}")))?;
         self.json("task claim", &bytes)
     }
 
     pub fn put_inventory(&self, inventory: &impl serde::Serialize) -> Result<()> {
         let body = serde_json::to_vec(inventory).expect("inventory serializes");
-        self.call("PUT", "/task/inventory", Some(("application/json", &body)))
+        self.call("PUT", routes::INVENTORY, Some(("application/json", &body)))
             .map(drop)
     }
 
     pub fn progress(&self, p: &Progress) -> Result<()> {
-        self.post_json("/task/progress", p).map(drop)
+        self.post_json(routes::PROGRESS, p).map(drop)
     }
 
     pub fn report(&self, r: &Report) -> Result<()> {
-        self.post_json("/task/report", r).map(drop)
+        self.post_json(routes::REPORT, r).map(drop)
     }
 
-    pub fn has(&self, image: &str, ids: &[String]) -> Result<Vec<bool>> {
+    pub fn has(&self, image: &str, ids: &[ChunkId]) -> Result<Vec<bool>> {
         let req = HasRequest { ids: ids.to_vec() };
-        let bytes = self.post_json(&format!("/images/{image}/chunks/has"), &req)?;
+        let route = path(routes::CHUNKS_HAS, &[image]);
+        let bytes = self.post_json(&route, &req)?;
         let resp: HasResponse = self.json("chunk has", &bytes)?;
         if resp.have.len() != ids.len() {
             return Err(Error::Http {
-                request: format!("POST {}", self.url(&format!("/images/{image}/chunks/has"))),
+                request: format!("POST {}", self.url(&route)),
                 detail: format!(
                     "asked about {} chunks, got {} answers",
                     ids.len(),
@@ -168,38 +171,39 @@ impl Client {
 
     /// Uploads a chunk; true when the server stored it, false when it
     /// already had it.
-    pub fn put_chunk(&self, image: &str, id: &str, compressed: &[u8]) -> Result<bool> {
+    pub fn put_chunk(&self, image: &str, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
         let (status, _) = self.call_status(
             "PUT",
-            &format!("/images/{image}/chunks/{id}"),
+            &path(routes::CHUNK, &[image, &id.to_hex()]),
             Some(("application/zstd", compressed)),
         )?;
         Ok(status == 201)
     }
 
-    pub fn get_chunk(&self, image: &str, id: &str) -> Result<Vec<u8>> {
-        self.call("GET", &format!("/images/{image}/chunks/{id}"), None)
+    pub fn get_chunk(&self, image: &str, id: &ChunkId) -> Result<Vec<u8>> {
+        self.call("GET", &path(routes::CHUNK, &[image, &id.to_hex()]), None)
     }
 
     pub fn get_manifest(&self, image: &str) -> Result<Vec<u8>> {
-        self.call("GET", &format!("/images/{image}/manifest"), None)
+        self.call("GET", &path(routes::MANIFEST, &[image]), None)
     }
 
     pub fn commit(&self, image: &str, manifest: &[u8]) -> Result<Committed> {
         let bytes = self.call(
             "POST",
-            &format!("/images/{image}/manifest"),
+            &path(routes::MANIFEST, &[image]),
             Some(("application/json", manifest)),
         )?;
         self.json("manifest commit", &bytes)
     }
 
     pub fn driver_plan(&self) -> Result<DriverPlan> {
-        let bytes = self.call("GET", "/task/drivers", None)?;
+        let bytes = self.call("GET", routes::DRIVERS, None)?;
         self.json("driver plan", &bytes)
     }
 
-    pub fn driver_file(&self, package: &str, path: &str) -> Result<Vec<u8>> {
-        self.call("GET", &format!("/task/drivers/{package}/{path}"), None)
+    pub fn driver_file(&self, package: &PackageId, file: &str) -> Result<Vec<u8>> {
+        let route = path(routes::DRIVER_FILE, &[&package.to_hex(), file]);
+        self.call("GET", &route, None)
     }
 }

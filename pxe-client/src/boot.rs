@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use marrow_protocol::api::{After, Kind, Report, TaskInfo};
+use marrow_protocol::api::{After, Report, TaskInfo, TaskKind};
 use marrow_protocol::disk_rule::{choose, DiskFacts, DiskRule};
 
 use crate::api::Client;
@@ -27,7 +27,7 @@ use crate::job::{self, Console};
 use crate::modload::{coldplug, parse_proc_modules, LoadEvent, Loader, ModuleIndex};
 use crate::net::{self, Link};
 use crate::{Error, Result};
-use marrow_initramfs::modules::ModuleName;
+use marrow_kmod::ModuleName;
 
 /// Printed around the inventory JSON so the server side (and tests reading
 /// a serial log) can cut it out of the console output.
@@ -205,8 +205,8 @@ fn run_task(server: &str, token: &str, inv: &inventory::Inventory) -> Result<Aft
         "task {}: {} image {} (then {})",
         task.id,
         match task.kind {
-            Kind::Capture => "capture to",
-            Kind::Restore => "restore from",
+            TaskKind::Capture => "capture to",
+            TaskKind::Restore => "restore from",
         },
         task.image,
         task.after.as_str()

@@ -374,13 +374,7 @@ mod tests {
         let seed = "console=ttyS0 ip=10.0.2.15:10.0.2.2:10.0.2.1:255.255.255.0:h:eth0:none:1.1.1.1 \
                     BOOTIF=01-52-54-00-12-34-56 marrow.server=http://x marrow.inventory-only=1 \"q\"";
         let alphabet = b"0123456789abcdef:.-= \"ipBOOTIF";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = marrow_test_support::xorshift(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..20_000 {
             let mut bytes = seed.as_bytes().to_vec();
             for _ in 0..(next() % 6 + 1) {

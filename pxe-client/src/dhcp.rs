@@ -318,13 +318,7 @@ mod tests {
             reply(5, MessageType::Ack, Ipv4Addr::new(10, 0, 2, 15)),
             reply(5, MessageType::Nak, Ipv4Addr::UNSPECIFIED),
         ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = marrow_test_support::xorshift(0x2545_f491_4f6c_dd1du64);
         for round in 0..5000 {
             let mut c = DhcpClient::new(MAC, 5, S(0));
             c.poll_transmit(S(0));

@@ -14,11 +14,11 @@ use std::process::Command;
 use driver_store::{inject, InjectOptions, InjectPackage, TargetOs};
 use image_format::fs::FsKind;
 use image_format::manifest::{Manifest, RegionRole};
-use marrow_protocol::api::DriverPlan;
-use serde_json::json;
+use marrow_protocol::api::{DriverPlan, DriverReport};
 
 use crate::api::Client;
 use crate::{Error, Result};
+use marrow_protocol::FileHash;
 
 const TOOL_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
@@ -63,7 +63,7 @@ fn run(name: &str, args: &[&str]) -> Result<String> {
 fn download(client: &Client, plan: &DriverPlan, dir: &Path) -> Result<Vec<InjectPackage>> {
     let mut out = Vec::new();
     for pkg in &plan.packages {
-        let root = dir.join(&pkg.id);
+        let root = dir.join(pkg.id.to_hex());
         for f in &pkg.files {
             let parts: Vec<&str> = f.path.split('/').collect();
             if parts
@@ -76,7 +76,7 @@ fn download(client: &Client, plan: &DriverPlan, dir: &Path) -> Result<Vec<Inject
                 )));
             }
             let bytes = client.driver_file(&pkg.id, &f.path)?;
-            let hash = blake3::hash(&bytes).to_hex().to_string();
+            let hash = FileHash::of(&bytes);
             if bytes.len() as u64 != f.size || hash != f.blake3 {
                 return Err(Error::Usage(format!(
                     "driver package {} file {}: got {} bytes hashing to {hash}, expected {} bytes {}",
@@ -177,13 +177,14 @@ pub fn after_restore(
     manifest: &Manifest,
     disk: &Path,
     os: &str,
-) -> Result<serde_json::Value> {
+) -> Result<DriverReport> {
     let target: TargetOs = os.parse()?;
     let plan = client.driver_plan()?;
     if plan.packages.is_empty() {
-        return Ok(
-            json!({ "os": os, "note": "no stored driver package matches this machine's devices; nothing injected", "injected": [], "skipped": [] }),
-        );
+        return Ok(DriverReport::nothing(
+            os,
+            "no stored driver package matches this machine's devices; nothing injected".into(),
+        ));
     }
     let ntfs: Vec<_> = manifest
         .regions
@@ -201,16 +202,18 @@ pub fn after_restore(
         let report = inject(&mount.at, &packages, &InjectOptions::new(target.arch))?;
         drop(mount);
         let _ = fs::remove_dir_all(&work);
-        let mut v = serde_json::to_value(&report).expect("report serializes");
-        v["os"] = json!(os);
-        v["partition"] = json!(region.partition);
-        return Ok(v);
+        return Ok(DriverReport::Injected {
+            os: os.to_owned(),
+            partition: region.partition.unwrap_or(0),
+            report,
+        });
     }
     let _ = fs::remove_dir_all(&work);
-    Ok(json!({
-        "os": os,
-        "note": format!("no NTFS partition with a Windows folder among {} NTFS partition(s); nothing injected", ntfs.len()),
-        "injected": [],
-        "skipped": [],
-    }))
+    Ok(DriverReport::nothing(
+        os,
+        format!(
+            "no NTFS partition with a Windows folder among {} NTFS partition(s); nothing injected",
+            ntfs.len()
+        ),
+    ))
 }

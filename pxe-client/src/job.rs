@@ -12,8 +12,9 @@ use image_format::disk::FileDisk;
 use image_format::manifest::Manifest;
 use image_format::plan::{RestoreOptions, RestorePlan};
 use image_format::restore::{restore, Target};
+use image_format::store::Counting;
 use image_format::ImageId;
-use marrow_protocol::api::{Kind, Progress, Report, TaskInfo};
+use marrow_protocol::api::{Progress, Report, TaskInfo, TaskKind};
 
 use crate::api::Client;
 use crate::remote_store::HttpStore;
@@ -137,8 +138,8 @@ fn with_progress<T>(
 pub fn run(client: &Arc<Client>, task: &TaskInfo, disk: &Path, console: Console) -> Result<Report> {
     let started = Instant::now();
     let mut report = match task.kind {
-        Kind::Capture => run_capture(client, task, disk, console)?,
-        Kind::Restore => run_restore(client, task, disk, console)?,
+        TaskKind::Capture => run_capture(client, task, disk, console)?,
+        TaskKind::Restore => run_restore(client, task, disk, console)?,
     };
     report.disk = Some(disk.display().to_string());
     report.seconds = started.elapsed().as_secs_f64();
@@ -152,7 +153,7 @@ fn run_capture(
     console: Console,
 ) -> Result<Report> {
     let source = FileDisk::open(disk)?;
-    let store = HttpStore::new(client.clone(), &task.image);
+    let store = Counting::new(HttpStore::new(client.clone(), &task.image));
     let opts = CaptureOptions {
         threads: net_threads(),
         ..CaptureOptions::default()
@@ -166,9 +167,9 @@ fn run_capture(
     Ok(Report {
         image_id: Some(committed.id),
         read_bytes: stats.used_bytes,
-        uploaded_bytes: store.uploaded_bytes.load(Ordering::Relaxed),
-        uploaded_chunks: store.uploaded_chunks.load(Ordering::Relaxed),
-        known_chunks: store.known_chunks.load(Ordering::Relaxed),
+        uploaded_bytes: store.counts.bytes(),
+        uploaded_chunks: store.counts.stored(),
+        known_chunks: store.counts.known(),
         ..Report::default()
     })
 }
@@ -181,9 +182,7 @@ fn run_restore(
 ) -> Result<Report> {
     let want: ImageId = task
         .manifest
-        .as_deref()
-        .ok_or_else(|| Error::Usage(format!("restore task {} names no manifest", task.id)))?
-        .parse()?;
+        .ok_or_else(|| Error::Usage(format!("restore task {} names no manifest", task.id)))?;
     let bytes = client.get_manifest(&task.image)?;
     let manifest = Manifest::parse(&bytes, &want.to_hex(), client.base())?;
     // The manifest's id is the hash of its canonical form: what arrived is
@@ -224,7 +223,7 @@ fn run_restore(
         None => None,
     };
     Ok(Report {
-        image_id: Some(want.to_hex()),
+        image_id: Some(want),
         // The delta pass reads every data range before deciding to write it.
         read_bytes: if plan.delta { stats.data_bytes } else { 0 },
         written_bytes: stats.written_bytes,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use marrow_client::api::Client;
 use marrow_client::job::{self, Console};
 use marrow_client::{boot, inventory, net, Error};
-use marrow_protocol::api::{Kind, Report};
+use marrow_protocol::api::{Report, TaskKind};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +65,7 @@ struct TaskArgs {
     json: bool,
 }
 
-fn run_task(want: Kind, args: TaskArgs) -> Result<(), Error> {
+fn run_task(want: TaskKind, args: TaskArgs) -> Result<(), Error> {
     let client = Arc::new(Client::new(&args.server, &args.token)?);
     let task = client.claim()?;
     if task.kind != want {
@@ -73,7 +73,7 @@ fn run_task(want: Kind, args: TaskArgs) -> Result<(), Error> {
             "task {} is a {:?} task; run marrow-client {} for it",
             task.id,
             task.kind,
-            if task.kind == Kind::Capture {
+            if task.kind == TaskKind::Capture {
                 "capture"
             } else {
                 "restore"
@@ -111,11 +111,11 @@ fn run_task(want: Kind, args: TaskArgs) -> Result<(), Error> {
         }
         println!("disk      {}", args.disk.display());
         match task.kind {
-            Kind::Capture => println!(
+            TaskKind::Capture => println!(
                 "uploaded  {} bytes in {} chunks; {} chunks already on the server; {} bytes read",
                 report.uploaded_bytes, report.uploaded_chunks, report.known_chunks, report.read_bytes
             ),
-            Kind::Restore => println!(
+            TaskKind::Restore => println!(
                 "fetched   {} bytes in {} chunks, each verified; written {} bytes; {} bytes already in place",
                 report.fetched_bytes, report.fetched_chunks, report.written_bytes, report.skipped_bytes
             ),
@@ -172,8 +172,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Capture(args) => run_task(Kind::Capture, args),
-        Command::Restore(args) => run_task(Kind::Restore, args),
+        Command::Capture(args) => run_task(TaskKind::Capture, args),
+        Command::Restore(args) => run_task(TaskKind::Restore, args),
     }
 }
 

@@ -8,8 +8,7 @@
 //! Deciding what to load ([`ModuleIndex::plan`]) is pure; [`coldplug`] does
 //! the reading and the syscalls.
 
-use driver_store::AliasTable;
-use marrow_initramfs::modules::{parse_builtin, ModDep, ModuleName};
+use marrow_kmod::{parse_builtin, AliasTable, ModDep, ModuleName};
 use nix::kmod::{finit_module, ModuleInitFlags};
 use std::collections::BTreeSet;
 use std::ffi::CString;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use driver_store::{rank, Device, Store, TargetOs};
 use marrow_protocol::api::{DriverFile, DriverPackage, DriverPlan};
+use marrow_protocol::FileHash;
 
 use crate::error::{Error, Result};
 
@@ -30,7 +31,7 @@ pub fn plan(store: &Store, devices: &[Device], target: &TargetOs) -> Result<Driv
         let info = store.find(&key)?;
         let dir = store.package_dir(&info.id);
         packages.push(DriverPackage {
-            id: info.id.to_hex(),
+            id: info.id,
             name: info.name.clone(),
             reason: reasons.join("; "),
             files: list_files(&dir)?,
@@ -65,7 +66,7 @@ fn list_files(dir: &Path) -> Result<Vec<DriverFile>> {
                 out.push(DriverFile {
                     path: rel,
                     size: bytes.len() as u64,
-                    blake3: blake3::hash(&bytes).to_hex().to_string(),
+                    blake3: FileHash::of(&bytes),
                 });
             }
         }

@@ -10,15 +10,7 @@ use marrow_tests::{have, missing_root};
 /// Deterministic content that is not compressible or periodic at any
 /// block size, so a reordered or dropped block cannot go unnoticed.
 fn payload(len: usize) -> Vec<u8> {
-    let mut x = 0x1234_5678_9abc_def0u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    marrow_test_support::noise(0x1234_5678_9abc_def0, len)
 }
 
 fn lab_with_files() -> (Lab, Vec<u8>) {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{ChunkStore, ManifestStore, RefEntry};
+use super::{LockMode, LockStore, ManifestStore, PruneStore, ReadStore, RefEntry, WriteStore};
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, ImageId};
 
@@ -114,12 +114,6 @@ impl LocalStore {
         self.root.join("refs").join(name)
     }
 
-    /// Shared: captures and restores run side by side. Exclusive: gc, which
-    /// must not delete a chunk a running capture has just reused.
-    pub fn lock(&self, exclusive: bool) -> Result<StoreLock> {
-        lock_file(&self.root.join("lock"), exclusive)
-    }
-
     /// Writes to tmp/, fsyncs, then renames into place, so a reader never
     /// sees a partial file and a crash leaves only a stray temporary.
     fn tmp_path(&self, dest: &Path) -> PathBuf {
@@ -160,31 +154,15 @@ impl LocalStore {
         nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir))
             .map_err(|e| Error::io(&self.root, e.into()))
     }
+}
 
-    /// Removes temporaries left by crashed writers, in tmp/ and beside the
-    /// chunks. Only safe under the exclusive lock.
-    pub fn clean_tmp(&self) -> Result<u64> {
-        let mut removed = 0;
-        let mut dirs = vec![self.root.join("tmp")];
-        let chunks = self.root.join("chunks");
-        for entry in fs::read_dir(&chunks).map_err(|e| Error::io(&chunks, e))? {
-            dirs.push(entry.map_err(|e| Error::io(&chunks, e))?.path());
-        }
-        for (i, dir) in dirs.iter().enumerate() {
-            for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-                let entry = entry.map_err(|e| Error::io(dir, e))?;
-                let stray = i == 0
-                    || entry
-                        .file_name()
-                        .to_str()
-                        .is_some_and(|n| n.starts_with('.'));
-                if stray {
-                    fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
+impl LockStore for LocalStore {
+    type Guard = StoreLock;
+
+    /// Shared: captures and restores run side by side. Exclusive: gc, which
+    /// must not delete a chunk a running capture has just reused.
+    fn lock(&self, mode: LockMode) -> Result<StoreLock> {
+        lock_file(&self.root.join("lock"), mode == LockMode::Exclusive)
     }
 }
 
@@ -204,7 +182,7 @@ fn lock_file(path: &Path, exclusive: bool) -> Result<StoreLock> {
     Ok(StoreLock { _file: file })
 }
 
-impl ChunkStore for LocalStore {
+impl ReadStore for LocalStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
@@ -221,6 +199,20 @@ impl ChunkStore for LocalStore {
         }
     }
 
+    fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
+        let pending = self.pending.lock().unwrap().files.get(id).cloned();
+        let path = pending.unwrap_or_else(|| self.chunk_path(id));
+        fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::ChunkMissing {
+                id: *id,
+                store: self.describe(),
+            },
+            _ => Error::io(path, e),
+        })
+    }
+}
+
+impl WriteStore for LocalStore {
     fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
         if self.has(id)? {
             return Ok(false);
@@ -274,19 +266,9 @@ impl ChunkStore for LocalStore {
         // The renames themselves must reach the disk before a manifest does.
         self.sync()
     }
+}
 
-    fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
-        let pending = self.pending.lock().unwrap().files.get(id).cloned();
-        let path = pending.unwrap_or_else(|| self.chunk_path(id));
-        fs::read(&path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::ChunkMissing {
-                id: *id,
-                store: self.describe(),
-            },
-            _ => Error::io(path, e),
-        })
-    }
-
+impl PruneStore for LocalStore {
     fn stored_size(&self, id: &ChunkId) -> Result<Option<u64>> {
         let path = self.chunk_path(id);
         match fs::metadata(&path) {
@@ -328,6 +310,32 @@ impl ChunkStore for LocalStore {
             }
         }
         Ok(())
+    }
+
+    /// Removes temporaries left by crashed writers, in tmp/ and beside the
+    /// chunks. Only safe under the exclusive lock.
+    fn clean_temporaries(&self) -> Result<u64> {
+        let mut removed = 0;
+        let mut dirs = vec![self.root.join("tmp")];
+        let chunks = self.root.join("chunks");
+        for entry in fs::read_dir(&chunks).map_err(|e| Error::io(&chunks, e))? {
+            dirs.push(entry.map_err(|e| Error::io(&chunks, e))?.path());
+        }
+        for (i, dir) in dirs.iter().enumerate() {
+            for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+                let entry = entry.map_err(|e| Error::io(dir, e))?;
+                let stray = i == 0
+                    || entry
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|n| n.starts_with('.'));
+                if stray {
+                    fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 }
 

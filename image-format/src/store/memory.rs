@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::ChunkStore;
+use super::{PruneStore, ReadStore, WriteStore};
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
 
@@ -23,22 +23,13 @@ impl MemoryStore {
     }
 }
 
-impl ChunkStore for MemoryStore {
+impl ReadStore for MemoryStore {
     fn describe(&self) -> String {
         "memory store".into()
     }
 
     fn has(&self, id: &ChunkId) -> Result<bool> {
         Ok(self.chunks.lock().unwrap().contains_key(id))
-    }
-
-    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
-        let mut map = self.chunks.lock().unwrap();
-        if map.contains_key(id) {
-            return Ok(false);
-        }
-        map.insert(*id, compressed.to_vec());
-        Ok(true)
     }
 
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
@@ -52,7 +43,20 @@ impl ChunkStore for MemoryStore {
                 store: self.describe(),
             })
     }
+}
 
+impl WriteStore for MemoryStore {
+    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
+        let mut map = self.chunks.lock().unwrap();
+        if map.contains_key(id) {
+            return Ok(false);
+        }
+        map.insert(*id, compressed.to_vec());
+        Ok(true)
+    }
+}
+
+impl PruneStore for MemoryStore {
     fn stored_size(&self, id: &ChunkId) -> Result<Option<u64>> {
         Ok(self.chunks.lock().unwrap().get(id).map(|c| c.len() as u64))
     }

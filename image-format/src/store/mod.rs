@@ -1,21 +1,44 @@
-//! Where chunks and manifests live. Backends implement two small traits so
-//! that a local directory, an HTTP server or an S3 bucket can stand behind
-//! the same capture and restore code.
+//! Where chunks and manifests live.
+//!
+//! Chunk stores form a ladder of traits (after desync's `Store` →
+//! `WriteStore` → `PruneStore` and rustic's `ReadBackend` →
+//! `WriteBackend`), and each backend implements the rungs it can:
+//!
+//! | trait | adds | implemented by |
+//! |---|---|---|
+//! | [`ReadStore`] | `has`, `get` | every store |
+//! | [`WriteStore`] | `put`, `flush` | local, memory, the client's HTTP store, [`Counting`] |
+//! | [`PruneStore`] | listing, sizes, `remove` | local, memory |
+//! | [`LockStore`] | a shared or exclusive hold on the whole store | local |
+//!
+//! Capture needs a [`WriteStore`], restore and verify a [`ReadStore`], gc
+//! a [`PruneStore`] it can lock. Wrappers add one behaviour each and pass
+//! the rest through ([`Counting`] counts what a capture sends).
+//!
+//! Manifests and the names that point at them are a [`ManifestStore`].
+//! A manifest's bytes are canonical and refuse unknown fields, so a
+//! signature (site sync) will sit beside the manifest as a detached file,
+//! not inside it; see docs/design.md.
+//!
+//! Network backends (the client's HTTP store, an S3 store) live outside
+//! this crate, which does no network I/O.
 
 mod codec;
+mod counting;
 mod local;
 mod memory;
 
 pub use codec::{decode_chunk, encode_chunk, MAX_CHUNK_LEN};
+pub use counting::{Counting, Counts};
 pub use local::{LocalStore, StoreLock};
 pub use memory::MemoryStore;
 
 use crate::error::Result;
 use crate::id::{ChunkId, ImageId};
 
-/// Content-addressed chunk storage. Chunks are stored zstd-compressed and
+/// Content-addressed chunks, read. Chunks are stored zstd-compressed and
 /// named by the BLAKE3 of their plain bytes.
-pub trait ChunkStore: Send + Sync {
+pub trait ReadStore: Send + Sync {
     /// How errors name this store (a path or a URL).
     fn describe(&self) -> String;
     fn has(&self, id: &ChunkId) -> Result<bool>;
@@ -23,26 +46,56 @@ pub trait ChunkStore: Send + Sync {
     fn has_many(&self, ids: &[ChunkId]) -> Result<Vec<bool>> {
         ids.iter().map(|id| self.has(id)).collect()
     }
-    /// Stores compressed bytes; returns false when the chunk was already there.
-    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool>;
-    /// The stored bytes, unverified. Use [`ChunkStore::get`] to read a chunk.
+    /// The stored bytes, unverified. Use [`ReadStore::get`] to read a chunk.
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>>;
-    /// Size of the stored (compressed) chunk, or None when absent.
-    fn stored_size(&self, id: &ChunkId) -> Result<Option<u64>>;
-    fn remove(&self, id: &ChunkId) -> Result<()>;
-    /// Calls `f` with every chunk id and its stored size.
-    fn for_each(&self, f: &mut dyn FnMut(ChunkId, u64) -> Result<()>) -> Result<()>;
-    /// Makes every chunk put so far durable. A manifest may name a chunk
-    /// only after this returns.
-    fn flush(&self) -> Result<()> {
-        Ok(())
-    }
 
     /// Reads, decompresses and verifies a chunk against its name.
     fn get(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let raw = self.get_raw(id)?;
         decode_chunk(id, &raw, &self.describe())
     }
+}
+
+/// A store chunks can be added to.
+pub trait WriteStore: ReadStore {
+    /// Stores compressed bytes; returns false when the chunk was already there.
+    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool>;
+    /// Makes every chunk put so far durable. A manifest may name a chunk
+    /// only after this returns.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A store that can be listed and swept.
+pub trait PruneStore: WriteStore {
+    /// Calls `f` with every chunk id and its stored size.
+    fn for_each(&self, f: &mut dyn FnMut(ChunkId, u64) -> Result<()>) -> Result<()>;
+    /// Size of the stored (compressed) chunk, or None when absent.
+    fn stored_size(&self, id: &ChunkId) -> Result<Option<u64>>;
+    fn remove(&self, id: &ChunkId) -> Result<()>;
+    /// Removes what crashed writers left half-written; returns how many
+    /// items went. Only safe under an exclusive [`LockStore::lock`].
+    fn clean_temporaries(&self) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+/// How a store is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Captures and restores: many at once.
+    Shared,
+    /// gc, which must not delete a chunk a running capture has just reused.
+    Exclusive,
+}
+
+/// A store that can be held against concurrent sweeping.
+pub trait LockStore {
+    /// Released when dropped.
+    type Guard;
+    /// Waits until the store can be held in `mode`.
+    fn lock(&self, mode: LockMode) -> Result<Self::Guard>;
 }
 
 /// One entry of an image name's history.

@@ -12,7 +12,8 @@ use super::arch::{arch_from_vendor_class, Arch};
 use super::pool::{Lease, Pool};
 use super::wire::{code, MessageType, Packet, OP_REPLY, OP_REQUEST};
 use crate::error::DhcpError;
-use crate::mac::MacAddr;
+use crate::routes;
+use crate::MacAddr;
 
 /// Option 175 carrying iPXE's sub-option 176 (`no-pxedhcp`) = 1: iPXE then
 /// skips its 2 s wait for ProxyDHCP offers (measured on QEMU's iPXE ROM).
@@ -269,7 +270,12 @@ fn boot_for(req: &Request, site: &Site) -> Result<Boot, IgnoreReason> {
     // already iPXE gets the HTTP script, never the iPXE binary again.
     if req.is_ipxe {
         return Ok(Boot {
-            file: format!("{}/boot.ipxe?mac={}", site.http_base, req.mac.hyphenated()),
+            file: format!(
+                "{}{}?mac={}",
+                site.http_base,
+                routes::BOOT_SCRIPT,
+                req.mac.hyphenated()
+            ),
             // iPXE takes an address-less offer as ProxyDHCP only when it
             // carries option 60 `PXEClient` (iPXE `net/udp/dhcp.c`); without
             // it the offer is dropped and iPXE reports "Nothing to boot"
@@ -290,7 +296,11 @@ fn boot_for(req: &Request, site: &Site) -> Result<Boot, IgnoreReason> {
         // UEFI 2.x §24.7: the offer must echo vendor class "HTTPClient" and
         // carry a URL as the boot file.
         return Ok(Boot {
-            file: format!("{}/tftp/{}", site.http_base, file),
+            file: format!(
+                "{}{}",
+                site.http_base,
+                routes::path(routes::TFTP_FILE, &[file])
+            ),
             vendor_class: Some("HTTPClient"),
             vendor_options: false,
         });

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::mac::MacAddr;
+use crate::MacAddr;
 
 /// One binding of a MAC to an address until `expires` (Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 
 use crate::error::DhcpError;
-use crate::mac::MacAddr;
+use crate::MacAddr;
 
 /// RFC 2131 §3: the four octets before the options.
 pub const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];

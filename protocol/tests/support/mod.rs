@@ -11,15 +11,7 @@ pub fn testdata(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// xorshift64: the same seed gives the same inputs on every run.
-pub fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
+pub use marrow_test_support::xorshift;
 
 /// A malformed fixture's name and the check its refusal must pass.
 pub type Expectation<E> = (&'static str, fn(&E) -> bool);

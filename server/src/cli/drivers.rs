@@ -63,7 +63,7 @@ pub enum DriversCommand {
 }
 
 fn store(global: &Global) -> Result<Store> {
-    Ok(Store::open(&global.data_dir.join("drivers"))?)
+    Ok(Store::open(&global.dirs().drivers())?)
 }
 
 /// A file counter on stderr when it is a terminal; nothing in a pipe.
@@ -147,17 +147,19 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
 
 /// The devices of a host's last reported inventory.
 fn host_devices(global: &Global, host: &str) -> Result<Vec<Device>> {
-    let db = crate::db::Db::open(&global.data_dir)?;
+    let db = crate::db::Db::open(&global.dirs().db())?;
     let mac = match host.parse::<marrow_protocol::MacAddr>() {
         Ok(mac) => mac,
-        Err(_) => db
-            .host_by_name(host)?
-            .ok_or_else(|| Error::Usage(format!("no host named {host:?} (and it is not a MAC)")))?
-            .mac
-            .parse()
-            .map_err(|e| Error::Usage(format!("host {host:?}: {e}")))?,
+        Err(_) => {
+            db.hosts()
+                .by_name(host)?
+                .ok_or_else(|| {
+                    Error::Usage(format!("no host named {host:?} (and it is not a MAC)"))
+                })?
+                .mac
+        }
     };
-    let (inventory, _) = db.inventory(mac)?.ok_or_else(|| {
+    let (inventory, _) = db.hosts().inventory(mac)?.ok_or_else(|| {
         Error::Usage(format!(
             "host {mac} has reported no inventory yet; it reports one each time the Marrow client boots on it"
         ))

@@ -1,13 +1,13 @@
 //! `marrow host`: list and register hosts.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use marrow_protocol::MacAddr;
 use serde_json::json;
 
 use super::Global;
+use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::tasks::{self, Actor};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostCommand {
@@ -48,10 +48,10 @@ fn format_time(secs: i64) -> String {
 }
 
 pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
-    let db = Db::open(&global.data_dir)?;
+    let mut db = Db::open(&global.dirs().db())?;
     match cmd {
         HostCommand::List { json } => {
-            let hosts = db.hosts()?;
+            let hosts = db.hosts().all()?;
             if json {
                 let rows: Vec<_> = hosts
                     .iter()
@@ -83,7 +83,7 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             for h in hosts {
                 println!(
                     "{:<17}  {:<16}  {:<10}  {:<19}  {}",
-                    h.mac,
+                    h.mac.to_string(),
                     h.name.as_deref().unwrap_or("-"),
                     h.arch.as_deref().unwrap_or("-"),
                     h.last_boot.map(format_time).unwrap_or_else(|| "-".into()),
@@ -96,16 +96,7 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             let mac: MacAddr = mac
                 .parse()
                 .map_err(|e: marrow_protocol::MacParseError| Error::Usage(e.to_string()))?;
-            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(Error::Usage(format!(
-                    "host name {name:?} must be non-empty without spaces"
-                )));
-            }
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            db.add_host(mac, &name, now)?;
+            tasks::add_host(&mut db, &Actor::Cli, mac, &name, SystemClock.now())?;
             println!("host {mac} is {name}");
             Ok(())
         }

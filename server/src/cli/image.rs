@@ -13,11 +13,12 @@ use image_format::maintenance::{self, referenced_chunks};
 use image_format::manifest::Manifest;
 use image_format::plan::{RestoreOptions, RestorePlan};
 use image_format::restore::{restore, Target};
-use image_format::store::{ChunkStore, LocalStore, ManifestStore};
+use image_format::store::{LocalStore, LockMode, LockStore, ManifestStore, PruneStore, ReadStore};
 use image_format::{default_threads, human, ChunkId, ChunkParams, ImageId};
 use serde_json::json;
 
 use super::Global;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::progress::Bar;
 
@@ -30,7 +31,7 @@ pub struct StoreArg {
 
 impl StoreArg {
     pub fn path(&self, global: &Global) -> PathBuf {
-        self.store.clone().unwrap_or_else(|| global.default_store())
+        self.store.clone().unwrap_or_else(|| global.dirs().store())
     }
 }
 
@@ -325,12 +326,6 @@ fn qemu_img(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 pub fn open_image(store: &LocalStore, reference: &str) -> Result<(ImageId, Manifest)> {
     let r = ImageRef::parse(reference)?;
     let entry = catalog::resolve(store, &r, &store.describe())?;
@@ -365,9 +360,9 @@ fn capture_cmd(
         threads: default_threads(),
     };
     let started = std::time::Instant::now();
-    let lock = store.lock(false)?;
+    let lock = store.lock(LockMode::Shared)?;
     let (manifest, stats) = capture(&disk, store, &opts, &Bar::new())?;
-    let id = catalog::commit(store, name, &manifest, now())?;
+    let id = catalog::commit(store, name, &manifest, SystemClock.now() as u64)?;
     drop(lock);
     let secs = started.elapsed().as_secs_f64();
     let dedup = if stats.new_bytes == 0 {
@@ -463,7 +458,7 @@ fn restore_cmd(
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let lock = store.lock(false)?;
+    let lock = store.lock(LockMode::Shared)?;
     let stats = restore(
         &plan,
         &manifest,

@@ -79,10 +79,9 @@ pub struct BuildArgs {
 pub fn run(global: &Global, cmd: InitramfsCommand) -> Result<()> {
     match cmd {
         InitramfsCommand::Build(args) => build(global, args),
-        InitramfsCommand::Inspect { initrd, json } => inspect(
-            &initrd.unwrap_or_else(|| global.data_dir.join("boot/initrd.img")),
-            json,
-        ),
+        InitramfsCommand::Inspect { initrd, json } => {
+            inspect(&initrd.unwrap_or_else(|| global.dirs().initrd()), json)
+        }
     }
 }
 
@@ -100,13 +99,13 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
         kernel: args.kernel_deb.map_or(KernelSource::Apt, KernelSource::Deb),
         cache_dir: args
             .cache_dir
-            .unwrap_or_else(|| global.data_dir.join("cache/kernel")),
+            .unwrap_or_else(|| global.dirs().kernel_cache()),
         client,
         ntfs3g: args.ntfs3g,
         busybox: (!args.no_busybox).then_some(args.busybox),
         firmware_dirs,
         modules: BuildOptions::default_modules(),
-        out_dir: global.data_dir.join("boot"),
+        out_dir: global.dirs().boot(),
         zstd_level: args.zstd_level,
     };
     let spinner = Spinner::new();

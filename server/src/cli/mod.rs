@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 use crate::error::Result;
+use crate::paths::DataDir;
 
 mod drivers;
 mod host;
@@ -36,9 +37,9 @@ pub struct Global {
 }
 
 impl Global {
-    /// The chunk store used when a command is not given `--store`.
-    pub fn default_store(&self) -> PathBuf {
-        self.data_dir.join("store")
+    /// The data directory's layout.
+    pub fn dirs(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
     }
 }
 

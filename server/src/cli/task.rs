@@ -1,14 +1,14 @@
 //! `marrow task`: create, list, show and cancel capture and restore tasks.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use marrow_protocol::api::After;
-use marrow_protocol::MacAddr;
+use marrow_protocol::api::{After, TaskKind};
+use marrow_protocol::TaskId;
 use serde_json::json;
 
 use super::Global;
-use crate::db::{new_token, Db, HostId, NewTask, Task, TaskId, TaskKind, TaskState};
+use crate::clock::{Clock, SystemClock};
+use crate::db::{Db, Task, TaskState};
 use crate::error::{Error, Result};
+use crate::tasks::{self, Actor, NewTask, OsRng};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
@@ -85,31 +85,6 @@ fn parse_after(s: &str) -> std::result::Result<After, String> {
     After::parse(s).ok_or_else(|| format!("{s:?}: use reboot or poweroff"))
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// A MAC, registered on the spot when new (a technician often knows the
-/// MAC from the machine's label before it ever PXE-boots), or the name of
-/// a registered host.
-fn resolve_host(db: &Db, arg: &str) -> Result<HostId> {
-    if let Ok(mac) = arg.parse::<MacAddr>() {
-        db.ensure_host(mac, now())?;
-        return Ok(mac);
-    }
-    let host = db.host_by_name(arg)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "no host named {arg:?} (and it is not a MAC); register it with `marrow host add MAC --name {arg}`"
-        ))
-    })?;
-    host.mac
-        .parse()
-        .map_err(|e: marrow_protocol::MacParseError| Error::Usage(format!("host {arg:?}: {e}")))
-}
-
 fn task_json(t: &Task) -> serde_json::Value {
     json!({
         "id": t.id,
@@ -134,9 +109,9 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn create(db: &Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
-    let token = new_token()?;
-    let id = db.create_task(&new, &token, now())?;
+fn create(db: &mut Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
+    let created = tasks::create(db, &Actor::Cli, &new, SystemClock.now(), &mut OsRng)?;
+    let (id, token) = (created.id, created.token);
     match (json, show_token) {
         (true, true) => print_json(&json!({ "id": id, "token": token })),
         (true, false) => print_json(&json!({ "id": id })),
@@ -147,7 +122,7 @@ fn create(db: &Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
 }
 
 pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
-    let db = Db::open(&global.data_dir)?;
+    let mut db = Db::open(&global.dirs().db())?;
     match cmd {
         TaskCommand::Capture {
             host,
@@ -157,7 +132,6 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             show_token,
             json,
         } => {
-            let host = resolve_host(&db, &host)?;
             let new = NewTask {
                 kind: TaskKind::Capture,
                 host,
@@ -167,7 +141,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 after,
                 inject_drivers: None,
             };
-            create(&db, new, show_token, json)
+            create(&mut db, new, show_token, json)
         }
         TaskCommand::Restore {
             host,
@@ -179,7 +153,6 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             show_token,
             json,
         } => {
-            let host = resolve_host(&db, &host)?;
             let new = NewTask {
                 kind: TaskKind::Restore,
                 host,
@@ -189,10 +162,10 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 after,
                 inject_drivers,
             };
-            create(&db, new, show_token, json)
+            create(&mut db, new, show_token, json)
         }
         TaskCommand::List { json } => {
-            let tasks = db.tasks()?;
+            let tasks = db.tasks().all()?;
             if json {
                 print_json(&tasks.iter().map(task_json).collect());
                 return Ok(());
@@ -209,8 +182,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 println!(
                     "{:>5}  {:<8}  {:<17}  {:<10}  {}",
                     t.id,
-                    json!(t.kind).as_str().unwrap_or("-"),
-                    t.host,
+                    t.kind.as_str(),
+                    t.host.to_string(),
                     t.state.as_str(),
                     t.image
                 );
@@ -222,7 +195,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 return follow_task(&db, id, json);
             }
             let t = db
-                .task(id)?
+                .tasks()
+                .get(id)?
                 .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
             if json {
                 print_json(&task_json(&t));
@@ -240,7 +214,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             Ok(())
         }
         TaskCommand::Cancel { id } => {
-            db.cancel_task(id, now())?;
+            tasks::cancel(&mut db, &Actor::Cli, id, SystemClock.now())?;
             println!("task {id} cancelled");
             Ok(())
         }
@@ -267,7 +241,8 @@ fn follow_task(db: &Db, id: TaskId, json: bool) -> Result<()> {
     let task =
         loop {
             let t = db
-                .task(id)?
+                .tasks()
+                .get(id)?
                 .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
             if last_state != Some(t.state) {
                 let line = format!("task {id}: {}", t.state.as_str());

@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
 use super::net::Interface;
-use super::{unix_now, Shared};
+use super::state::Shared;
 use crate::db::BootSeen;
 use crate::error::{Error, Result};
 
@@ -75,10 +75,16 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
         if let Some((opt93, opt60)) = req.arch_conflict {
             debug!(mac = %req.mac, "option 93 says arch {opt93}, option 60 says {opt60}; using option 93");
         }
-        let now = unix_now();
+        let now = shared.now();
         let decision = {
-            let mut pool = shared.pool.lock().unwrap_or_else(|e| e.into_inner());
-            decide(&req, &site, pool.as_mut(), now, Arrival { port, source })
+            let mut pool = shared.boot.pool.lock().unwrap_or_else(|e| e.into_inner());
+            decide(
+                &req,
+                &site,
+                pool.as_mut(),
+                now as u64,
+                Arrival { port, source },
+            )
         };
         let arch = req.arch.map(|a| a.name()).unwrap_or_else(|| "none".into());
         match decision {
@@ -88,13 +94,14 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             }
             Decision::Release(lease) => {
                 info!(mac = %lease.mac, ip = %lease.ip, "lease released");
-                if let Err(e) = shared.db().delete_lease(lease.mac) {
+                let mac = lease.mac;
+                if let Err(e) = shared.db.call(move |db| db.leases().delete(mac)).await {
                     warn!("{e}");
                 }
             }
             Decision::Reply(reply) => {
-                if let Some(lease) = &reply.commit {
-                    if let Err(e) = shared.db().save_lease(lease) {
+                if let Some(lease) = reply.commit {
+                    if let Err(e) = shared.db.call(move |db| db.leases().save(&lease)).await {
                         warn!("lease for {} not stored: {e}", lease.mac);
                     }
                 }
@@ -110,8 +117,13 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                         client_uuid: req.client_uuid.clone(),
                         ip: reply.commit.map(|l| l.ip),
                     };
-                    if let Err(e) = shared.db().record_boot(req.mac, &seen, now as i64) {
-                        warn!("host {} not recorded: {e}", req.mac);
+                    let mac = req.mac;
+                    let recorded = shared
+                        .db
+                        .call(move |db| db.hosts().record_boot(mac, &seen, now))
+                        .await;
+                    if let Err(e) = recorded {
+                        warn!("host {mac} not recorded: {e}");
                     }
                 }
                 let bytes = match reply.packet.emit() {

@@ -18,7 +18,8 @@ use marrow_protocol::tftp::{check_path, ErrorCode, Limits, Outcome, Packet, Requ
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
-use super::Shared;
+use super::files::{confine, Confinement};
+use super::state::Shared;
 use crate::error::{Error, Result};
 
 /// Whole boot files kept in memory: a room of PXE clients asks for the same
@@ -47,22 +48,18 @@ fn open(shared: &Shared, name: &str) -> std::result::Result<Arc<[u8]>, Refusal> 
     };
     let rel =
         check_path(name).map_err(|e| refuse(ErrorCode::AccessViolation, e.to_string(), "path"))?;
-    let path = shared.tftp_root.join(rel);
-    let real = path.canonicalize().map_err(|_| {
-        refuse(
+    let real = confine(&shared.boot.tftp_root, &rel).map_err(|c| match c {
+        Confinement::NotFound => refuse(
             ErrorCode::FileNotFound,
             format!("{name}: no such file"),
             "not_found",
-        )
-    })?;
-    if !real.starts_with(&shared.tftp_root) {
-        // A symlink inside the root that points out of it.
-        return Err(refuse(
+        ),
+        Confinement::Outside => refuse(
             ErrorCode::AccessViolation,
             format!("{name}: outside the TFTP root"),
             "outside_root",
-        ));
-    }
+        ),
+    })?;
     let meta = std::fs::metadata(&real).map_err(|_| {
         refuse(
             ErrorCode::FileNotFound,
@@ -78,7 +75,11 @@ fn open(shared: &Shared, name: &str) -> std::result::Result<Arc<[u8]>, Refusal> 
         ));
     }
     let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut cache = shared.tftp_cache.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cache = shared
+        .boot
+        .tftp_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some((len, t, data)) = cache.get(&real) {
         if *len == meta.len() && *t == mtime {
             return Ok(data.clone());

@@ -2,7 +2,7 @@
 //! kernel (see `tests/data/modalias/SOURCES.md`), against the modaliases
 //! QEMU's emulated devices expose, and against kmod's own `modprobe`.
 
-use driver_store::AliasTable;
+use marrow_kmod::AliasTable;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -136,13 +136,7 @@ fn parsing_then_printing_then_parsing_again_gives_the_same_table() {
 #[test]
 fn the_parser_and_matcher_never_panic_on_mutated_input() {
     let base = excerpt_text().into_bytes();
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = marrow_test_support::xorshift(0x9E37_79B9_7F4A_7C15u64);
     let alphabet = b"*?[]!^-\\ \n#aliaspci:v0123456789ABCDEF";
     for _ in 0..400 {
         let mut bytes = base[..(next() as usize % base.len())].to_vec();

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::error::ModulesError;
+
 /// A module's name as the kernel knows it: the file stem with `-` turned
 /// into `_` (`usb-storage.ko` is module `usb_storage`), which is how kmod
 /// compares names too.
@@ -38,19 +40,6 @@ impl std::fmt::Display for ModuleName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Why a metadata file did not parse. `line` counts from 1.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ModulesError {
-    #[error("modules.dep line {line}: {text:?} has no `path:` before its dependencies")]
-    DepNoColon { line: usize, text: String },
-    #[error("modules.dep line {line}: path {path:?} is not a .ko module file")]
-    DepNotModule { line: usize, path: String },
-    #[error("module {name} is neither in modules.dep nor built into the kernel")]
-    Unknown { name: String },
-    #[error("modules.dep: {name} depends on {dep}, which has no modules.dep line")]
-    MissingDep { name: String, dep: String },
 }
 
 /// `modules.dep`: each module's file and the files it needs.
@@ -393,13 +382,7 @@ kernel/drivers/usb/core/usbcore.ko.xz:
             "alias crypto-crc32c crc32c_generic\nsoftdep ext4 pre: crypto-crc32c post: x\n",
         ];
         let alphabet = b"k/o.:- \nabc_";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = marrow_test_support::xorshift(0x9e37_79b9_7f4a_7c15u64);
         for round in 0..20_000 {
             let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
             for _ in 0..(next() % 6 + 1) {

@@ -6,23 +6,31 @@
 //! TOKEN`. A token reaches only its own task and its task's image: the
 //! image name is part of each image path, and the server refuses any other.
 //!
-//! | method | path | for |
+//! The routes are defined once, in [`crate::routes`]: the server mounts
+//! the patterns and the client fills them in.
+//!
+//! | method | route | for |
 //! |---|---|---|
-//! | POST | `/api/v1/task/claim` | the task; marks it running |
-//! | PUT | `/api/v1/task/inventory` | the machine's inventory |
-//! | POST | `/api/v1/task/progress` | [`Progress`], about once a second |
-//! | POST | `/api/v1/task/report` | [`Report`]; ends the task |
-//! | POST | `/api/v1/images/NAME/chunks/has` | [`HasRequest`] → [`HasResponse`] (capture) |
-//! | PUT | `/api/v1/images/NAME/chunks/ID` | a zstd chunk (capture) |
-//! | GET | `/api/v1/images/NAME/chunks/ID` | a zstd chunk of the image (restore) |
-//! | GET | `/api/v1/images/NAME/manifest` | the task's manifest (restore) |
-//! | POST | `/api/v1/images/NAME/manifest` | commit a manifest (capture) → [`Committed`] |
-//! | GET | `/api/v1/task/drivers` | [`DriverPlan`] for the reported inventory (restore) |
-//! | GET | `/api/v1/task/drivers/PACKAGE/FILE` | one file of a planned package |
+//! | POST | [`crate::routes::CLAIM`] | the task ([`TaskInfo`]); marks it running |
+//! | PUT | [`crate::routes::INVENTORY`] | the machine's inventory |
+//! | POST | [`crate::routes::PROGRESS`] | [`Progress`], about once a second |
+//! | POST | [`crate::routes::REPORT`] | [`Report`]; ends the task |
+//! | POST | [`crate::routes::CHUNKS_HAS`] | [`HasRequest`] → [`HasResponse`] (capture) |
+//! | PUT | [`crate::routes::CHUNK`] | a zstd chunk (capture) |
+//! | GET | [`crate::routes::CHUNK`] | a zstd chunk of the image (restore) |
+//! | GET | [`crate::routes::MANIFEST`] | the task's manifest (restore) |
+//! | POST | [`crate::routes::MANIFEST`] | commit a manifest (capture) → [`Committed`] |
+//! | GET | [`crate::routes::DRIVERS`] | [`DriverPlan`] for the reported inventory (restore) |
+//! | GET | [`crate::routes::DRIVER_FILE`] | one file of a planned package |
 
+mod drivers;
+
+pub use drivers::{
+    DriverFile, DriverPackage, DriverPlan, DriverReport, InjectReport, Injected, Skipped,
+};
+
+use marrow_ids::{ChunkId, ImageId, TaskId};
 use serde::{Deserialize, Serialize};
-
-pub const PREFIX: &str = "/api/v1";
 
 /// Most chunk ids one `has` call may ask about.
 pub const MAX_HAS_BATCH: usize = 1024;
@@ -53,22 +61,40 @@ impl After {
     }
 }
 
+/// What a task does with its host's disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum TaskKind {
     Capture,
     Restore,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Capture => "capture",
+            TaskKind::Restore => "restore",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskKind> {
+        match s {
+            "capture" => Some(TaskKind::Capture),
+            "restore" => Some(TaskKind::Restore),
+            _ => None,
+        }
+    }
 }
 
 /// The answer to a claim: what the client is to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskInfo {
-    pub id: i64,
-    pub kind: Kind,
+    pub id: TaskId,
+    pub kind: TaskKind,
     /// The image name (no version): the `NAME` of the image paths.
     pub image: String,
     /// For a restore: the manifest id the task's `NAME[@ID]` resolved to.
-    pub manifest: Option<String>,
+    pub manifest: Option<ImageId>,
     /// The disk rule (see [`crate::disk_rule`]); `None`: the only internal disk.
     pub disk: Option<String>,
     pub grow_last_partition: bool,
@@ -98,7 +124,7 @@ pub struct Report {
     /// The disk the task used (`/dev/vda`), once chosen.
     pub disk: Option<String>,
     /// The manifest id captured or restored.
-    pub image_id: Option<String>,
+    pub image_id: Option<ImageId>,
     /// Bytes read from the disk (capture: used blocks; restore: the
     /// comparison reads of the delta pass).
     pub read_bytes: u64,
@@ -117,12 +143,12 @@ pub struct Report {
     pub seconds: f64,
     /// Driver injection, when the task asked for it: what was injected and
     /// why, and what was skipped.
-    pub drivers: Option<serde_json::Value>,
+    pub drivers: Option<DriverReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HasRequest {
-    pub ids: Vec<String>,
+    pub ids: Vec<ChunkId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,34 +159,8 @@ pub struct HasResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
-    pub id: String,
+    pub id: ImageId,
     pub image: String,
-}
-
-/// The drivers the server chose for the reported machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DriverPlan {
-    pub os: String,
-    pub packages: Vec<DriverPackage>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DriverPackage {
-    /// The store's package id: the `PACKAGE` of the file paths.
-    pub id: String,
-    /// The folder name it gets on the Windows volume.
-    pub name: String,
-    pub reason: String,
-    pub files: Vec<DriverFile>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DriverFile {
-    /// `/`-separated, relative to the package root.
-    pub path: String,
-    pub size: u64,
-    /// BLAKE3 of the content, hex.
-    pub blake3: String,
 }
 
 /// An error body: every 4xx and 5xx answer of the API carries one.

@@ -41,6 +41,19 @@ impl fmt::Debug for MacAddr {
     }
 }
 
+impl serde::Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for MacAddr {
     type Err = MacParseError;
 
@@ -74,6 +87,16 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "52:54:00:ab:cd:01");
         assert_eq!(a.hyphenated(), "52-54-00-ab-cd-01");
+    }
+
+    #[test]
+    fn serializes_in_the_colon_form() {
+        let a: MacAddr = "52-54-00-ab-cd-01".parse().unwrap();
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"52:54:00:ab:cd:01\"");
+        assert_eq!(
+            serde_json::from_str::<MacAddr>("\"52:54:00:ab:cd:01\"").unwrap(),
+            a
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! This module is pure: it parses text and matches strings. Reading
 //! `modules.alias` and `/sys` is the caller's business.
 
-use crate::error::{Error, Result};
+use crate::error::ModulesError;
+
+type Result<T> = std::result::Result<T, ModulesError>;
 
 /// One `alias` line of `modules.alias`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +50,7 @@ impl AliasTable {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let bad = |reason| Error::Alias {
+            let bad = |reason| ModulesError::Alias {
                 line,
                 reason,
                 text: raw.to_string(),

@@ -1,0 +1,60 @@
+//! The schema, as the steps that build it (`PRAGMA user_version` counts
+//! the steps applied).
+//!
+//! - 1: `hosts`, one row per machine keyed by MAC (`aa:bb:cc:dd:ee:ff`),
+//!   which other tables reference; `leases`, the `full`-mode DHCP bindings,
+//!   one per MAC and unique per address.
+//! - 2: `tasks`, capture and restore tasks. A partial unique index keeps at
+//!   most one active (`pending` or `running`) task per host. Only the
+//!   BLAKE3 hash of a task's one-time token is stored (`token_hash`).
+//! - 3: what a task does when it ends (`after`), the Windows target whose
+//!   drivers a restore injects (`inject_drivers`), the manifest a restore
+//!   resolved to when claimed (`manifest`), and each host's last reported
+//!   inventory (`hosts.inventory`, JSON).
+//!
+//! Later versions add steps; a step never edits an earlier one, so a
+//! database written by any version opens in a newer one.
+
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: hosts and leases.
+    "CREATE TABLE hosts (
+        mac TEXT PRIMARY KEY NOT NULL,
+        name TEXT UNIQUE,
+        arch TEXT,
+        client_uuid TEXT,
+        ip TEXT,
+        first_seen INTEGER NOT NULL,
+        last_boot INTEGER
+    );
+    CREATE TABLE leases (
+        mac TEXT PRIMARY KEY NOT NULL,
+        ip TEXT NOT NULL UNIQUE,
+        expires INTEGER NOT NULL
+    );",
+    // 2: capture and restore tasks.
+    "CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('capture', 'restore')),
+        host TEXT NOT NULL REFERENCES hosts(mac),
+        image TEXT NOT NULL,
+        disk_rule TEXT,
+        grow_last_partition INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL
+            CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+        error TEXT,
+        progress TEXT,
+        report TEXT,
+        token_hash TEXT,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX tasks_one_active_per_host
+        ON tasks(host) WHERE state IN ('pending', 'running');",
+    // 3: the end action, driver injection, the claimed manifest, inventories.
+    "ALTER TABLE tasks ADD COLUMN after TEXT NOT NULL DEFAULT 'reboot'
+        CHECK (after IN ('reboot', 'poweroff'));
+    ALTER TABLE tasks ADD COLUMN inject_drivers TEXT;
+    ALTER TABLE tasks ADD COLUMN manifest TEXT;
+    ALTER TABLE hosts ADD COLUMN inventory TEXT;
+    ALTER TABLE hosts ADD COLUMN inventory_at INTEGER;",
+];

@@ -1,0 +1,57 @@
+//! The data directory's layout, in one place (`--data-dir`, default
+//! `/var/lib/marrow`):
+//!
+//! ```text
+//! marrow.db        hosts, leases, tasks (SQLite)
+//! store/           the chunk store (docs/image-format.md)
+//! boot/            vmlinuz and initrd.img for the Marrow client
+//! drivers/         the driver store
+//! tftp/            the TFTP root, with the iPXE binaries
+//! cache/kernel/    downloaded kernel packages for initramfs builds
+//! ```
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir(root.into())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.0.join("marrow.db")
+    }
+
+    /// The chunk store used when a command is not given `--store`.
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+
+    /// Where `marrow initramfs build` puts the kernel and initramfs.
+    pub fn boot(&self) -> PathBuf {
+        self.0.join("boot")
+    }
+
+    pub fn initrd(&self) -> PathBuf {
+        self.boot().join("initrd.img")
+    }
+
+    pub fn drivers(&self) -> PathBuf {
+        self.0.join("drivers")
+    }
+
+    /// The TFTP root when the configuration names none.
+    pub fn tftp(&self) -> PathBuf {
+        self.0.join("tftp")
+    }
+
+    pub fn kernel_cache(&self) -> PathBuf {
+        self.0.join("cache/kernel")
+    }
+}

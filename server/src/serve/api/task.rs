@@ -1,0 +1,105 @@
+//! The task calls: claim, inventory, progress, report.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use image_format::store::ReadStore;
+use marrow_protocol::api::{Progress, Report, TaskInfo};
+use tracing::{info, warn};
+
+use super::{blocking, json_body, ApiError, ApiResult};
+use crate::serve::auth::{image_name, TaskAuth};
+use crate::serve::state::Shared;
+use crate::tasks::{self, Actor, Claim};
+
+pub(super) async fn claim(
+    State(shared): State<Arc<Shared>>,
+    auth: TaskAuth,
+) -> ApiResult<Json<TaskInfo>> {
+    let store = shared.store()?;
+    let db = shared.db.clone();
+    let now = shared.now();
+    let token = auth.token;
+    let claimed = blocking(move || {
+        db.blocking(|db| tasks::claim(db, &token, store.as_ref(), &store.describe(), now))
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let task = match claimed {
+        Some(Claim::Claimed(task)) => *task,
+        Some(Claim::ImageMissing(why)) => return Err(ApiError::NotFound(why)),
+        None => return Err(ApiError::Unauthorized("task ended meanwhile".into())),
+    };
+    info!(task = %task.id, host = %task.host, "task claimed");
+    Ok(Json(TaskInfo {
+        id: task.id,
+        kind: task.kind,
+        image: image_name(&task)?,
+        manifest: task.manifest,
+        disk: task.disk_rule.clone(),
+        grow_last_partition: task.grow_last_partition,
+        after: task.after,
+        inject_drivers: task.inject_drivers.clone(),
+    }))
+}
+
+pub(super) async fn inventory(
+    State(shared): State<Arc<Shared>>,
+    auth: TaskAuth,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let task = auth.task;
+    let value: serde_json::Value = json_body("inventory", &body)?;
+    if !value.is_object() || value.get("pci").is_none() {
+        return Err(ApiError::Unprocessable(
+            "inventory: expected the object `marrow-client inventory --json` prints".into(),
+        ));
+    }
+    let (host, now, text) = (task.host, shared.now(), value.to_string());
+    shared
+        .db
+        .call(move |db| db.hosts().set_inventory(host, &text, now))
+        .await?;
+    shared.images.driver_plans.forget(&task);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn progress(
+    State(shared): State<Arc<Shared>>,
+    auth: TaskAuth,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let p: Progress = json_body("progress", &body)?;
+    let text = serde_json::to_string(&p).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (id, now) = (auth.task.id, shared.now());
+    shared
+        .db
+        .call(move |db| tasks::progress(db, id, &text, now))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn report(
+    State(shared): State<Arc<Shared>>,
+    auth: TaskAuth,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let task = auth.task;
+    let r: Report = json_body("report", &body)?;
+    let text = serde_json::to_string(&r).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (id, now, error) = (task.id, shared.now(), r.error.clone());
+    shared
+        .db
+        .call(move |db| tasks::finish(db, &Actor::Client(id), id, &text, error.as_deref(), now))
+        .await?;
+    shared.images.readable.forget(&task);
+    shared.images.driver_plans.forget(&task);
+    match &r.error {
+        None => info!(task = %task.id, host = %task.host, "task done"),
+        Some(e) => warn!(task = %task.id, host = %task.host, "task failed: {e}"),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

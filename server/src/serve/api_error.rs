@@ -1,0 +1,89 @@
+//! Every failure of the client API, as one enum behind one `IntoResponse`:
+//! a 4xx or 5xx status and a JSON body (`{"error": "..."}`) whose message
+//! names what was wrong.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use marrow_protocol::api::ApiError as Body;
+use tracing::warn;
+
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// 400: the request does not parse.
+    BadRequest(String),
+    /// 401: no token, or not a live task's current token.
+    Unauthorized(String),
+    /// 403: the token's task may not reach this image, chunk or package.
+    Forbidden(String),
+    /// 404
+    NotFound(String),
+    /// 409: the request conflicts with what the server holds.
+    Conflict(String),
+    /// 413
+    TooLarge(String),
+    /// 422: it parses, but is not what it claims to be.
+    Unprocessable(String),
+    /// 500: the server's own failure.
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(self) -> String {
+        match self {
+            ApiError::BadRequest(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::TooLarge(m)
+            | ApiError::Unprocessable(m)
+            | ApiError::Internal(m) => m,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let error = self.message();
+        if status.is_server_error() {
+            warn!(status = status.as_u16(), "client API: {error}");
+        }
+        (status, Json(Body { error })).into_response()
+    }
+}
+
+/// The server's own errors (database, store, files) are 500s.
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<image_format::Error> for ApiError {
+    fn from(e: image_format::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<driver_store::Error> for ApiError {
+    fn from(e: driver_store::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,175 @@
+//! Files served from a root directory over HTTP: confinement to the root
+//! (shared with TFTP), single byte ranges (RFC 9110 §14) and streaming.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::metrics::Metrics;
+
+/// Why a path is not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confinement {
+    /// Nothing is there (or the root itself is missing).
+    NotFound,
+    /// A symlink inside the root points out of it.
+    Outside,
+}
+
+/// The real path of `rel` under the canonical `root`, refusing anything a
+/// symlink leads out of the root to. `rel` has passed the lexical check
+/// (`marrow_protocol::tftp::check_path`) already.
+pub(crate) fn confine(root: &Path, rel: &Path) -> Result<PathBuf, Confinement> {
+    let real = root
+        .join(rel)
+        .canonicalize()
+        .map_err(|_| Confinement::NotFound)?;
+    if !real.starts_with(root) {
+        return Err(Confinement::Outside);
+    }
+    Ok(real)
+}
+
+pub(crate) fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// A single byte range from a `Range` header (RFC 9110 §14.1.2), inclusive.
+/// `Ok(None)`: no (or an ignorable multi-range) header, send everything.
+/// `Err(())`: unsatisfiable, answer 416.
+pub(crate) fn parse_range(value: &str, len: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Multipart ranges: RFC 9110 lets a server ignore Range entirely.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let suffix: u64 = b.parse().map_err(|_| ())?;
+        if suffix == 0 || len == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(suffix), len - 1)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if start >= len || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+pub(crate) async fn serve_file(
+    metrics: &Metrics,
+    dir: PathBuf,
+    rel: PathBuf,
+    headers: &HeaderMap,
+) -> Response {
+    let shown = rel.display().to_string();
+    let Ok(root) = dir.canonicalize() else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("{shown}: {} does not exist\n", dir.display()),
+        );
+    };
+    let real = match confine(&root, &rel) {
+        Ok(real) => real,
+        Err(Confinement::NotFound) => {
+            return text(StatusCode::NOT_FOUND, format!("{shown}: no such file\n"))
+        }
+        Err(Confinement::Outside) => {
+            return text(
+                StatusCode::FORBIDDEN,
+                format!("{shown}: outside {}\n", root.display()),
+            )
+        }
+    };
+    let mut file = match tokio::fs::File::open(&real).await {
+        Ok(f) => f,
+        Err(e) => return text(StatusCode::NOT_FOUND, format!("{shown}: {e}\n")),
+    };
+    let len = match file.metadata().await {
+        Ok(m) if m.is_file() => m.len(),
+        _ => return text(StatusCode::NOT_FOUND, format!("{shown}: not a file\n")),
+    };
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = match range.map(|r| parse_range(r, len)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(r))) => Some(r),
+        Some(Err(())) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+                format!("{shown}: range not satisfiable for {len} bytes\n"),
+            )
+                .into_response()
+        }
+    };
+    let (status, start, count) = match range {
+        Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+        None => (StatusCode::OK, 0, len),
+    };
+    if start > 0 {
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await {
+            return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{shown}: {e}\n"));
+        }
+    }
+    metrics.http_file_bytes(count);
+    let stream = tokio_util::io::ReaderStream::new(file.take(count));
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {}-{}/{len}", start, start + count - 1))
+        {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_single_range_forms() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Ok(Some((0, 99))));
+        assert_eq!(parse_range("bytes=900-", 1000), Ok(Some((900, 999))));
+        assert_eq!(parse_range("bytes=-100", 1000), Ok(Some((900, 999))));
+        assert_eq!(parse_range("bytes=990-5000", 1000), Ok(Some((990, 999))));
+    }
+
+    #[test]
+    fn refuses_unsatisfiable_ranges_and_ignores_multipart() {
+        assert_eq!(parse_range("bytes=1000-", 1000), Err(()));
+        assert_eq!(parse_range("bytes=5-2", 1000), Err(()));
+        assert_eq!(parse_range("bytes=x-2", 1000), Err(()));
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), Ok(None));
+        assert_eq!(parse_range("items=0-1", 1000), Ok(None));
+    }
+}

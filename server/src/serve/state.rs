@@ -1,0 +1,197 @@
+//! The state every part of the service shares, built in one place.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use image_format::store::LocalStore;
+use image_format::ChunkId;
+use marrow_protocol::api::DriverPlan;
+use marrow_protocol::dhcp::{BootFiles, Mode, Network, Pool, Site};
+use tracing::{info, warn};
+
+use super::api::PerTask;
+use super::config::{Config, DhcpMode};
+use super::db_handle::DbHandle;
+use super::metrics::Metrics;
+use super::net::Interface;
+use super::tftp::FileCache;
+use crate::clock::{Clock, SystemClock};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::paths::DataDir;
+
+/// State shared by every task of the service.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub dirs: DataDir,
+    pub db: DbHandle,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub boot: BootState,
+    pub images: ImageState,
+}
+
+/// What DHCP, TFTP and the boot files need.
+pub(crate) struct BootState {
+    /// The `full`-mode address pool.
+    pub pool: Mutex<Option<Pool>>,
+    pub network: Option<Network>,
+    pub files: BootFiles,
+    /// Canonical TFTP root, for the symlink half of confinement.
+    pub tftp_root: PathBuf,
+    pub tftp_cache: FileCache,
+}
+
+/// What the client API's image calls need.
+pub(crate) struct ImageState {
+    /// The chunk store, opened (or created) on the first client call.
+    store: Mutex<Option<Arc<LocalStore>>>,
+    /// A restore's chunk set, worked out once per task.
+    pub readable: PerTask<HashSet<ChunkId>>,
+    /// A restore's driver plan, worked out once per task.
+    pub driver_plans: PerTask<DriverPlan>,
+}
+
+impl Shared {
+    /// Opens the database, installs the iPXE binaries into the TFTP root,
+    /// and restores `full`-mode leases into the pool.
+    pub fn new(config: Config, interfaces: &[Interface]) -> Result<Shared> {
+        let dirs = DataDir::new(&config.data_dir);
+        let files = install_boot_files(&config)?;
+        let db = Db::open(&dirs.db())?;
+        let network = network_for(&config, interfaces)?;
+        let pool = pool_for(&config, &db)?;
+        let tftp_root = config
+            .tftp_root
+            .canonicalize()
+            .map_err(Error::io(&config.tftp_root))?;
+        Ok(Shared {
+            dirs,
+            db: DbHandle::new(db),
+            clock: Arc::new(SystemClock),
+            metrics: Metrics::default(),
+            boot: BootState {
+                pool: Mutex::new(pool),
+                network,
+                files,
+                tftp_root,
+                tftp_cache: Mutex::new(HashMap::new()),
+            },
+            images: ImageState {
+                store: Mutex::new(None),
+                readable: PerTask::default(),
+                driver_plans: PerTask::default(),
+            },
+            config,
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn http_base(&self, iface: &Interface) -> String {
+        match &self.config.http_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "http://{}:{}",
+                self.config.advertise_ip.unwrap_or(iface.ip),
+                self.config.http_port
+            ),
+        }
+    }
+
+    pub fn site(&self, iface: &Interface) -> Site {
+        Site {
+            mode: match self.config.dhcp_mode {
+                DhcpMode::Full => Mode::Full,
+                _ => Mode::Proxy,
+            },
+            server_ip: self.config.advertise_ip.unwrap_or(iface.ip),
+            http_base: self.http_base(iface),
+            boot_files: self.boot.files.clone(),
+            network: self.boot.network.clone(),
+        }
+    }
+
+    /// The chunk store of the data directory, created when absent so a
+    /// first capture needs no set-up.
+    pub fn store(&self) -> Result<Arc<LocalStore>> {
+        let mut slot = self.images.store.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = &*slot {
+            return Ok(store.clone());
+        }
+        let store = Arc::new(LocalStore::create(&self.dirs.store())?);
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+}
+
+/// Copies each configured iPXE binary into the TFTP root when it is not
+/// there yet, and returns the names that are present afterwards.
+fn install_boot_files(config: &Config) -> Result<BootFiles> {
+    let root = &config.tftp_root;
+    std::fs::create_dir_all(root).map_err(Error::io(root))?;
+    let present = |name: &str| -> Result<Option<String>> {
+        let dest = root.join(name);
+        if !dest.exists() {
+            let src = config.ipxe_dir.join(name);
+            if src.is_file() {
+                std::fs::copy(&src, &dest).map_err(Error::io(&dest))?;
+            }
+        }
+        Ok(dest.is_file().then(|| name.to_string()))
+    };
+    Ok(BootFiles {
+        bios: present(&config.boot_bios)?,
+        uefi_x64: present(&config.boot_uefi_x64)?,
+        uefi_ia32: present(&config.boot_uefi_ia32)?,
+        uefi_arm64: present(&config.boot_uefi_arm64)?,
+    })
+}
+
+fn network_for(config: &Config, interfaces: &[Interface]) -> Result<Option<Network>> {
+    let Some((first, last)) = config.range else {
+        return Ok(None);
+    };
+    let subnet_mask = match config.subnet_mask {
+        Some(m) => m,
+        None => interfaces
+            .iter()
+            .find(|i| i.contains(first) && i.contains(last))
+            .map(|i| i.netmask())
+            .ok_or_else(|| Error::Config {
+                key: "dhcp.range".into(),
+                value: format!("{first}-{last}"),
+                reason: "not inside any served interface's subnet; set dhcp.subnet_mask for relayed ranges".into(),
+            })?,
+    };
+    Ok(Some(Network {
+        subnet_mask,
+        router: config.router,
+        dns: config.dns.clone(),
+        lease_secs: config.lease_secs,
+    }))
+}
+
+/// The `full`-mode pool with the stored leases and the reservations.
+fn pool_for(config: &Config, db: &Db) -> Result<Option<Pool>> {
+    let (DhcpMode::Full, Some((first, last))) = (config.dhcp_mode, config.range) else {
+        return Ok(None);
+    };
+    let mut pool = Pool::new(first, last);
+    let (leases, bad) = db.leases().all()?;
+    for complaint in bad {
+        warn!("skipping unreadable {complaint}");
+    }
+    let restored = leases.len();
+    for lease in leases {
+        pool.restore(lease);
+    }
+    for (mac, ip) in &config.reservations {
+        pool.reserve(*mac, *ip);
+    }
+    info!(restored, "leases restored from the database");
+    Ok(Some(pool))
+}

@@ -1,0 +1,284 @@
+//! The rules of tasks and hosts, in one place, and the only writer of task
+//! state: creating, cancelling, claiming, reporting progress, finishing,
+//! and the boot decision that hands a booting host its task. The CLI, the
+//! client API (and later the admin API and the scheduler) all come here.
+//!
+//! Every operation takes the [`Actor`] that asks, `now`, and where it
+//! needs one a token [`Rng`]; each runs in one database transaction, and
+//! the spot where the audit record will be written in that transaction is
+//! marked `audit:`.
+
+mod actor;
+mod hosts;
+mod token;
+
+use driver_store::TargetOs;
+use image_format::catalog::{self, ImageRef};
+use image_format::store::ManifestStore;
+use marrow_protocol::api::{After, TaskKind};
+use marrow_protocol::disk_rule::DiskRule;
+use marrow_protocol::ipxe::TaskBoot;
+use marrow_protocol::{MacAddr, TaskId};
+
+pub use actor::Actor;
+pub use hosts::{add_host, resolve_host};
+pub use token::{new_token, token_hash, OsRng, Rng};
+
+use crate::db::{BootSeen, Db, Host, NewTaskRow, Task, Tx};
+use crate::error::{Error, Result};
+
+/// What `marrow task capture|restore` asks for.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub kind: TaskKind,
+    /// A MAC (registered now when new) or a registered host's name.
+    pub host: String,
+    /// `NAME`, or `NAME@ID` for a restore.
+    pub image: String,
+    /// Which disk the client may write or read; `None`: the only internal disk.
+    pub disk_rule: Option<String>,
+    pub grow_last_partition: bool,
+    pub after: After,
+    /// For a restore: the Windows target whose drivers to inject.
+    pub inject_drivers: Option<String>,
+}
+
+/// A new task and its first token, which is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: TaskId,
+    pub token: String,
+}
+
+/// Checks `new` and stores it as a pending task for its host. Refuses an
+/// image reference `ImageRef::parse` rejects (or, for a capture, one with
+/// an `@ID`: a capture makes a new version), a bad disk rule or Windows
+/// target, driver injection on a capture, and a second active task for
+/// the host, naming the task to cancel.
+pub fn create(
+    db: &mut Db,
+    actor: &Actor,
+    new: &NewTask,
+    now: i64,
+    rng: &mut dyn Rng,
+) -> Result<Created> {
+    let tx = db.transaction()?;
+    let host = resolve_host(&tx.hosts(), &new.host, now)?;
+    let row = check_new(new, host)?;
+    if tx.hosts().get(host)?.is_none() {
+        return Err(Error::Usage(format!("host {host} is not registered")));
+    }
+    if let Some(active) = tx.tasks().active_for(host)? {
+        return Err(Error::Usage(format!(
+            "host {host} already has task {} ({}); cancel it first with `marrow task cancel {}`",
+            active.id,
+            active.state.as_str(),
+            active.id
+        )));
+    }
+    let token = new_token(rng)?;
+    let id = tx.tasks().insert(&row, &token_hash(&token), now)?;
+    record(&tx, actor, "created", id);
+    tx.commit()?;
+    Ok(Created { id, token })
+}
+
+/// The task as it will be stored, or why it is refused.
+fn check_new(new: &NewTask, host: MacAddr) -> Result<NewTaskRow> {
+    let image = ImageRef::parse(&new.image)?;
+    if new.kind == TaskKind::Capture && image.version.is_some() {
+        return Err(Error::Usage(format!(
+            "capture image {:?}: give a name without @ID; a capture makes a new version",
+            new.image
+        )));
+    }
+    let image = match &image.version {
+        Some(v) => format!("{}@{v}", image.name),
+        None => image.name.clone(),
+    };
+    if let Some(rule) = &new.disk_rule {
+        DiskRule::parse(rule).map_err(|e| Error::Usage(e.to_string()))?;
+    }
+    if let Some(os) = &new.inject_drivers {
+        if new.kind != TaskKind::Restore {
+            return Err(Error::Usage(
+                "driver injection is for restore tasks only".into(),
+            ));
+        }
+        os.parse::<TargetOs>()?;
+    }
+    Ok(NewTaskRow {
+        kind: new.kind,
+        host,
+        image,
+        disk_rule: new.disk_rule.clone(),
+        grow_last_partition: new.grow_last_partition,
+        after: new.after,
+        inject_drivers: new.inject_drivers.clone(),
+    })
+}
+
+/// Cancels a pending or running task and forgets its token; a finished
+/// task is refused, naming its state.
+pub fn cancel(db: &mut Db, actor: &Actor, id: TaskId, now: i64) -> Result<()> {
+    let tx = db.transaction()?;
+    let task = tx
+        .tasks()
+        .get(id)?
+        .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
+    if !task.state.is_active() {
+        return Err(Error::Usage(format!(
+            "task {id} is already {}; only pending or running tasks can be cancelled",
+            task.state.as_str()
+        )));
+    }
+    tx.tasks().cancel(id, now)?;
+    record(&tx, actor, "cancelled", id);
+    tx.commit()
+}
+
+/// The active task `token` is the current token of.
+pub fn authorize(db: &Db, token: &str) -> Result<Option<Task>> {
+    db.tasks().active_by_token_hash(&token_hash(token))
+}
+
+/// How a claim went.
+#[derive(Debug)]
+pub enum Claim {
+    /// The task is running (again, after a client restart); a restore's
+    /// manifest is fixed from its first claim on.
+    Claimed(Box<Task>),
+    /// A restore of an image that is not there: the task failed now, with
+    /// this reason, rather than leaving the host booting into it.
+    ImageMissing(String),
+}
+
+/// Claims the task whose current token is `token`, or `None` when it is
+/// no active task's. A restore resolves its `NAME[@ID]` in `images` at its
+/// first claim and keeps that manifest for good.
+pub fn claim(
+    db: &mut Db,
+    token: &str,
+    images: &dyn ManifestStore,
+    images_name: &str,
+    now: i64,
+) -> Result<Option<Claim>> {
+    let tx = db.transaction()?;
+    let Some(task) = tx.tasks().active_by_token_hash(&token_hash(token))? else {
+        return Ok(None);
+    };
+    let actor = Actor::Client(task.id);
+    let manifest = match (task.kind, task.manifest) {
+        (TaskKind::Restore, None) => {
+            let found = ImageRef::parse(&task.image)
+                .and_then(|r| catalog::resolve(images, &r, images_name));
+            match found {
+                Ok(entry) => Some(entry.id),
+                Err(e) => {
+                    let error = e.to_string();
+                    let report = marrow_protocol::api::Report {
+                        error: Some(error.clone()),
+                        ..Default::default()
+                    };
+                    let text = serde_json::to_string(&report).unwrap_or_default();
+                    tx.tasks().finish(task.id, &text, Some(&error), now)?;
+                    record(&tx, &actor, "failed at its claim: image missing", task.id);
+                    tx.commit()?;
+                    return Ok(Some(Claim::ImageMissing(error)));
+                }
+            }
+        }
+        (_, kept) => kept,
+    };
+    tx.tasks().set_running(task.id, manifest.as_ref(), now)?;
+    let task = tx
+        .tasks()
+        .get(task.id)?
+        .ok_or_else(|| Error::Usage(format!("task {} vanished while claimed", task.id)))?;
+    record(&tx, &actor, "claimed", task.id);
+    tx.commit()?;
+    Ok(Some(Claim::Claimed(Box::new(task))))
+}
+
+/// Stores the client's latest progress report (JSON) while the task is
+/// active.
+pub fn progress(db: &mut Db, task: TaskId, progress: &str, now: i64) -> Result<()> {
+    db.tasks().set_progress(task, progress, now)
+}
+
+/// Ends a task with the client's final report: `done`, or `failed` with
+/// `error`. The token is forgotten, so the host boots its local disk.
+pub fn finish(
+    db: &mut Db,
+    actor: &Actor,
+    task: TaskId,
+    report: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let tx = db.transaction()?;
+    tx.tasks().finish(task, report, error, now)?;
+    record(
+        &tx,
+        actor,
+        if error.is_some() { "failed" } else { "done" },
+        task,
+    );
+    tx.commit()
+}
+
+/// What a booting host gets: its registration, and the task it boots
+/// into (with a fresh token) when it has an active one.
+#[derive(Debug, Clone)]
+pub struct BootDecision {
+    pub host: Option<Host>,
+    pub task: Option<TaskBoot>,
+}
+
+/// Records a PXE boot of `mac` and decides what it boots.
+///
+/// A host with an active (pending or running) task boots the Marrow
+/// environment with that task. Tokens rotate: only a token's hash is
+/// stored, so it cannot be read back for the kernel command line. Each
+/// boot therefore carries a fresh token, and storing its hash retires
+/// every earlier one (the one `marrow task` made, and those of scripts
+/// fetched before). The client holds the token of the boot it is running;
+/// a host that reboots gets a new one.
+///
+/// A running task counts: a host that PXE-boots while its task runs lost
+/// its client (power cut, reset, crash), and booting the client again
+/// resumes the task rather than stranding it.
+pub fn boot(
+    db: &mut Db,
+    mac: MacAddr,
+    seen: &BootSeen,
+    now: i64,
+    rng: &mut dyn Rng,
+) -> Result<BootDecision> {
+    let tx = db.transaction()?;
+    tx.hosts().record_boot(mac, seen, now)?;
+    let task = match tx.tasks().active_for(mac)? {
+        Some(task) => {
+            let token = new_token(rng)?;
+            tx.tasks()
+                .set_token_hash(task.id, &token_hash(&token), now)?;
+            record(&tx, &Actor::Boot(mac), "issued a new token", task.id);
+            Some(TaskBoot { id: task.id, token })
+        }
+        None => None,
+    };
+    let host = tx.hosts().get(mac)?;
+    tx.commit()?;
+    Ok(BootDecision { host, task })
+}
+
+/// The one place every change of task state is recorded, inside the
+/// transaction that makes it. Today that is a debug log line; the audit
+/// log (issue "Operating Marrow") writes its row here through `tx`, so a
+/// change and its record commit together or not at all.
+fn record(_tx: &Tx<'_>, actor: &Actor, action: &str, task: TaskId) {
+    tracing::debug!(%actor, %task, "task {action}");
+}
+
+#[cfg(test)]
+mod tests;

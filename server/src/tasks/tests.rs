@@ -1,0 +1,178 @@
+use super::token::testing::SeqRng;
+use super::*;
+use crate::db::TaskState;
+use image_format::store::LocalStore;
+
+fn mac() -> MacAddr {
+    "52:54:00:12:34:56".parse().unwrap()
+}
+
+fn db(dir: &tempfile::TempDir) -> Db {
+    Db::open(&dir.path().join("marrow.db")).unwrap()
+}
+
+fn restore(image: &str) -> NewTask {
+    NewTask {
+        kind: TaskKind::Restore,
+        host: mac().to_string(),
+        image: image.into(),
+        disk_rule: None,
+        grow_last_partition: true,
+        after: After::Reboot,
+        inject_drivers: None,
+    }
+}
+
+fn create_with(db: &mut Db, new: &NewTask, now: i64) -> Result<Created> {
+    create(db, &Actor::Cli, new, now, &mut SeqRng(0))
+}
+
+#[test]
+fn a_task_is_created_pending_and_stores_only_its_token_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let created = create_with(&mut db, &restore("win11@ABCDEF"), 10).unwrap();
+    let t = db.tasks().get(created.id).unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Pending);
+    assert_eq!(
+        t.image, "win11@abcdef",
+        "the id is kept as ImageRef parses it"
+    );
+    assert!(t.grow_last_partition);
+    let stored = db.tasks().stored_token_hash(created.id).unwrap().unwrap();
+    assert_eq!(stored, token_hash(&created.token));
+    assert!(!stored.contains(&created.token));
+    assert_eq!(
+        authorize(&db, &created.token).unwrap().unwrap().id,
+        created.id
+    );
+}
+
+#[test]
+fn a_second_active_task_for_a_host_is_refused_naming_the_host_and_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let first = create_with(&mut db, &restore("win11"), 10).unwrap().id;
+    let err = create_with(&mut db, &restore("win11"), 11)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("52:54:00:12:34:56") && err.contains(&format!("task {first}")),
+        "{err}"
+    );
+    cancel(&mut db, &Actor::Cli, first, 12).unwrap();
+    create_with(&mut db, &restore("win11"), 13).unwrap();
+}
+
+#[test]
+fn bad_image_references_and_capture_with_an_id_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    assert!(create_with(&mut db, &restore("win11@xyz"), 1).is_err());
+    assert!(create_with(&mut db, &restore("bad name"), 1).is_err());
+    let mut capture = restore("win11@abcd");
+    capture.kind = TaskKind::Capture;
+    capture.grow_last_partition = false;
+    let err = create_with(&mut db, &capture, 1).unwrap_err().to_string();
+    assert!(err.contains("win11@abcd"), "{err}");
+    assert!(db.tasks().all().unwrap().is_empty());
+}
+
+#[test]
+fn a_task_for_an_unknown_host_name_is_refused_and_a_refused_task_registers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let mut new = restore("win11");
+    new.host = "lab-99".into();
+    let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("lab-99") && err.contains("marrow host add"),
+        "{err}"
+    );
+    // A MAC is registered with its task, in the same transaction: a task
+    // that is refused leaves no host behind.
+    assert!(create_with(&mut db, &restore("bad name"), 1).is_err());
+    assert!(db.hosts().get(mac()).unwrap().is_none());
+    create_with(&mut db, &restore("win11"), 2).unwrap();
+    assert!(db.hosts().get(mac()).unwrap().is_some());
+}
+
+#[test]
+fn booting_rotates_the_token_and_retires_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let mut rng = SeqRng(100);
+    let created = create_with(&mut db, &restore("win11"), 10).unwrap();
+    let first = boot(&mut db, mac(), &BootSeen::default(), 11, &mut rng)
+        .unwrap()
+        .task
+        .unwrap();
+    assert_eq!(first.id, created.id);
+    assert!(authorize(&db, &created.token).unwrap().is_none());
+    assert_eq!(
+        authorize(&db, &first.token).unwrap().unwrap().id,
+        created.id
+    );
+    let second = boot(&mut db, mac(), &BootSeen::default(), 12, &mut rng)
+        .unwrap()
+        .task
+        .unwrap();
+    assert_ne!(second.token, first.token);
+    assert!(authorize(&db, &first.token).unwrap().is_none());
+    let other: MacAddr = "52:54:00:00:00:09".parse().unwrap();
+    let decision = boot(&mut db, other, &BootSeen::default(), 12, &mut rng).unwrap();
+    assert!(decision.task.is_none());
+    assert_eq!(
+        decision.host.unwrap().mac,
+        other,
+        "a boot registers the host"
+    );
+}
+
+#[test]
+fn cancelling_forgets_the_token_and_a_finished_task_cannot_be_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let created = create_with(&mut db, &restore("win11"), 10).unwrap();
+    let id = created.id;
+    cancel(&mut db, &Actor::Cli, id, 11).unwrap();
+    assert_eq!(
+        db.tasks().get(id).unwrap().unwrap().state,
+        TaskState::Cancelled
+    );
+    assert!(authorize(&db, &created.token).unwrap().is_none());
+    let decision = boot(&mut db, mac(), &BootSeen::default(), 12, &mut SeqRng(7)).unwrap();
+    assert!(decision.task.is_none());
+    let err = cancel(&mut db, &Actor::Cli, id, 13)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("task {id}")) && err.contains("cancelled"),
+        "{err}"
+    );
+    assert!(cancel(&mut db, &Actor::Cli, TaskId(99), 13)
+        .unwrap_err()
+        .to_string()
+        .contains("99"));
+}
+
+#[test]
+fn a_restore_claim_fixes_its_manifest_and_a_missing_image_fails_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let store = LocalStore::create(&dir.path().join("store")).unwrap();
+    let created = create_with(&mut db, &restore("absent"), 10).unwrap();
+    match claim(&mut db, &created.token, &store, "the store", 11).unwrap() {
+        Some(Claim::ImageMissing(why)) => assert!(why.contains("absent"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let t = db.tasks().get(created.id).unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Failed);
+    assert!(t.error.unwrap().contains("absent"));
+    assert!(
+        claim(&mut db, &created.token, &store, "the store", 12)
+            .unwrap()
+            .is_none(),
+        "an ended task's token claims nothing"
+    );
+}
