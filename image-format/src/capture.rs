@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::chunker::{cut, ChunkParams};
 use crate::disk::{is_zero, ReadAt};
@@ -171,12 +171,28 @@ pub fn capture(
 /// Most chunks one worker asks the store about in one `has_many` call.
 const HAS_BATCH: usize = 16;
 
+/// A chunk cut from the data stream, numbered in stream order.
+type Work = (u64, Vec<u8>);
+
 struct Done {
     seq: u64,
     chunk: ChunkRef,
     new_bytes: Option<u64>,
 }
 
+/// A region's chunk list and what storing it added.
+struct Collected {
+    chunks: PieceWriter,
+    count: u64,
+    new_chunks: u64,
+    new_bytes: u64,
+}
+
+/// Reads a region's used ranges, cuts the data into chunks and stores
+/// those the store lacks, with its threads: one reads ahead
+/// ([`read_blocks`]), this one finds zero runs and chunk boundaries
+/// ([`Cutter`]), `threads` workers hash, ask and store ([`store_chunks`]),
+/// and one puts the chunk list back in order ([`collect_chunks`]).
 fn capture_region(
     disk: &dyn ReadAt,
     store: &dyn WriteStore,
@@ -192,95 +208,33 @@ fn capture_region(
         first_error.lock().unwrap().get_or_insert(e);
     };
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = bounded::<(u64, Vec<u8>)>(threads * HAS_BATCH);
+    let (work_tx, work_rx) = bounded::<Work>(threads * HAS_BATCH);
     let (done_tx, done_rx) = bounded::<Done>(threads * 4);
-    let mut extents = PieceWriter::extents();
-    let mut data_bytes = 0u64;
-    let mut zero_bytes = 0u64;
+    let cutter = Cutter {
+        store,
+        opts,
+        progress,
+        failed: &failed,
+        work: work_tx,
+        extents: PieceWriter::extents(),
+        data_bytes: 0,
+        zero_bytes: 0,
+    };
 
-    let collected = std::thread::scope(|s| {
+    let result = std::thread::scope(|s| -> Result<(Cut, Collected)> {
         for _ in 0..threads {
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             let fail = &fail;
-            s.spawn(move || {
-                // Ask the store about several chunks at once: one round trip
-                // per batch for a remote store. Waiting for a full batch
-                // would stall a slow reader, so take what is already queued.
-                while let Ok(first) = work_rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < HAS_BATCH {
-                        match work_rx.try_recv() {
-                            Ok(item) => batch.push(item),
-                            Err(_) => break,
-                        }
-                    }
-                    let ids: Vec<ChunkId> = batch.iter().map(|(_, d)| ChunkId::of(d)).collect();
-                    let have = match store.has_many(&ids) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            fail(e);
-                            return;
-                        }
-                    };
-                    for (((seq, data), id), known) in batch.into_iter().zip(ids).zip(have) {
-                        let new_bytes = if known {
-                            None
-                        } else {
-                            let (_, compressed) = encode_chunk(&data, opts.level);
-                            match store.put(&id, &compressed) {
-                                Ok(true) => Some(compressed.len() as u64),
-                                Ok(false) => None,
-                                Err(e) => {
-                                    fail(e);
-                                    return;
-                                }
-                            }
-                        };
-                        let chunk = ChunkRef {
-                            id,
-                            len: data.len() as u32,
-                        };
-                        if done_tx
-                            .send(Done {
-                                seq,
-                                chunk,
-                                new_bytes,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            });
+            s.spawn(move || store_chunks(&work_rx, &done_tx, store, opts.level, fail));
         }
         drop(done_tx);
         drop(work_rx);
-        let collector = s.spawn(|| -> Result<(PieceWriter, u64, u64, u64)> {
-            let mut chunks = PieceWriter::chunks();
-            let mut pending = BTreeMap::new();
-            let mut next = 0u64;
-            let (mut count, mut new_chunks, mut new_bytes) = (0, 0, 0);
-            for done in done_rx {
-                pending.insert(done.seq, done);
-                while let Some(d) = pending.remove(&next) {
-                    chunks.push_chunk(&d.chunk, store, opts.level)?;
-                    count += 1;
-                    if let Some(n) = d.new_bytes {
-                        new_chunks += 1;
-                        new_bytes += n;
-                    }
-                    next += 1;
-                }
-            }
-            chunks.flush(store, opts.level)?;
-            Ok((chunks, count, new_chunks, new_bytes))
-        });
+        let collector = s.spawn(|| collect_chunks(done_rx, store, opts.level));
 
-        // A reader thread fills recycled buffers while this thread looks for
-        // zero blocks and chunk boundaries, so the kernel's copy overlaps
-        // with hashing and compression.
+        // The reader fills recycled buffers while the cutter looks for zero
+        // blocks and chunk boundaries, so the kernel's copy overlaps with
+        // hashing and compression.
         let (block_tx, block_rx) = bounded::<Result<Block>>(3);
         let (free_tx, free_rx) = bounded::<Vec<u8>>(4);
         for _ in 0..4 {
@@ -289,88 +243,32 @@ fn capture_region(
                 .expect("room for the pool");
         }
         let reader = s.spawn(move || read_blocks(disk, &src.used, &block_tx, &free_rx));
-        let read = (|| -> Result<()> {
-            let mut stream: Vec<u8> = Vec::with_capacity(READ_BLOCK + opts.params.max);
-            let mut seq = 0u64;
-            let mut last: Option<Extent> = None;
-            let mut emit = |stream: &mut Vec<u8>, at_end: bool| -> Result<()> {
-                let mut pos = 0;
-                while pos < stream.len() {
-                    let Some(n) = cut(&stream[pos..], &opts.params, at_end) else {
-                        break;
-                    };
-                    if failed.load(Ordering::SeqCst) {
-                        return Err(Error::Cancelled {
-                            what: "capture".into(),
-                        });
-                    }
-                    if work_tx.send((seq, stream[pos..pos + n].to_vec())).is_err() {
-                        return Err(Error::Cancelled {
-                            what: "capture".into(),
-                        });
-                    }
-                    seq += 1;
-                    pos += n;
-                }
-                stream.drain(..pos);
-                Ok(())
-            };
-            for block in &block_rx {
-                let block = block?;
-                for &(from, to) in &block.used {
-                    for (i, piece) in block.buf[from..to].chunks(ZERO_BLOCK).enumerate() {
-                        let at = block.at + (from + i * ZERO_BLOCK) as u64;
-                        let kind = if is_zero(piece) {
-                            zero_bytes += piece.len() as u64;
-                            ExtentKind::Zero
-                        } else {
-                            data_bytes += piece.len() as u64;
-                            stream.extend_from_slice(piece);
-                            ExtentKind::Data
-                        };
-                        match &mut last {
-                            Some(e) if e.kind == kind && e.offset + e.len == at => {
-                                e.len += piece.len() as u64
-                            }
-                            _ => {
-                                if let Some(e) = last.take() {
-                                    extents.push_extent(&e, store, opts.level)?;
-                                }
-                                last = Some(Extent {
-                                    offset: at,
-                                    len: piece.len() as u64,
-                                    kind,
-                                });
-                            }
-                        }
-                    }
-                    progress.advance((to - from) as u64);
-                }
-                emit(&mut stream, false)?;
-                let _ = free_tx.send(block.buf);
-            }
-            emit(&mut stream, true)?;
-            if let Some(e) = last.take() {
-                extents.push_extent(&e, store, opts.level)?;
-            }
-            extents.flush(store, opts.level)
-        })();
-        drop(work_tx);
-        // Unblock the reader if this thread stopped early, then wait for it.
+        // The cutter's end closes the workers' queue; then unblock the
+        // reader if the cutter stopped early, and wait for both.
+        let cut = cutter.run(&block_rx, &free_tx);
         drop(block_rx);
         drop(free_tx);
         let reader = reader.join().expect("reader thread panicked");
         let collected = collector.join().expect("collector thread panicked");
-        read.and(reader).and(collected)
+        let cut = cut?;
+        reader?;
+        Ok((cut, collected?))
     });
     if let Some(e) = first_error.into_inner().unwrap() {
         return Err(e);
     }
-    let (chunks, count, new_chunks, new_bytes) = collected?;
+    let (
+        Cut {
+            extents,
+            data_bytes,
+            zero_bytes,
+        },
+        c,
+    ) = result?;
     stats.data_bytes += data_bytes;
-    stats.chunks += count;
-    stats.new_chunks += new_chunks;
-    stats.new_bytes += new_bytes + extents.stored_bytes + chunks.stored_bytes;
+    stats.chunks += c.count;
+    stats.new_chunks += c.new_chunks;
+    stats.new_bytes += c.new_bytes + extents.stored_bytes + c.chunks.stored_bytes;
     Ok(Region {
         role: src.role,
         partition: src.partition,
@@ -379,10 +277,195 @@ fn capture_region(
         fs: src.fs,
         data_bytes,
         zero_bytes,
-        chunk_count: count,
+        chunk_count: c.count,
         extents: extents.pieces,
-        chunks: chunks.pieces,
+        chunks: c.chunks.pieces,
     })
+}
+
+/// A worker: hashes chunks, asks the store which it lacks, compresses and
+/// stores those. It asks about several chunks at once (one round trip per
+/// batch for a remote store); waiting for a full batch would stall a slow
+/// reader, so it takes what is already queued.
+fn store_chunks(
+    work: &Receiver<Work>,
+    done: &Sender<Done>,
+    store: &dyn WriteStore,
+    level: i32,
+    fail: &(dyn Fn(Error) + Sync),
+) {
+    while let Ok(first) = work.recv() {
+        let mut batch = vec![first];
+        while batch.len() < HAS_BATCH {
+            match work.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let ids: Vec<ChunkId> = batch.iter().map(|(_, d)| ChunkId::of(d)).collect();
+        let have = match store.has_many(&ids) {
+            Ok(h) => h,
+            Err(e) => return fail(e),
+        };
+        for (((seq, data), id), known) in batch.into_iter().zip(ids).zip(have) {
+            let new_bytes = if known {
+                None
+            } else {
+                let (_, compressed) = encode_chunk(&data, level);
+                match store.put(&id, &compressed) {
+                    Ok(true) => Some(compressed.len() as u64),
+                    Ok(false) => None,
+                    Err(e) => return fail(e),
+                }
+            };
+            let chunk = ChunkRef {
+                id,
+                len: data.len() as u32,
+            };
+            let sent = done.send(Done {
+                seq,
+                chunk,
+                new_bytes,
+            });
+            if sent.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Puts the workers' chunks back in stream order into the chunk list.
+fn collect_chunks(done: Receiver<Done>, store: &dyn WriteStore, level: i32) -> Result<Collected> {
+    let mut c = Collected {
+        chunks: PieceWriter::chunks(),
+        count: 0,
+        new_chunks: 0,
+        new_bytes: 0,
+    };
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    for d in done {
+        pending.insert(d.seq, d);
+        while let Some(d) = pending.remove(&next) {
+            c.chunks.push_chunk(&d.chunk, store, level)?;
+            c.count += 1;
+            if let Some(n) = d.new_bytes {
+                c.new_chunks += 1;
+                c.new_bytes += n;
+            }
+            next += 1;
+        }
+    }
+    c.chunks.flush(store, level)?;
+    Ok(c)
+}
+
+/// Turns read blocks into extents (data or zero runs) and data chunks.
+struct Cutter<'a> {
+    store: &'a dyn WriteStore,
+    opts: &'a CaptureOptions,
+    progress: &'a dyn Progress,
+    failed: &'a AtomicBool,
+    work: Sender<Work>,
+    extents: PieceWriter,
+    data_bytes: u64,
+    zero_bytes: u64,
+}
+
+/// What cutting a region produced.
+struct Cut {
+    extents: PieceWriter,
+    data_bytes: u64,
+    zero_bytes: u64,
+}
+
+impl Cutter<'_> {
+    /// Cuts every block; the workers' queue closes when this returns.
+    fn run(mut self, blocks: &Receiver<Result<Block>>, free: &Sender<Vec<u8>>) -> Result<Cut> {
+        let mut stream: Vec<u8> = Vec::with_capacity(READ_BLOCK + self.opts.params.max);
+        let mut seq = 0u64;
+        let mut last: Option<Extent> = None;
+        for block in blocks {
+            let block = block?;
+            for &(from, to) in &block.used {
+                for (i, piece) in block.buf[from..to].chunks(ZERO_BLOCK).enumerate() {
+                    let at = block.at + (from + i * ZERO_BLOCK) as u64;
+                    let kind = if is_zero(piece) {
+                        self.zero_bytes += piece.len() as u64;
+                        ExtentKind::Zero
+                    } else {
+                        self.data_bytes += piece.len() as u64;
+                        stream.extend_from_slice(piece);
+                        ExtentKind::Data
+                    };
+                    self.extend(&mut last, at, piece.len() as u64, kind)?;
+                }
+                self.progress.advance((to - from) as u64);
+            }
+            self.emit(&mut stream, &mut seq, false)?;
+            let _ = free.send(block.buf);
+        }
+        self.emit(&mut stream, &mut seq, true)?;
+        if let Some(e) = last.take() {
+            self.extents.push_extent(&e, self.store, self.opts.level)?;
+        }
+        self.extents.flush(self.store, self.opts.level)?;
+        Ok(Cut {
+            extents: self.extents,
+            data_bytes: self.data_bytes,
+            zero_bytes: self.zero_bytes,
+        })
+    }
+
+    /// Grows the current extent when `at` continues it with the same kind;
+    /// otherwise stores it and starts a new one.
+    fn extend(
+        &mut self,
+        last: &mut Option<Extent>,
+        at: u64,
+        len: u64,
+        kind: ExtentKind,
+    ) -> Result<()> {
+        match last {
+            Some(e) if e.kind == kind && e.offset + e.len == at => e.len += len,
+            _ => {
+                if let Some(e) = last.take() {
+                    self.extents.push_extent(&e, self.store, self.opts.level)?;
+                }
+                *last = Some(Extent {
+                    offset: at,
+                    len,
+                    kind,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every whole chunk at the front of `stream` to the workers; at
+    /// the end, the rest too.
+    fn emit(&self, stream: &mut Vec<u8>, seq: &mut u64, at_end: bool) -> Result<()> {
+        let mut pos = 0;
+        while pos < stream.len() {
+            let Some(n) = cut(&stream[pos..], &self.opts.params, at_end) else {
+                break;
+            };
+            if self.failed.load(Ordering::SeqCst)
+                || self
+                    .work
+                    .send((*seq, stream[pos..pos + n].to_vec()))
+                    .is_err()
+            {
+                return Err(Error::Cancelled {
+                    what: "capture".into(),
+                });
+            }
+            *seq += 1;
+            pos += n;
+        }
+        stream.drain(..pos);
+        Ok(())
+    }
 }
 
 /// A stretch of the disk read in one go, and which parts of it are used.
@@ -403,8 +486,8 @@ const COALESCE_GAP: u64 = 16 << 10;
 fn read_blocks(
     disk: &dyn ReadAt,
     used: &RangeSet,
-    out: &crossbeam_channel::Sender<Result<Block>>,
-    free: &crossbeam_channel::Receiver<Vec<u8>>,
+    out: &Sender<Result<Block>>,
+    free: &Receiver<Vec<u8>>,
 ) -> Result<()> {
     let mut ranges = used.iter().peekable();
     let mut advisor = Advisor::new(used);

@@ -253,45 +253,7 @@ fn add_host_file(archive: &mut Archive, host_path: &Path, perm: u32) -> Result<(
 /// Runs the whole build. `progress` receives one line per step.
 pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<BuildReport> {
     // Check the local inputs before spending time on the kernel.
-    let mut inputs = vec![
-        (
-            "marrow-client",
-            &opts.client,
-            "build it with scripts/build-initramfs",
-        ),
-        ("ntfs-3g", &opts.ntfs3g, "install the ntfs-3g package"),
-    ];
-    if let Some(bb) = &opts.busybox {
-        inputs.push((
-            "busybox",
-            bb,
-            "install busybox-static, or build with --no-busybox",
-        ));
-    }
-    for (what, path, hint) in inputs {
-        if !path.is_file() {
-            return Err(Error::Missing {
-                what,
-                path: path.clone(),
-                hint,
-            });
-        }
-    }
-    if host::ldd(&opts.client)? != Linkage::Static {
-        return Err(Error::ClientNotStatic {
-            path: opts.client.clone(),
-        });
-    }
-    if let Some(bb) = &opts.busybox {
-        if host::ldd(bb)? != Linkage::Static {
-            return Err(Error::BusyboxNotStatic { path: bb.clone() });
-        }
-    }
-    let ntfs3g_libs = match host::ldd(&opts.ntfs3g)? {
-        Linkage::Static => Vec::new(),
-        Linkage::Dynamic(libs) => libs,
-    };
-
+    let ntfs3g_libs = check_inputs(opts)?;
     let tree = kernel::prepare(&opts.kernel, &opts.cache_dir, progress)?;
     let config = KernelConfig::parse(&read_text(&tree.config())?);
     if !config.rd_zstd {
@@ -302,130 +264,23 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
     }
 
     progress(&format!("resolving modules for kernel {}", tree.version));
-    let mods_dir = tree.modules_dir();
-    let modules_err = |source| Error::Modules {
-        version: tree.version.clone(),
-        source,
-    };
-    let dep = ModDep::parse(&read_text(&mods_dir.join("modules.dep"))?).map_err(modules_err)?;
-    let aliases = Aliases::parse(&read_text(&mods_dir.join("modules.alias"))?);
-    let softdep = parse_softdep_pre(&read_text(&mods_dir.join("modules.softdep"))?);
-    let builtin_text = read_text(&mods_dir.join("modules.builtin"))?;
-    let builtin = parse_builtin(&builtin_text);
-    let plan =
-        plan_modules(&dep, &aliases, &softdep, &builtin, &opts.modules).map_err(modules_err)?;
+    let meta = Metadata::read(&tree)?;
+    let plan = meta.plan(&opts.modules)?;
 
     let mut archive = Archive::new();
-    for d in [
-        "bin",
-        "dev",
-        "etc/marrow",
-        "mnt",
-        "proc",
-        "root",
-        "run",
-        "sys",
-    ] {
-        archive.add_dir_all(d)?;
-    }
-    archive.add(Entry {
-        path: "tmp".into(),
-        perm: 0o1777,
-        kind: Kind::Dir,
-    })?;
-    // The kernel opens /dev/console for /init's stdio before /init can mount
-    // devtmpfs (Debian's config has no CONFIG_DEVTMPFS_MOUNT), so the node
-    // must be in the archive or /init starts without output.
-    archive.add(Entry {
-        path: "dev/console".into(),
-        perm: 0o600,
-        kind: Kind::CharDevice { major: 5, minor: 1 },
-    })?;
-    archive.add(file("init", 0o755, read(&opts.client)?))?;
-
-    let kmod_rel = format!("lib/modules/{}", tree.version);
-    let mut keep = BTreeSet::new();
-    let mut firmware_included = BTreeSet::new();
-    let mut firmware_missing = Vec::new();
-    for m in &plan.load_order {
-        let rel = dep.path(m).expect("planned modules come from modules.dep");
-        if [".ko.xz", ".ko.zst", ".ko.gz"]
-            .iter()
-            .any(|ext| rel.ends_with(ext))
-            && !config.module_decompress
-        {
-            return Err(Error::CompressedModule {
-                module: m.to_string(),
-                path: rel.to_owned(),
-                version: tree.version.clone(),
-            });
-        }
-        let host_file = mods_dir.join(rel);
-        let target = format!("{kmod_rel}/{rel}");
-        archive.add_dir_all(target.rsplit_once('/').map_or("", |(p, _)| p))?;
-        archive.add(file(&target, 0o644, read(&host_file)?))?;
-        keep.insert(m.clone());
-        for fw in host::module_firmware(&tree.root, &tree.version, &host_file)? {
-            match find_firmware(&opts.firmware_dirs, &fw, config.firmware_xz) {
-                Some((found, name)) => {
-                    let target = format!("lib/firmware/{name}");
-                    if !archive.contains(&target) {
-                        archive.add_dir_all(target.rsplit_once('/').map_or("", |(p, _)| p))?;
-                        archive.add(file(&target, 0o644, read(&found)?))?;
-                    }
-                    firmware_included.insert(name);
-                }
-                None => firmware_missing.push(MissingFirmware {
-                    module: m.to_string(),
-                    file: fw,
-                }),
-            }
-        }
-    }
-    archive.add(file(
-        &format!("{kmod_rel}/modules.dep"),
-        0o644,
-        dep.render_subset(&keep).into_bytes(),
-    ))?;
-    archive.add(file(
-        &format!("{kmod_rel}/modules.alias"),
-        0o644,
-        aliases.render_subset(&keep).into_bytes(),
-    ))?;
-    archive.add(file(
-        &format!("{kmod_rel}/modules.builtin"),
-        0o644,
-        builtin_text.into_bytes(),
-    ))?;
-    // The client loads this list with modules.dep but not softdeps, so it
-    // is written expanded: ext4's crc32c providers come before ext4 (the
-    // kernel would ask /sbin/modprobe for them, and there is none).
-    let boot_names: Vec<String> = BOOT_LOAD_LIST.iter().map(|n| n.to_string()).collect();
-    let boot_plan =
-        plan_modules(&dep, &aliases, &softdep, &builtin, &boot_names).map_err(modules_err)?;
-    let boot_list: String = boot_plan
-        .load_order
-        .iter()
-        .filter(|n| keep.contains(n))
-        .map(|n| format!("{n}\n"))
-        .collect();
-    archive.add(file("etc/marrow/modules", 0o644, boot_list.into_bytes()))?;
+    add_skeleton(&mut archive, &opts.client)?;
+    let carried = add_modules(
+        &mut archive,
+        &tree,
+        &config,
+        &meta,
+        &plan,
+        &opts.firmware_dirs,
+    )?;
+    add_module_metadata(&mut archive, &tree, &meta, &carried.keep)?;
 
     progress("adding ntfs-3g, its libraries and the rescue shell");
-    let mut ntfs3g_files = vec![opts.ntfs3g.clone()];
-    add_host_file(&mut archive, &opts.ntfs3g, 0o755)?;
-    for lib in &ntfs3g_libs {
-        add_host_file(&mut archive, lib, 0o755)?;
-        ntfs3g_files.push(lib.clone());
-    }
-    if let Some(bb) = &opts.busybox {
-        archive.add(file("bin/busybox", 0o755, read(bb)?))?;
-        archive.add(Entry {
-            path: "bin/sh".into(),
-            perm: 0o777,
-            kind: Kind::Symlink("busybox".into()),
-        })?;
-    }
+    let ntfs3g_files = add_tools(&mut archive, opts, &ntfs3g_libs)?;
 
     progress(&format!(
         "writing {} entries and compressing with zstd level {}",
@@ -470,11 +325,257 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         entries: archive.len(),
         modules: plan.load_order.iter().map(ToString::to_string).collect(),
         builtin: plan.builtin.iter().map(ToString::to_string).collect(),
-        firmware_included: firmware_included.into_iter().collect(),
-        firmware_missing,
+        firmware_included: carried.firmware_included.into_iter().collect(),
+        firmware_missing: carried.firmware_missing,
         ntfs3g_files,
         busybox: opts.busybox.is_some(),
     })
+}
+
+/// The client, ntfs-3g and busybox are there and linked as they must be;
+/// returns the libraries ntfs-3g loads.
+fn check_inputs(opts: &BuildOptions) -> Result<Vec<PathBuf>> {
+    let mut inputs = vec![
+        (
+            "marrow-client",
+            &opts.client,
+            "build it with scripts/build-initramfs",
+        ),
+        ("ntfs-3g", &opts.ntfs3g, "install the ntfs-3g package"),
+    ];
+    if let Some(bb) = &opts.busybox {
+        inputs.push((
+            "busybox",
+            bb,
+            "install busybox-static, or build with --no-busybox",
+        ));
+    }
+    for (what, path, hint) in inputs {
+        if !path.is_file() {
+            return Err(Error::Missing {
+                what,
+                path: path.clone(),
+                hint,
+            });
+        }
+    }
+    if host::ldd(&opts.client)? != Linkage::Static {
+        return Err(Error::ClientNotStatic {
+            path: opts.client.clone(),
+        });
+    }
+    if let Some(bb) = &opts.busybox {
+        if host::ldd(bb)? != Linkage::Static {
+            return Err(Error::BusyboxNotStatic { path: bb.clone() });
+        }
+    }
+    Ok(match host::ldd(&opts.ntfs3g)? {
+        Linkage::Static => Vec::new(),
+        Linkage::Dynamic(libs) => libs,
+    })
+}
+
+/// The kernel's module metadata, as `depmod` wrote it.
+struct Metadata {
+    version: String,
+    dep: ModDep,
+    aliases: Aliases,
+    softdep: BTreeMap<ModuleName, Vec<String>>,
+    builtin_text: String,
+    builtin: BTreeSet<ModuleName>,
+}
+
+impl Metadata {
+    fn read(tree: &kernel::KernelTree) -> Result<Metadata> {
+        let dir = tree.modules_dir();
+        let builtin_text = read_text(&dir.join("modules.builtin"))?;
+        Ok(Metadata {
+            version: tree.version.clone(),
+            dep: ModDep::parse(&read_text(&dir.join("modules.dep"))?).map_err(|source| {
+                Error::Modules {
+                    version: tree.version.clone(),
+                    source,
+                }
+            })?,
+            aliases: Aliases::parse(&read_text(&dir.join("modules.alias"))?),
+            softdep: parse_softdep_pre(&read_text(&dir.join("modules.softdep"))?),
+            builtin: parse_builtin(&builtin_text),
+            builtin_text,
+        })
+    }
+
+    fn plan(&self, requested: &[String]) -> Result<ModulePlan> {
+        plan_modules(
+            &self.dep,
+            &self.aliases,
+            &self.softdep,
+            &self.builtin,
+            requested,
+        )
+        .map_err(|source| Error::Modules {
+            version: self.version.clone(),
+            source,
+        })
+    }
+}
+
+/// The folders, `/dev/console` and the client as `/init`.
+fn add_skeleton(archive: &mut Archive, client: &Path) -> Result<()> {
+    for d in [
+        "bin",
+        "dev",
+        "etc/marrow",
+        "mnt",
+        "proc",
+        "root",
+        "run",
+        "sys",
+    ] {
+        archive.add_dir_all(d)?;
+    }
+    archive.add(Entry {
+        path: "tmp".into(),
+        perm: 0o1777,
+        kind: Kind::Dir,
+    })?;
+    // The kernel opens /dev/console for /init's stdio before /init can mount
+    // devtmpfs (Debian's config has no CONFIG_DEVTMPFS_MOUNT), so the node
+    // must be in the archive or /init starts without output.
+    archive.add(Entry {
+        path: "dev/console".into(),
+        perm: 0o600,
+        kind: Kind::CharDevice { major: 5, minor: 1 },
+    })?;
+    archive.add(file("init", 0o755, read(client)?))?;
+    Ok(())
+}
+
+/// The modules an archive carries and the firmware they asked for.
+struct Carried {
+    keep: BTreeSet<ModuleName>,
+    firmware_included: BTreeSet<String>,
+    firmware_missing: Vec<MissingFirmware>,
+}
+
+/// Adds every planned module file, and the firmware each asks for that a
+/// firmware directory holds.
+fn add_modules(
+    archive: &mut Archive,
+    tree: &kernel::KernelTree,
+    config: &KernelConfig,
+    meta: &Metadata,
+    plan: &ModulePlan,
+    firmware_dirs: &[PathBuf],
+) -> Result<Carried> {
+    let mods_dir = tree.modules_dir();
+    let kmod_rel = format!("lib/modules/{}", tree.version);
+    let mut carried = Carried {
+        keep: BTreeSet::new(),
+        firmware_included: BTreeSet::new(),
+        firmware_missing: Vec::new(),
+    };
+    for m in &plan.load_order {
+        let rel = meta
+            .dep
+            .path(m)
+            .expect("planned modules come from modules.dep");
+        if [".ko.xz", ".ko.zst", ".ko.gz"]
+            .iter()
+            .any(|ext| rel.ends_with(ext))
+            && !config.module_decompress
+        {
+            return Err(Error::CompressedModule {
+                module: m.to_string(),
+                path: rel.to_owned(),
+                version: tree.version.clone(),
+            });
+        }
+        let host_file = mods_dir.join(rel);
+        let target = format!("{kmod_rel}/{rel}");
+        archive.add_dir_all(target.rsplit_once('/').map_or("", |(p, _)| p))?;
+        archive.add(file(&target, 0o644, read(&host_file)?))?;
+        carried.keep.insert(m.clone());
+        for fw in host::module_firmware(&tree.root, &tree.version, &host_file)? {
+            match find_firmware(firmware_dirs, &fw, config.firmware_xz) {
+                Some((found, name)) => {
+                    let target = format!("lib/firmware/{name}");
+                    if !archive.contains(&target) {
+                        archive.add_dir_all(target.rsplit_once('/').map_or("", |(p, _)| p))?;
+                        archive.add(file(&target, 0o644, read(&found)?))?;
+                    }
+                    carried.firmware_included.insert(name);
+                }
+                None => carried.firmware_missing.push(MissingFirmware {
+                    module: m.to_string(),
+                    file: fw,
+                }),
+            }
+        }
+    }
+    Ok(carried)
+}
+
+/// `modules.dep`, `modules.alias` and `modules.builtin` cut down to the
+/// modules carried, and the client's boot load list.
+fn add_module_metadata(
+    archive: &mut Archive,
+    tree: &kernel::KernelTree,
+    meta: &Metadata,
+    keep: &BTreeSet<ModuleName>,
+) -> Result<()> {
+    let kmod_rel = format!("lib/modules/{}", tree.version);
+    archive.add(file(
+        &format!("{kmod_rel}/modules.dep"),
+        0o644,
+        meta.dep.render_subset(keep).into_bytes(),
+    ))?;
+    archive.add(file(
+        &format!("{kmod_rel}/modules.alias"),
+        0o644,
+        meta.aliases.render_subset(keep).into_bytes(),
+    ))?;
+    archive.add(file(
+        &format!("{kmod_rel}/modules.builtin"),
+        0o644,
+        meta.builtin_text.clone().into_bytes(),
+    ))?;
+    // The client loads this list with modules.dep but not softdeps, so it
+    // is written expanded: ext4's crc32c providers come before ext4 (the
+    // kernel would ask /sbin/modprobe for them, and there is none).
+    let boot_names: Vec<String> = BOOT_LOAD_LIST.iter().map(|n| n.to_string()).collect();
+    let boot_list: String = meta
+        .plan(&boot_names)?
+        .load_order
+        .iter()
+        .filter(|n| keep.contains(n))
+        .map(|n| format!("{n}\n"))
+        .collect();
+    archive.add(file("etc/marrow/modules", 0o644, boot_list.into_bytes()))?;
+    Ok(())
+}
+
+/// ntfs-3g with its libraries and, when asked for, busybox as `/bin/sh`;
+/// returns the ntfs-3g files added.
+fn add_tools(
+    archive: &mut Archive,
+    opts: &BuildOptions,
+    ntfs3g_libs: &[PathBuf],
+) -> Result<Vec<PathBuf>> {
+    let mut ntfs3g_files = vec![opts.ntfs3g.clone()];
+    add_host_file(archive, &opts.ntfs3g, 0o755)?;
+    for lib in ntfs3g_libs {
+        add_host_file(archive, lib, 0o755)?;
+        ntfs3g_files.push(lib.clone());
+    }
+    if let Some(bb) = &opts.busybox {
+        archive.add(file("bin/busybox", 0o755, read(bb)?))?;
+        archive.add(Entry {
+            path: "bin/sh".into(),
+            perm: 0o777,
+            kind: Kind::Symlink("busybox".into()),
+        })?;
+    }
+    Ok(ntfs3g_files)
 }
 
 /// The first firmware directory holding `name` (or, when the kernel's loader

@@ -165,21 +165,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             restore_cmd(&store, &image, &target, &opts, dry_run, json)
         }
         ImageCommand::Verify { image, store, json } => {
-            let store = LocalStore::open(&store.path(global))?;
-            let (id, manifest) = open_image(&store, &image)?;
-            let report =
-                maintenance::verify_image(&store, &manifest, &id, default_threads(), &Bar::new())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap());
-            } else {
-                println!(
-                    "image {image} ({}) verified: {} chunks, {} of data, all match their names",
-                    id.short(),
-                    report.chunks,
-                    human(report.bytes)
-                );
-            }
-            Ok(())
+            verify_cmd(&LocalStore::open(&store.path(global))?, &image, json)
         }
         ImageCommand::List { store, json } => {
             list_cmd(&LocalStore::open(&store.path(global))?, json)
@@ -188,104 +174,139 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             inspect_cmd(&LocalStore::open(&store.path(global))?, &image, json)
         }
         ImageCommand::Delete { image, store } => {
-            let store = LocalStore::open(&store.path(global))?;
-            let removed = maintenance::delete(&store, &image)?;
-            for id in &removed {
-                println!("deleted {image} version {}", id.short());
-            }
-            println!("run `marrow store gc` to free chunks no other image uses");
-            Ok(())
+            delete_cmd(&LocalStore::open(&store.path(global))?, &image)
         }
         ImageCommand::Import {
             file,
             name,
             store,
             json,
-        } => {
-            let store = LocalStore::create(&store.path(global))?;
-            let tmp = store
-                .root()
-                .join("tmp")
-                .join(format!("import-{}.raw", std::process::id()));
-            let _cleanup = RemoveOnDrop::new(tmp.clone());
-            qemu_img(&[
-                "convert",
-                "-O",
-                "raw",
-                &file.display().to_string(),
-                &tmp.display().to_string(),
-            ])?;
-            capture_cmd(
-                &store,
-                &tmp,
-                &name,
-                image_format::capture::DEFAULT_LEVEL,
-                ChunkParams::DEFAULT.avg / 1024,
-                json,
-                &file.display().to_string(),
-            )
-        }
+        } => import_cmd(
+            &LocalStore::create(&store.path(global))?,
+            &file,
+            &name,
+            json,
+        ),
         ImageCommand::Export {
             image,
             file,
             store,
             format,
-        } => {
-            let store = LocalStore::open(&store.path(global))?;
-            let (id, manifest) = open_image(&store, &image)?;
-            let raw = match format {
-                ExportFormat::Raw => file.clone(),
-                ExportFormat::Qcow2 => file.with_extension("raw.tmp"),
-            };
-            if file.exists() {
-                return Err(Error::Usage(format!(
-                    "{} already exists; remove it or export to another name",
-                    file.display()
-                )));
-            }
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&raw)
-                .map_err(Error::io(&raw))?;
-            // The raw file is a temporary for qcow2, and a half-written
-            // export is worse than none: remove it unless all went well.
-            let mut cleanup = RemoveOnDrop::new(raw.clone());
-            f.set_len(manifest.layout.size).map_err(Error::io(&raw))?;
-            drop(f);
-            let target = Target::open(&raw)?;
-            let plan = RestorePlan::new(
-                id,
-                &manifest,
-                &raw.display().to_string(),
-                target.size(),
-                &RestoreOptions::default(),
-            )?;
-            restore(
-                &plan,
-                &manifest,
-                &store,
-                &target,
-                default_threads(),
-                &Bar::new(),
-            )?;
-            if let ExportFormat::Qcow2 = format {
-                qemu_img(&[
-                    "convert",
-                    "-f",
-                    "raw",
-                    "-O",
-                    "qcow2",
-                    &raw.display().to_string(),
-                    &file.display().to_string(),
-                ])?;
-            } else {
-                cleanup.keep();
-            }
-            println!("exported {image} ({}) to {}", id.short(), file.display());
-            Ok(())
-        }
+        } => export_cmd(
+            &LocalStore::open(&store.path(global))?,
+            &image,
+            &file,
+            format,
+        ),
     }
+}
+
+fn verify_cmd(store: &LocalStore, image: &str, json: bool) -> Result<()> {
+    let (id, manifest) = open_image(store, image)?;
+    let report = maintenance::verify_image(store, &manifest, &id, default_threads(), &Bar::new())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    } else {
+        println!(
+            "image {image} ({}) verified: {} chunks, {} of data, all match their names",
+            id.short(),
+            report.chunks,
+            human(report.bytes)
+        );
+    }
+    Ok(())
+}
+
+fn delete_cmd(store: &LocalStore, image: &str) -> Result<()> {
+    let removed = maintenance::delete(store, image)?;
+    for id in &removed {
+        println!("deleted {image} version {}", id.short());
+    }
+    println!("run `marrow store gc` to free chunks no other image uses");
+    Ok(())
+}
+
+/// Converts a VM disk to a raw temporary in the store's tmp/ with
+/// qemu-img, then captures that.
+fn import_cmd(store: &LocalStore, file: &Path, name: &str, json: bool) -> Result<()> {
+    let tmp = store
+        .root()
+        .join("tmp")
+        .join(format!("import-{}.raw", std::process::id()));
+    let _cleanup = RemoveOnDrop::new(tmp.clone());
+    qemu_img(&[
+        "convert",
+        "-O",
+        "raw",
+        &file.display().to_string(),
+        &tmp.display().to_string(),
+    ])?;
+    capture_cmd(
+        store,
+        &tmp,
+        name,
+        image_format::capture::DEFAULT_LEVEL,
+        ChunkParams::DEFAULT.avg / 1024,
+        json,
+        &file.display().to_string(),
+    )
+}
+
+/// Restores into a new raw file (a temporary for qcow2, converted with
+/// qemu-img); never overwrites, and removes a half-written export.
+fn export_cmd(store: &LocalStore, image: &str, file: &Path, format: ExportFormat) -> Result<()> {
+    let (id, manifest) = open_image(store, image)?;
+    let raw = match format {
+        ExportFormat::Raw => file.to_path_buf(),
+        ExportFormat::Qcow2 => file.with_extension("raw.tmp"),
+    };
+    if file.exists() {
+        return Err(Error::Usage(format!(
+            "{} already exists; remove it or export to another name",
+            file.display()
+        )));
+    }
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&raw)
+        .map_err(Error::io(&raw))?;
+    // The raw file is a temporary for qcow2, and a half-written
+    // export is worse than none: remove it unless all went well.
+    let mut cleanup = RemoveOnDrop::new(raw.clone());
+    f.set_len(manifest.layout.size).map_err(Error::io(&raw))?;
+    drop(f);
+    let target = Target::open(&raw)?;
+    let plan = RestorePlan::new(
+        id,
+        &manifest,
+        &raw.display().to_string(),
+        target.size(),
+        &RestoreOptions::default(),
+    )?;
+    restore(
+        &plan,
+        &manifest,
+        store,
+        &target,
+        default_threads(),
+        &Bar::new(),
+    )?;
+    if let ExportFormat::Qcow2 = format {
+        qemu_img(&[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            &raw.display().to_string(),
+            &file.display().to_string(),
+        ])?;
+    } else {
+        cleanup.keep();
+    }
+    println!("exported {image} ({}) to {}", id.short(), file.display());
+    Ok(())
 }
 
 /// Removes a file when dropped, unless told to keep it.

@@ -9,6 +9,7 @@ use marrow_protocol::MacAddr;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::paths::DataDir;
 
 /// The file as written. Addresses stay strings here so that a bad one is
 /// reported with its key, not as a serde type error.
@@ -195,98 +196,10 @@ impl Config {
             (None, Some(v)) => Some(ip("advertise_ip", &v)?),
             (None, None) => None,
         };
-        let (mode_key, mode) = match (flags.dhcp, file.dhcp.mode) {
-            (Some(m), _) => ("--dhcp", m),
-            (None, Some(m)) => ("dhcp.mode", m),
-            (None, None) => ("dhcp.mode", "proxy".to_string()),
-        };
-        let dhcp_mode = match mode.as_str() {
-            "off" => DhcpMode::Off,
-            "proxy" => DhcpMode::Proxy,
-            "full" => DhcpMode::Full,
-            _ => return Err(bad(mode_key, &mode, "expected off, proxy or full")),
-        };
-        let range = match (flags.dhcp_range, file.dhcp.range) {
-            (Some(r), _) => Some(parse_range("--dhcp-range", &r)?),
-            (None, Some(r)) => Some(parse_range("dhcp.range", &r)?),
-            (None, None) => None,
-        };
-        if dhcp_mode == DhcpMode::Full && range.is_none() {
-            return Err(bad(
-                mode_key,
-                "full",
-                "full mode needs an address range (--dhcp-range or dhcp.range)",
-            ));
-        }
-        let subnet_mask = file
-            .dhcp
-            .subnet_mask
-            .as_deref()
-            .map(|v| ip("dhcp.subnet_mask", v))
-            .transpose()?;
-        if let Some(m) = subnet_mask {
-            let bits = u32::from(m);
-            if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                return Err(bad("dhcp.subnet_mask", m, "not a contiguous netmask"));
-            }
-        }
-        let router = file
-            .dhcp
-            .router
-            .as_deref()
-            .map(|v| ip("dhcp.router", v))
-            .transpose()?;
-        let dns = file
-            .dhcp
-            .dns
-            .iter()
-            .map(|v| ip("dhcp.dns", v))
-            .collect::<Result<Vec<_>>>()?;
-        let lease_secs = file.dhcp.lease_time.unwrap_or(3600);
-        if lease_secs < 60 {
-            return Err(bad(
-                "dhcp.lease_time",
-                lease_secs,
-                "must be at least 60 seconds",
-            ));
-        }
-        let mut reservations = Vec::new();
-        for (mac, addr) in &file.dhcp.reservations {
-            let key = format!("dhcp.reservations.{mac}");
-            let m: MacAddr = mac
-                .parse()
-                .map_err(|_| bad(&key, mac, "not a MAC address"))?;
-            reservations.push((m, ip(&key, addr)?));
-        }
-        let max_window_size = file.tftp.max_window_size.unwrap_or(64);
-        if max_window_size == 0 {
-            return Err(bad("tftp.max_window_size", 0, "must be at least 1"));
-        }
-        let max_block_size = file.tftp.max_block_size.unwrap_or(65464);
-        if !(512..=65464).contains(&max_block_size) {
-            return Err(bad(
-                "tftp.max_block_size",
-                max_block_size,
-                "must be 512..=65464 (RFC 2348)",
-            ));
-        }
-        let (default_key, default) = match (flags.boot_default, file.boot.default) {
-            (Some(d), _) => ("--boot-default", d),
-            (None, Some(d)) => ("boot.default", d),
-            (None, None) => ("boot.default", "local".to_string()),
-        };
-        let boot_default = match default.as_str() {
-            "local" => BootDefault::LocalDisk,
-            "marrow" => BootDefault::Marrow,
-            "menu" => BootDefault::Menu,
-            _ => return Err(bad(default_key, &default, "expected local, marrow or menu")),
-        };
-        let menu_default = match file.boot.menu_default.as_deref() {
-            None | Some("local") => marrow_protocol::ipxe::MenuDefault::LocalDisk,
-            Some("marrow") => marrow_protocol::ipxe::MenuDefault::Marrow,
-            Some(other) => return Err(bad("boot.menu_default", other, "expected local or marrow")),
-        };
-        let menu_timeout_secs = file.boot.menu_timeout.unwrap_or(10);
+        let (dhcp_mode, range) = dhcp_role(flags.dhcp, flags.dhcp_range, &file.dhcp)?;
+        let net = DhcpNetwork::resolve(&file.dhcp)?;
+        let (max_window_size, max_block_size) = tftp_limits(&file.tftp)?;
+        let boot = BootChoice::resolve(flags.boot_default, &file.boot)?;
         if let Some(url) = &file.http.url {
             if !url.starts_with("http://") {
                 return Err(bad(
@@ -307,13 +220,16 @@ impl Config {
             advertise_ip,
             dhcp_mode,
             range,
-            subnet_mask,
-            router,
-            dns,
-            lease_secs,
-            reservations,
+            subnet_mask: net.subnet_mask,
+            router: net.router,
+            dns: net.dns,
+            lease_secs: net.lease_secs,
+            reservations: net.reservations,
             ipv6_ra: file.dhcp.ipv6_ra.unwrap_or(true),
-            tftp_root: file.tftp.root.unwrap_or_else(|| data_dir.join("tftp")),
+            tftp_root: file
+                .tftp
+                .root
+                .unwrap_or_else(|| DataDir::new(data_dir).tftp()),
             tftp_port: flags.tftp_port.or(file.tftp.port).unwrap_or(69),
             max_window_size,
             max_block_size,
@@ -327,13 +243,153 @@ impl Config {
             boot_uefi_x64: name_ok("boot.uefi_x64", file.boot.uefi_x64, "ipxe.efi")?,
             boot_uefi_ia32: name_ok("boot.uefi_ia32", file.boot.uefi_ia32, "ipxe-i386.efi")?,
             boot_uefi_arm64: name_ok("boot.uefi_arm64", file.boot.uefi_arm64, "ipxe-arm64.efi")?,
-            boot_default,
-            menu_default,
-            menu_timeout_secs,
+            boot_default: boot.default,
+            menu_default: boot.menu_default,
+            menu_timeout_secs: boot.menu_timeout_secs,
             kernel_args: flags
                 .kernel_args
                 .or(file.boot.kernel_args)
                 .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".to_string()),
+        })
+    }
+}
+
+/// The DHCP mode and the address range; full mode needs a range.
+fn dhcp_role(
+    mode_flag: Option<String>,
+    range_flag: Option<String>,
+    file: &DhcpFile,
+) -> Result<(DhcpMode, Option<(Ipv4Addr, Ipv4Addr)>)> {
+    let (mode_key, mode) = match (mode_flag, &file.mode) {
+        (Some(m), _) => ("--dhcp", m),
+        (None, Some(m)) => ("dhcp.mode", m.clone()),
+        (None, None) => ("dhcp.mode", "proxy".to_string()),
+    };
+    let dhcp_mode = match mode.as_str() {
+        "off" => DhcpMode::Off,
+        "proxy" => DhcpMode::Proxy,
+        "full" => DhcpMode::Full,
+        _ => return Err(bad(mode_key, &mode, "expected off, proxy or full")),
+    };
+    let range = match (range_flag, &file.range) {
+        (Some(r), _) => Some(parse_range("--dhcp-range", &r)?),
+        (None, Some(r)) => Some(parse_range("dhcp.range", r)?),
+        (None, None) => None,
+    };
+    if dhcp_mode == DhcpMode::Full && range.is_none() {
+        return Err(bad(
+            mode_key,
+            "full",
+            "full mode needs an address range (--dhcp-range or dhcp.range)",
+        ));
+    }
+    Ok((dhcp_mode, range))
+}
+
+/// What full mode hands out besides addresses.
+struct DhcpNetwork {
+    subnet_mask: Option<Ipv4Addr>,
+    router: Option<Ipv4Addr>,
+    dns: Vec<Ipv4Addr>,
+    lease_secs: u32,
+    reservations: Vec<(MacAddr, Ipv4Addr)>,
+}
+
+impl DhcpNetwork {
+    fn resolve(file: &DhcpFile) -> Result<Self> {
+        let subnet_mask = file
+            .subnet_mask
+            .as_deref()
+            .map(|v| ip("dhcp.subnet_mask", v))
+            .transpose()?;
+        if let Some(m) = subnet_mask {
+            let bits = u32::from(m);
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return Err(bad("dhcp.subnet_mask", m, "not a contiguous netmask"));
+            }
+        }
+        let router = file
+            .router
+            .as_deref()
+            .map(|v| ip("dhcp.router", v))
+            .transpose()?;
+        let dns = file
+            .dns
+            .iter()
+            .map(|v| ip("dhcp.dns", v))
+            .collect::<Result<Vec<_>>>()?;
+        let lease_secs = file.lease_time.unwrap_or(3600);
+        if lease_secs < 60 {
+            return Err(bad(
+                "dhcp.lease_time",
+                lease_secs,
+                "must be at least 60 seconds",
+            ));
+        }
+        let mut reservations = Vec::new();
+        for (mac, addr) in &file.reservations {
+            let key = format!("dhcp.reservations.{mac}");
+            let m: MacAddr = mac
+                .parse()
+                .map_err(|_| bad(&key, mac, "not a MAC address"))?;
+            reservations.push((m, ip(&key, addr)?));
+        }
+        Ok(DhcpNetwork {
+            subnet_mask,
+            router,
+            dns,
+            lease_secs,
+            reservations,
+        })
+    }
+}
+
+/// The TFTP window and block size caps (RFC 7440, RFC 2348).
+fn tftp_limits(file: &TftpFile) -> Result<(u16, u16)> {
+    let max_window_size = file.max_window_size.unwrap_or(64);
+    if max_window_size == 0 {
+        return Err(bad("tftp.max_window_size", 0, "must be at least 1"));
+    }
+    let max_block_size = file.max_block_size.unwrap_or(65464);
+    if !(512..=65464).contains(&max_block_size) {
+        return Err(bad(
+            "tftp.max_block_size",
+            max_block_size,
+            "must be 512..=65464 (RFC 2348)",
+        ));
+    }
+    Ok((max_window_size, max_block_size))
+}
+
+/// What a host without a task boots, and the menu's choices.
+struct BootChoice {
+    default: BootDefault,
+    menu_default: marrow_protocol::ipxe::MenuDefault,
+    menu_timeout_secs: u32,
+}
+
+impl BootChoice {
+    fn resolve(flag: Option<String>, file: &BootFile) -> Result<Self> {
+        let (default_key, default) = match (flag, &file.default) {
+            (Some(d), _) => ("--boot-default", d),
+            (None, Some(d)) => ("boot.default", d.clone()),
+            (None, None) => ("boot.default", "local".to_string()),
+        };
+        let default = match default.as_str() {
+            "local" => BootDefault::LocalDisk,
+            "marrow" => BootDefault::Marrow,
+            "menu" => BootDefault::Menu,
+            _ => return Err(bad(default_key, &default, "expected local, marrow or menu")),
+        };
+        let menu_default = match file.menu_default.as_deref() {
+            None | Some("local") => marrow_protocol::ipxe::MenuDefault::LocalDisk,
+            Some("marrow") => marrow_protocol::ipxe::MenuDefault::Marrow,
+            Some(other) => return Err(bad("boot.menu_default", other, "expected local or marrow")),
+        };
+        Ok(BootChoice {
+            default,
+            menu_default,
+            menu_timeout_secs: file.menu_timeout.unwrap_or(10),
         })
     }
 }

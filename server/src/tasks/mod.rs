@@ -65,9 +65,6 @@ pub fn create(
     let tx = db.transaction()?;
     let host = resolve_host(&tx.hosts(), &new.host, now)?;
     let row = check_new(new, host)?;
-    if tx.hosts().get(host)?.is_none() {
-        return Err(Error::Usage(format!("host {host} is not registered")));
-    }
     if let Some(active) = tx.tasks().active_for(host)? {
         return Err(Error::Usage(format!(
             "host {host} already has task {} ({}); cancel it first with `marrow task cancel {}`",
