@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = p.to_vec();
     if let Packet::Rrq(req) = p {
         let file: std::sync::Arc<[u8]> = vec![1u8; 3000].into();
-        let mut t = Transfer::new(&req, file, Limits::default());
+        let Ok(mut t) = Transfer::new(&req, file, Limits::default()) else {
+            return;
+        };
         let mut buf = vec![0u8; 70000];
         let mut now = Instant::now();
         for _ in 0..8 {

@@ -14,6 +14,14 @@ pub struct MacParseError {
 }
 
 impl MacAddr {
+    /// True for the address of one network card: not the all-zero
+    /// address, and the I/G bit (IEEE 802, the low bit of the first octet)
+    /// clear. Broadcast `ff:ff:…` and multicast addresses name groups, so
+    /// no machine boots as one.
+    pub fn is_unicast(&self) -> bool {
+        self.0 != [0; 6] && self.0[0] & 1 == 0
+    }
+
     /// The form iPXE's `${mac:hexhyp}` produces, safe in a URL path or query.
     pub fn hyphenated(&self) -> String {
         let b = self.0;
@@ -87,6 +95,23 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "52:54:00:ab:cd:01");
         assert_eq!(a.hyphenated(), "52-54-00-ab-cd-01");
+    }
+
+    #[test]
+    fn broadcast_multicast_and_zero_addresses_are_not_unicast() {
+        for (text, unicast) in [
+            ("52:54:00:12:34:56", true),
+            ("ff:ff:ff:ff:ff:ff", false),
+            ("01:00:5e:00:00:01", false),
+            ("00:00:00:00:00:00", false),
+            ("02:00:00:00:00:01", true),
+        ] {
+            assert_eq!(
+                text.parse::<MacAddr>().unwrap().is_unicast(),
+                unicast,
+                "{text}"
+            );
+        }
     }
 
     #[test]

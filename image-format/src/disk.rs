@@ -27,13 +27,48 @@ pub struct FileDisk {
     size: u64,
 }
 
+/// Disks are made of 512-byte sectors (or 4096-byte ones, a multiple).
+const SECTOR: u64 = 512;
+
 impl FileDisk {
+    /// Opens a block device or an image file as a disk. Anything else (a
+    /// character device such as `/dev/null`, a FIFO, a folder), an empty
+    /// file and one that is not whole sectors are refused: none is a disk.
     pub fn open(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::FileTypeExt;
+        let not_a_disk = |why: String| Error::NotADisk {
+            path: path.to_path_buf(),
+            why,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let kind = meta.file_type();
+        if !kind.is_file() && !kind.is_block_device() {
+            let what = if kind.is_dir() {
+                "a folder"
+            } else if kind.is_char_device() {
+                "a character device"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else {
+                "not a regular file"
+            };
+            return Err(not_a_disk(format!(
+                "it is {what}; give a block device or a disk image file"
+            )));
+        }
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         // Seeking to the end gives the size of block devices as well as files.
         let size = file
             .seek(SeekFrom::End(0))
             .map_err(|e| Error::io(path, e))?;
+        if size == 0 {
+            return Err(not_a_disk("it is empty".into()));
+        }
+        if !size.is_multiple_of(SECTOR) {
+            return Err(not_a_disk(format!(
+                "its {size} bytes are not a whole number of {SECTOR}-byte sectors"
+            )));
+        }
         Ok(Self {
             file,
             path: path.to_path_buf(),

@@ -11,6 +11,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is not a disk: {why}")]
+    NotADisk { path: PathBuf, why: String },
     #[error("{value:?} is not the id of {kind}: expected 64 hex digits")]
     BadId { kind: &'static str, value: String },
     #[error("MBR of {disk}: {detail}")]
@@ -38,6 +40,8 @@ pub enum Error {
         store: String,
         detail: String,
     },
+    #[error("image {image} cannot be restored: {detail}")]
+    Unrestorable { image: String, detail: String },
     #[error("store {store}: {detail}")]
     Store { store: String, detail: String },
     /// A backend (HTTP, S3) failed; the backend's own error is kept.

@@ -28,6 +28,7 @@ pub mod ranges;
 pub mod restore;
 pub mod store;
 pub mod table;
+pub mod validate;
 
 pub use chunker::ChunkParams;
 pub use error::{human, Error, Result};

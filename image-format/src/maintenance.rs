@@ -35,7 +35,8 @@ pub struct VerifyReport {
     pub bytes: u64,
 }
 
-/// Reads and verifies every chunk of one image.
+/// Checks an image's lists against its regions, then reads and verifies
+/// every chunk. A manifest that contradicts itself fails, naming the image.
 pub fn verify_image(
     store: &dyn ReadStore,
     manifest: &Manifest,
@@ -43,6 +44,11 @@ pub fn verify_image(
     threads: usize,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
+    crate::validate::pieces(manifest, store)?.map_err(|detail| Error::ManifestCorrupt {
+        id: image.to_hex(),
+        store: store.describe(),
+        detail,
+    })?;
     let mut ids = HashSet::new();
     referenced_chunks(manifest, store, &mut ids)?;
     let ids: Vec<ChunkId> = ids.into_iter().collect();
@@ -89,6 +95,10 @@ pub struct CheckReport {
     /// Chunks no image refers to: left by an interrupted capture or a delete; `gc` removes them.
     pub unreferenced_chunks: u64,
     pub unreferenced_manifests: u64,
+    /// Half-written files of crashed or killed writers, and their bytes;
+    /// `gc` removes them.
+    pub orphaned_temporaries: u64,
+    pub orphaned_bytes: u64,
 }
 
 /// Verifies every chunk and manifest, and that every name resolves to
@@ -153,6 +163,7 @@ pub fn check_store<S: PruneStore + ManifestStore>(
         .filter(|m| !live_manifests.contains(m))
         .count() as u64;
     report.unreferenced_chunks = present.difference(&referenced).count() as u64;
+    (report.orphaned_temporaries, report.orphaned_bytes) = store.orphans()?;
     report.problems.sort();
     report.problems.dedup();
     Ok(report)

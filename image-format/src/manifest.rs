@@ -99,18 +99,7 @@ impl Manifest {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
-        for (i, r) in self.regions.iter().enumerate() {
-            if r.start
-                .checked_add(r.length)
-                .is_none_or(|end| end > self.layout.size)
-            {
-                return Err(format!(
-                    "region {i} runs past the {}-byte disk",
-                    self.layout.size
-                ));
-            }
-        }
-        Ok(())
+        crate::validate::structure(self)
     }
 
     pub fn data_bytes(&self) -> u64 {

@@ -68,9 +68,8 @@ impl RestorePlan {
         }
         let mut table_writes = Vec::new();
         let mut growth = None;
-        let bad = |detail: String| Error::ManifestCorrupt {
-            id: image.to_hex(),
-            store: target.to_string(),
+        let bad = |detail: String| Error::Unrestorable {
+            image: image.to_hex(),
             detail,
         };
         match layout.table {

@@ -11,6 +11,7 @@
 //! - [`ndp`]: the Router Advertisement that ends iPXE's IPv6 wait.
 //! - [`api`]: the client API's JSON bodies; [`routes`]: every HTTP route.
 //! - [`disk_rule`]: `--disk` rules and the pure choice of a task's disk.
+//! - [`causes`]: how both binaries print an error's chain of causes.
 //!
 //! What is *not* here: sockets, files, clocks or randomness. Time comes in as
 //! an argument (`now`), bytes come in and go out as slices, and the callers
@@ -19,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod causes;
 pub mod dhcp;
 pub mod disk_rule;
 mod error;

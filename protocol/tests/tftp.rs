@@ -79,7 +79,9 @@ fn parse_and_transfer_never_panic_on_mutated_inputs() {
                 m[at] = next() as u8;
             }
             if let Ok(Packet::Rrq(req)) = Packet::parse(&m) {
-                let mut t = Transfer::new(&req, data.clone(), Limits::default());
+                let Ok(mut t) = Transfer::new(&req, data.clone(), Limits::default()) else {
+                    continue;
+                };
                 let mut now = t0;
                 for step in 0..50u16 {
                     while t.poll_transmit(now, &mut buf).is_some() {}

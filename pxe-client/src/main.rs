@@ -187,10 +187,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("marrow-client: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
+            for cause in marrow_protocol::causes::causes(&err) {
                 eprintln!("  caused by: {cause}");
-                source = cause.source();
             }
             ExitCode::FAILURE
         }

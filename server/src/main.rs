@@ -5,16 +5,19 @@ use clap::Parser;
 use marrow_server::cli::{run, Cli};
 use std::process::ExitCode;
 
+/// mimalloc returns freed pages to the system shortly after a burst, where
+/// glibc's malloc keeps the high-water mark of concurrent request bodies.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("marrow: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
+            for cause in marrow_protocol::causes::causes(&err) {
                 eprintln!("  caused by: {cause}");
-                source = cause.source();
             }
             ExitCode::FAILURE
         }

@@ -93,3 +93,39 @@ fn serve_refuses_bad_settings_naming_the_key_and_value() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no-such-if0"), "{}", stderr(&o));
 }
+
+#[test]
+fn host_add_renames_only_when_asked_and_refuses_group_macs_and_bad_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = |args: &[&str]| marrow(d, &[&["host", "add"][..], args].concat());
+    assert!(add(&["52:54:00:00:00:0a", "--name", "lab-01"])
+        .status
+        .success());
+    let o = add(&["52:54:00:00:00:0a", "--name", "lab-02"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("lab-01") && stderr(&o).contains("--rename"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(add(&["52:54:00:00:00:0a", "--name", "lab-02", "--rename"])
+        .status
+        .success());
+    let long = "x".repeat(5000);
+    for (mac, name, why) in [
+        ("ff:ff:ff:ff:ff:ff", "bcast", "broadcast"),
+        ("01:00:5e:00:00:01", "mcast", "multicast"),
+        ("00:00:00:00:00:00", "zero", "zero"),
+        ("52:54:00:00:00:0b", "52:54:00:00:00:0c", "MAC"),
+        ("52:54:00:00:00:0b", long.as_str(), "1 to 63"),
+        ("52:54:00:00:00:0b", "LAB-02", "already used"),
+    ] {
+        let o = add(&[mac, "--name", name]);
+        assert!(!o.status.success(), "{mac} {name}");
+        assert!(stderr(&o).contains(why), "{mac} {name}: {}", stderr(&o));
+    }
+    let list = String::from_utf8_lossy(&marrow(d, &["host", "list", "--json"]).stdout).into_owned();
+    let hosts: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(hosts.as_array().unwrap().len(), 1, "{hosts}");
+}

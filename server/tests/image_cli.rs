@@ -818,3 +818,118 @@ fn restore_refuses_a_disk_that_is_mounted() {
         "{err}"
     );
 }
+
+#[test]
+fn things_that_are_not_disks_are_refused_and_leave_no_store_behind() {
+    let lab = Lab::new();
+    let empty = lab.path("empty.img");
+    std::fs::write(&empty, b"").unwrap();
+    let odd = lab.path("odd.img");
+    std::fs::write(&odd, vec![1u8; 1000]).unwrap();
+    for (source, why) in [
+        ("/dev/null", "character device"),
+        (empty.to_str().unwrap(), "empty"),
+        (odd.to_str().unwrap(), "512-byte sectors"),
+        (lab.dir.path().to_str().unwrap(), "folder"),
+    ] {
+        let err = lab.fails(&["image", "capture", source, "--name", "x"]);
+        assert!(
+            err.contains("is not a disk") && err.contains(why),
+            "{source}: {err}"
+        );
+    }
+    assert!(
+        !lab.path("data/store").exists(),
+        "a refused capture made a store"
+    );
+    // A folder holding other things is not taken over as a store.
+    std::fs::create_dir_all(lab.path("mine")).unwrap();
+    std::fs::write(lab.path("mine/notes.txt"), b"keep").unwrap();
+    let disk = lab.path("disk.img");
+    std::fs::write(&disk, marrow_test_support::noise(3, 1 << 20)).unwrap();
+    let mine = lab.path("mine");
+    let err = lab.fails(&[
+        "image",
+        "capture",
+        disk.to_str().unwrap(),
+        "--name",
+        "x",
+        "--store",
+        mine.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not empty"), "{err}");
+    assert!(!mine.join("chunks").exists());
+}
+
+#[test]
+fn an_error_is_printed_once_not_again_as_its_own_cause() {
+    let lab = Lab::new();
+    let err = lab.fails(&["image", "capture", "/nonexistent/disk.img", "--name", "x"]);
+    let lines: Vec<&str> = err.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let text = line.trim().trim_start_matches("caused by: ");
+        for earlier in &lines[..i] {
+            assert!(!earlier.contains(text), "repeated: {line:?} in {err}");
+        }
+    }
+    assert!(err.contains("/nonexistent/disk.img"), "{err}");
+}
+
+#[test]
+fn store_check_counts_the_leftovers_of_killed_writers_and_gc_removes_only_those() {
+    let lab = Lab::new();
+    let disk = lab.path("disk.img");
+    std::fs::write(&disk, marrow_test_support::noise(5, 1 << 20)).unwrap();
+    lab.ok(&["image", "capture", disk.to_str().unwrap(), "--name", "x"]);
+    // A killed writer's temporary: its process id never runs.
+    let orphan = lab.path("data/store/tmp/manifest.2147483647.0");
+    std::fs::write(&orphan, vec![0u8; 4096]).unwrap();
+    let report = lab.json(&["store", "check"]);
+    assert_eq!(report["orphaned_temporaries"], 1, "{report}");
+    assert_eq!(report["orphaned_bytes"], 4096, "{report}");
+    assert!(lab.ok(&["store", "check"]).contains("half-written"));
+    let gc = lab.json(&["store", "gc"]);
+    assert_eq!(gc["removed_temporaries"], 1, "{gc}");
+    assert!(!orphan.exists());
+}
+
+#[test]
+fn a_store_on_read_only_media_restores() {
+    let lab = Lab::new();
+    if !nix_is_root() {
+        eprintln!("skipped: a read-only bind mount needs root");
+        return;
+    }
+    let disk = lab.path("disk.img");
+    std::fs::write(&disk, marrow_test_support::noise(9, 1 << 20)).unwrap();
+    lab.ok(&["image", "capture", disk.to_str().unwrap(), "--name", "x"]);
+    let ro = lab.path("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    sh(&format!(
+        "mount --bind {} {} && mount -o remount,bind,ro {}",
+        lab.path("data/store").display(),
+        ro.display(),
+        ro.display()
+    ));
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(ro.clone());
+    let target = lab.path("target.img");
+    std::fs::write(&target, vec![0u8; 1 << 20]).unwrap();
+    lab.ok(&[
+        "image",
+        "restore",
+        "x",
+        target.to_str().unwrap(),
+        "--store",
+        ro.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&disk).unwrap()
+    );
+}

@@ -28,10 +28,32 @@ fn refused(data: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Captures a small disk file as image `name` in the data directory's
+/// store; returns the image id.
+fn image(data: &Path, name: &str) -> String {
+    let disk = data.join(format!("{name}.raw"));
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(&disk, marrow_test_support::noise(7, 1 << 20)).unwrap();
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        data,
+        &[
+            "image",
+            "capture",
+            disk.to_str().unwrap(),
+            "--name",
+            name,
+            "--json",
+        ],
+    ))
+    .unwrap();
+    out["image"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn a_restore_task_for_a_named_host_is_listed_shown_and_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let prefix = image(d, "win11")[..4].to_string();
     ok(d, &["host", "add", "52:54:00:aa:bb:01", "--name", "lab-01"]);
     let id = ok(
         d,
@@ -41,7 +63,7 @@ fn a_restore_task_for_a_named_host_is_listed_shown_and_cancelled() {
             "--host",
             "lab-01",
             "--image",
-            "win11@ABCD",
+            &format!("win11@{}", prefix.to_uppercase()),
             "--grow-last-partition",
         ],
     );
@@ -53,7 +75,7 @@ fn a_restore_task_for_a_named_host_is_listed_shown_and_cancelled() {
     assert_eq!(t["id"], 1);
     assert_eq!(t["kind"], "restore");
     assert_eq!(t["host"], "52:54:00:aa:bb:01");
-    assert_eq!(t["image"], "win11@abcd");
+    assert_eq!(t["image"], format!("win11@{prefix}"));
     assert_eq!(t["state"], "pending");
     assert_eq!(t["grow_last_partition"], true);
     for key in ["error", "progress", "report"] {
@@ -189,5 +211,26 @@ fn unknown_hosts_bad_images_and_unknown_tasks_are_refused_by_name() {
         ],
     );
     assert!(err.contains("win12-x64"), "{err}");
+    let err = refused(
+        d,
+        &[
+            "task",
+            "restore",
+            "--host",
+            "lab-04",
+            "--image",
+            "nonexistent",
+        ],
+    );
+    assert!(err.contains("nonexistent"), "{err}");
     assert!(ok(d, &["task", "list"]).contains("no tasks"));
+}
+
+#[test]
+fn listing_a_data_directory_that_does_not_exist_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("never-made");
+    assert!(ok(&d, &["task", "list"]).contains("no tasks"));
+    assert_eq!(ok(&d, &["host", "list", "--json"]).trim(), "[]");
+    assert!(!d.exists(), "a listing made {}", d.display());
 }

@@ -50,11 +50,10 @@ fn http_serves_scripts_ranges_and_refuses_paths_outside_its_roots() {
     );
     let (code, _) = curl(&lab, &[&format!("{base}/boot.ipxe?mac=not-a-mac")]);
     assert_eq!(code, "400");
+    // Hosts come from DHCP and admins: naming a MAC over HTTP registers
+    // nothing (a flood of made-up MACs would grow the table for good).
     let hosts = lab.marrow_cli(&["host", "list", "--json"]);
-    assert!(
-        hosts.contains("52:54:00:86:00:01") && hosts.contains(&lab.net),
-        "{hosts}"
-    );
+    assert_eq!(hosts.trim(), "[]", "{hosts}");
 
     let (code, body) = curl(&lab, &[&format!("{base}/boot/initrd.img")]);
     assert_eq!(code, "200");

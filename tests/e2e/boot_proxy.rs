@@ -54,6 +54,10 @@ fn boot_beside_dnsmasq(net: &str, mac: &str, firmware: Firmware, nic: &str, romf
         "--kernel-args",
         "console=ttyS0,115200 panic=-1",
     ]);
+    // A task for the machine: its boot script must carry the task's token,
+    // which Marrow hands out only to the address the machine took from
+    // dnsmasq (the option 50 of its DHCPREQUEST, seen in proxy mode).
+    lab.marrow_cli(&["task", "capture", "--host", mac, "--image", "proxy"]);
     let tap = lab.tap();
     let mut spec = VmSpec::new(firmware, &tap, mac);
     spec.nic = nic.into();
@@ -72,7 +76,10 @@ fn boot_beside_dnsmasq(net: &str, mac: &str, firmware: Firmware, nic: &str, romf
         log.contains("DHCP offer") && log.contains("yiaddr=0.0.0.0"),
         "Marrow offered boot data only:\n{log}"
     );
-    assert!(log.contains("boot script"), "{log}");
+    assert!(
+        log.contains("boot script") && log.contains("action=marrow task 1"),
+        "the booting machine got its task's token:\n{log}"
+    );
 }
 
 fn can_run() -> bool {

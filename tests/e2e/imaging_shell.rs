@@ -302,21 +302,83 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
     assert!(body.contains("not uploaded"), "{body}");
     assert!(!lab.marrow_cli(&["image", "list"]).contains("beta"));
 
-    // A restore of an image that does not exist fails the task at once,
-    // naming the image, rather than leaving the host booting the client.
+    // The auth scheme is case-insensitive (RFC 9110 §11.1).
+    let url = format!("{base}/images/beta/chunks/has");
+    let lower = format!("Authorization: bearer {capture}");
+    let (status, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &lower,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"ids":[]}"#,
+            &url,
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    // A body over its route's limit is refused in JSON, like every error.
+    let big = dir.join("big.bin");
+    std::fs::write(&big, vec![0u8; 10 << 20]).unwrap();
+    let (status, body) = call(
+        "PUT",
+        &capture,
+        &chunk("beta"),
+        &["--data-binary", &format!("@{}", big.display())],
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"].is_string(),
+        "{body}"
+    );
+    // An inventory the driver plan could not read is refused at the PUT.
+    let bad_inventory = json(r#"{"pci":[{"vendor":"not hex"}],"usb":[]}"#);
+    let bad_inventory: Vec<&str> = bad_inventory.iter().map(String::as_str).collect();
+    let (status, body) = call("PUT", &capture, "/task/inventory", &bad_inventory);
+    assert_eq!(status, 422, "{body}");
+    // A retried commit (its answer was lost) gets the same version back
+    // and adds none.
+    let manifest_path = dir.join("alpha.json");
+    std::fs::write(&manifest_path, &manifest).unwrap();
+    let (_, again) = task(
+        &lab,
+        &["capture", "--host", "52:54:00:84:00:0a", "--image", "alpha"],
+    );
+    let commit = ["--data-binary", &format!("@{}", manifest_path.display())];
+    let (status, first) = call("POST", &again, "/images/alpha/manifest", &commit);
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = call("POST", &again, "/images/alpha/manifest", &commit);
+    assert_eq!((status, &second), (200, &first));
+    let versions = lab.marrow_cli(&["image", "list", "--json"]);
+    let versions: Value = serde_json::from_str(&versions).unwrap();
+    let alpha = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "alpha")
+        .unwrap();
+    assert_eq!(alpha["versions"], 2, "{alpha}");
+
+    // A restore whose image is gone by the time the client claims it fails
+    // the task at once, naming the image, rather than leaving the host
+    // booting the client.
     let (missing, token) = task(
         &lab,
-        &["restore", "--host", "52:54:00:84:00:09", "--image", "nope"],
+        &["restore", "--host", "52:54:00:84:00:09", "--image", "alpha"],
     );
+    lab.marrow_cli(&["image", "delete", "alpha"]);
     let out = client(&lab, "restore", &token, &source);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("404") && err.contains("no image named \"nope\""),
+        err.contains("404") && err.contains("no image named \"alpha\""),
         "{err}"
     );
     let t = task_json(&lab, missing);
     assert_eq!(t["state"], "failed", "{t}");
-    assert!(t["error"].as_str().unwrap().contains("nope"), "{t}");
+    assert!(t["error"].as_str().unwrap().contains("alpha"), "{t}");
     lab.marrow_cli(&["store", "check"]);
 }

@@ -43,15 +43,28 @@ const BATCH_FILES: usize = 2048;
 const BATCH_BYTES: u64 = 128 << 20;
 
 /// Held for the duration of a capture, restore or gc. Dropping releases it.
+/// A shared hold on read-only media holds nothing: no one can sweep it.
 pub struct StoreLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl LocalStore {
-    /// Opens an existing store, or creates an empty one at `root`.
+    /// Opens an existing store, or creates an empty one at `root`. A
+    /// folder that holds other things is not taken over.
     pub fn create(root: &Path) -> Result<LocalStore> {
         let marker = root.join(MARKER);
         if !marker.exists() {
+            let occupied = fs::read_dir(root)
+                .map(|mut entries| entries.next().is_some())
+                .unwrap_or(false);
+            if occupied {
+                return Err(Error::Store {
+                    store: root.display().to_string(),
+                    detail: format!(
+                        "is not a Marrow store (no {MARKER}) and is not empty; give an empty or new folder"
+                    ),
+                });
+            }
             for dir in ["chunks", "manifests", "refs", "tmp"] {
                 fs::create_dir_all(root.join(dir)).map_err(|e| Error::io(root.join(dir), e))?;
             }
@@ -94,6 +107,11 @@ impl LocalStore {
             tmp_counter: AtomicU64::new(0),
             pending: Mutex::default(),
         })
+    }
+
+    /// Whether `root` holds a store (its format marker), without opening it.
+    pub fn is_store(root: &Path) -> bool {
+        root.join(MARKER).is_file()
     }
 
     pub fn root(&self) -> &Path {
@@ -156,6 +174,25 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// True while someone holds the store (a capture, a restore, or a
+    /// server with running tasks), so an exclusive lock would wait.
+    pub fn in_use(&self) -> Result<bool> {
+        let path = self.root.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
 impl LockStore for LocalStore {
     type Guard = StoreLock;
 
@@ -167,19 +204,34 @@ impl LockStore for LocalStore {
 }
 
 fn lock_file(path: &Path, exclusive: bool) -> Result<StoreLock> {
-    let file = OpenOptions::new()
+    let opened = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        // A store on read-only media: flock works on a file opened for
+        // reading, and if even that is missing nothing can sweep the store.
+        Err(e) if !exclusive && is_read_only(&e) => match File::open(path) {
+            Ok(f) => f,
+            Err(_) => return Ok(StoreLock { _file: None }),
+        },
+        Err(e) => return Err(Error::io(path, e)),
+    };
     let locked = if exclusive {
         file.lock()
     } else {
         file.lock_shared()
     };
     locked.map_err(|e| Error::io(path, e))?;
-    Ok(StoreLock { _file: file })
+    Ok(StoreLock { _file: Some(file) })
+}
+
+/// The store's filesystem is read-only, or the lock file is not ours to write.
+fn is_read_only(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::EROFS as i32)
+        || e.kind() == ErrorKind::PermissionDenied
 }
 
 impl ReadStore for LocalStore {
@@ -187,10 +239,11 @@ impl ReadStore for LocalStore {
         self.root.display().to_string()
     }
 
+    /// True only for a chunk that is durably stored: one written but not
+    /// yet flushed is not there yet (a crash would lose it), so a capture
+    /// asking about it sends it again, and the second `put` keeps the
+    /// pending copy.
     fn has(&self, id: &ChunkId) -> Result<bool> {
-        if self.pending.lock().unwrap().files.contains_key(id) {
-            return Ok(true);
-        }
         let path = self.chunk_path(id);
         match fs::metadata(&path) {
             Ok(_) => Ok(true),
@@ -214,7 +267,7 @@ impl ReadStore for LocalStore {
 
 impl WriteStore for LocalStore {
     fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
-        if self.has(id)? {
+        if self.pending.lock().unwrap().files.contains_key(id) || self.has(id)? {
             return Ok(false);
         }
         // The temporary sits beside its final name: creating files spread
@@ -312,30 +365,91 @@ impl PruneStore for LocalStore {
         Ok(())
     }
 
-    /// Removes temporaries left by crashed writers, in tmp/ and beside the
-    /// chunks. Only safe under the exclusive lock.
+    /// Removes temporaries whose writer is gone (a crashed or killed
+    /// capture), in tmp/ and beside the chunks. A live writer's, such as a
+    /// running server's chunks waiting for their batch to be flushed, stay.
     fn clean_temporaries(&self) -> Result<u64> {
         let mut removed = 0;
-        let mut dirs = vec![self.root.join("tmp")];
-        let chunks = self.root.join("chunks");
-        for entry in fs::read_dir(&chunks).map_err(|e| Error::io(&chunks, e))? {
-            dirs.push(entry.map_err(|e| Error::io(&chunks, e))?.path());
-        }
-        for (i, dir) in dirs.iter().enumerate() {
-            for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-                let entry = entry.map_err(|e| Error::io(dir, e))?;
-                let stray = i == 0
-                    || entry
-                        .file_name()
-                        .to_str()
-                        .is_some_and(|n| n.starts_with('.'));
-                if stray {
-                    fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-                    removed += 1;
+        for t in self.temporaries()? {
+            if !t.live {
+                match fs::remove_file(&t.path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&t.path, e)),
                 }
             }
         }
         Ok(removed)
+    }
+
+    fn orphans(&self) -> Result<(u64, u64)> {
+        let dead: Vec<Temporary> = self
+            .temporaries()?
+            .into_iter()
+            .filter(|t| !t.live)
+            .collect();
+        Ok((dead.len() as u64, dead.iter().map(|t| t.bytes).sum()))
+    }
+}
+
+/// A file being written: in tmp/, or a chunk beside its final name.
+#[derive(Debug, Clone)]
+pub struct Temporary {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Its writer is still running.
+    pub live: bool,
+}
+
+impl LocalStore {
+    /// Every temporary of the store, and whether its writer still runs.
+    /// Names carry the writer's process id (`NAME.PID.N` in tmp/,
+    /// `.ID.PID.N.tmp` beside chunks); one that does not is an orphan.
+    pub fn temporaries(&self) -> Result<Vec<Temporary>> {
+        let mut out = Vec::new();
+        let mut dirs = vec![(self.root.join("tmp"), true)];
+        let chunks = self.root.join("chunks");
+        for entry in fs::read_dir(&chunks).map_err(|e| Error::io(&chunks, e))? {
+            dirs.push((entry.map_err(|e| Error::io(&chunks, e))?.path(), false));
+        }
+        for (dir, all) in dirs {
+            for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let pid = if all {
+                    writer_pid(&name)
+                } else if name.starts_with('.') {
+                    name.strip_suffix(".tmp").and_then(writer_pid)
+                } else {
+                    continue;
+                };
+                let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(Temporary {
+                    path: entry.path(),
+                    bytes,
+                    live: pid.is_some_and(process_runs),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The process id in a temporary's name `….PID.N`.
+fn writer_pid(name: &str) -> Option<i32> {
+    let mut parts = name.rsplitn(3, '.');
+    let _n: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// Whether a process with this id runs (signal 0 checks without sending).
+fn process_runs(pid: i32) -> bool {
+    use nix::errno::Errno;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        // It exists but is not ours to signal.
+        Err(Errno::EPERM) => true,
+        Err(_) => false,
     }
 }
 
@@ -512,7 +626,8 @@ mod tests {
         let store = LocalStore::create(dir.path()).unwrap();
         let (id, raw) = encode_chunk(b"pending", 1);
         assert!(store.put(&id, &raw).unwrap());
-        assert!(store.has(&id).unwrap());
+        assert!(!store.has(&id).unwrap(), "not claimed before it is durable");
+        assert!(!store.put(&id, &raw).unwrap(), "the pending copy is kept");
         assert!(
             !store.chunk_path(&id).exists(),
             "not visible before it is durable"
@@ -520,6 +635,32 @@ mod tests {
         assert_eq!(store.get(&id).unwrap(), b"pending");
         store.flush().unwrap();
         assert!(store.chunk_path(&id).exists());
+        assert!(store.has(&id).unwrap());
+    }
+
+    #[test]
+    fn a_full_folder_that_is_not_a_store_is_not_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let err = LocalStore::create(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("not empty"), "{err}");
+        assert!(!dir.path().join("chunks").exists());
+    }
+
+    #[test]
+    fn gc_sweeps_the_temporaries_of_dead_writers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::create(dir.path()).unwrap();
+        let (id, raw) = encode_chunk(b"pending in this process", 1);
+        store.put(&id, &raw).unwrap();
+        // A killed writer's leftovers: pid 0x7fffffff never runs.
+        std::fs::write(dir.path().join("tmp/manifest.2147483647.0"), b"x").unwrap();
+        let temps = store.temporaries().unwrap();
+        assert_eq!(temps.len(), 2, "{temps:?}");
+        assert_eq!(temps.iter().filter(|t| t.live).count(), 1);
+        assert_eq!(store.clean_temporaries().unwrap(), 1);
+        store.flush().unwrap();
+        assert_eq!(store.get(&id).unwrap(), b"pending in this process");
     }
 
     #[test]

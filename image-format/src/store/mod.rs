@@ -79,6 +79,11 @@ pub trait PruneStore: WriteStore {
     fn clean_temporaries(&self) -> Result<u64> {
         Ok(0)
     }
+    /// What crashed writers left half-written: how many items, how many
+    /// bytes. `clean_temporaries` removes them.
+    fn orphans(&self) -> Result<(u64, u64)> {
+        Ok((0, 0))
+    }
 }
 
 /// How a store is held.

@@ -6,5 +6,5 @@ mod transfer;
 mod wire;
 
 pub use path::{check_path, PathRefusal};
-pub use transfer::{Limits, Outcome, Transfer};
+pub use transfer::{Limits, Outcome, Source, Transfer, MAX_NETASCII_BYTES};
 pub use wire::{ErrorCode, Mode, Packet, Request, TransferOptions};

@@ -12,12 +12,66 @@
 //!   it were lost; sending resumes from the block after the ACKed one.
 //! - Block numbers roll over from 65535 to 0, as tftp-hpa, curl and iPXE
 //!   expect for files over 32 MB at 512-byte blocks.
+//!
+//! The bytes come from a [`Source`], read one block at a time as it is
+//! sent, so a large file is never held in memory: the driver hands in an
+//! open file, tests and fuzzing a byte slice.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::wire::{ErrorCode, Mode, Packet, Request};
 use crate::error::TftpError;
+
+/// Where a transfer's bytes come from.
+pub trait Source {
+    /// The length in bytes.
+    fn len(&self) -> u64;
+    /// Fills `buf` with the bytes at `offset` and returns how many it read:
+    /// all of `buf`, unless the source ends sooner.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, String>;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Source for [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
+        let start = (offset.min(Source::len(self))) as usize;
+        let n = buf.len().min(<[u8]>::len(self) - start);
+        buf[..n].copy_from_slice(&self[start..start + n]);
+        Ok(n)
+    }
+}
+
+impl<S: Source + ?Sized> Source for Arc<S> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+/// Netascii files are converted whole before they are sent (the
+/// conversion moves every later offset); a larger one is refused.
+pub const MAX_NETASCII_BYTES: u64 = 1 << 20;
 
 /// What the server is willing to negotiate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +82,11 @@ pub struct Limits {
     pub max_window_size: u16,
     /// Retransmission timeout when the client does not ask for one.
     pub default_timeout: Duration,
+    /// Longest `timeout` a client may set (RFC 2349). A longer one is left
+    /// out of the OACK, since RFC 2349 §2 lets the server only echo the
+    /// value or decline it, and `default_timeout` applies: a client that
+    /// never ACKs then holds its transfer for seconds, not minutes.
+    pub max_timeout: Duration,
     /// Retransmissions of one window before the transfer is abandoned.
     pub max_retries: u32,
 }
@@ -38,6 +97,7 @@ impl Default for Limits {
             max_block_size: 65464,
             max_window_size: 64,
             default_timeout: Duration::from_secs(1),
+            max_timeout: Duration::from_secs(10),
             max_retries: 5,
         }
     }
@@ -52,14 +112,24 @@ pub enum Outcome {
     ClientError { code: ErrorCode, message: String },
     /// No acknowledgement after `max_retries` retransmissions.
     TimedOut,
+    /// The source could not be read; the client was sent an ERROR.
+    ReadFailed { detail: String },
+}
+
+/// The bytes a transfer sends: the source itself, or a netascii copy.
+#[derive(Debug)]
+enum Data<S> {
+    Source(S),
+    Converted(Arc<[u8]>),
 }
 
 /// RFC 1350 data block length when no `blksize` is negotiated.
 const DEFAULT_BLOCK_SIZE: usize = 512;
 
 #[derive(Debug)]
-pub struct Transfer {
-    data: Arc<[u8]>,
+pub struct Transfer<S> {
+    data: Data<S>,
+    len: u64,
     block_size: usize,
     window_size: u64,
     timeout: Duration,
@@ -78,14 +148,30 @@ pub struct Transfer {
     outcome: Option<Outcome>,
 }
 
-impl Transfer {
-    /// Starts serving `request` from `data` (the whole file). Options the
-    /// client asked for are granted within `limits` and confirmed in an OACK
-    /// (RFC 2347); without options, DATA 1 goes out first.
-    pub fn new(request: &Request, data: Arc<[u8]>, limits: Limits) -> Self {
+impl<S: Source> Transfer<S> {
+    /// Starts serving `request` from `source`. Options the client asked for
+    /// are granted within `limits` and confirmed in an OACK (RFC 2347);
+    /// without options, DATA 1 goes out first. A netascii request reads and
+    /// converts the whole source now; it is refused (with the reason) when
+    /// the source is over [`MAX_NETASCII_BYTES`] or cannot be read.
+    pub fn new(request: &Request, source: S, limits: Limits) -> Result<Self, String> {
         let data = match request.mode {
-            Mode::Octet => data,
-            Mode::Netascii => to_netascii(&data).into(),
+            Mode::Octet => Data::Source(source),
+            Mode::Netascii => {
+                if source.len() > MAX_NETASCII_BYTES {
+                    return Err(format!(
+                        "netascii transfers are limited to {MAX_NETASCII_BYTES} bytes; ask in octet mode"
+                    ));
+                }
+                let mut raw = vec![0u8; source.len() as usize];
+                let n = source.read_at(0, &mut raw)?;
+                raw.truncate(n);
+                Data::Converted(to_netascii(&raw).into())
+            }
+        };
+        let len = match &data {
+            Data::Source(s) => s.len(),
+            Data::Converted(c) => Source::len(c),
         };
         let opts = &request.options;
         let mut oack = Vec::new();
@@ -97,12 +183,15 @@ impl Transfer {
         }
         let mut timeout = limits.default_timeout;
         if let Some(t) = opts.timeout_secs {
-            timeout = Duration::from_secs(u64::from(t));
-            oack.push(("timeout".to_string(), t.to_string()));
+            let asked = Duration::from_secs(u64::from(t));
+            if asked <= limits.max_timeout {
+                timeout = asked;
+                oack.push(("timeout".to_string(), t.to_string()));
+            }
         }
         if opts.transfer_size.is_some() {
             // RFC 2349 §4: a reader sends 0; the OACK carries the size.
-            oack.push(("tsize".to_string(), data.len().to_string()));
+            oack.push(("tsize".to_string(), len.to_string()));
         }
         let mut window_size = 1;
         if let Some(w) = opts.window_size {
@@ -110,10 +199,11 @@ impl Transfer {
             window_size = u64::from(granted);
             oack.push(("windowsize".to_string(), granted.to_string()));
         }
-        let last = (data.len() / block_size) as u64 + 1;
+        let last = len / block_size as u64 + 1;
         let has_oack = !oack.is_empty();
-        Transfer {
+        Ok(Transfer {
             data,
+            len,
             block_size,
             window_size,
             timeout,
@@ -126,7 +216,7 @@ impl Transfer {
             deadline: None,
             retries: 0,
             outcome: None,
-        }
+        })
     }
 
     /// The negotiated data block length.
@@ -140,12 +230,12 @@ impl Transfer {
     }
 
     /// The bytes this transfer carries (after netascii conversion).
-    pub fn len(&self) -> usize {
-        self.data.len()
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len == 0
     }
 
     /// How the transfer ended, once it has.
@@ -155,7 +245,7 @@ impl Transfer {
 
     /// Bytes of file data the client has acknowledged.
     pub fn bytes_acknowledged(&self) -> u64 {
-        ((self.base - 1) * self.block_size as u64).min(self.data.len() as u64)
+        ((self.base - 1) * self.block_size as u64).min(self.len)
     }
 
     /// When `poll_transmit` must next be called even if no packet arrives.
@@ -251,18 +341,40 @@ impl Transfer {
             return None;
         }
         let block = self.next;
-        let start = ((block - 1) as usize)
-            .saturating_mul(self.block_size)
-            .min(self.data.len());
-        let end = (start + self.block_size).min(self.data.len());
-        let packet = Packet::Data {
-            block: (block & 0xffff) as u16,
-            data: &self.data[start..end],
+        let start = (block - 1)
+            .saturating_mul(self.block_size as u64)
+            .min(self.len);
+        let want = ((start + self.block_size as u64).min(self.len) - start) as usize;
+        if buf.len() < 4 + want {
+            return None;
+        }
+        // RFC 1350 §5: DATA is opcode 3, the block number, then the bytes,
+        // read straight into the packet.
+        buf[..2].copy_from_slice(&3u16.to_be_bytes());
+        buf[2..4].copy_from_slice(&((block & 0xffff) as u16).to_be_bytes());
+        let read = match &self.data {
+            Data::Source(s) => s.read_at(start, &mut buf[4..4 + want]),
+            Data::Converted(c) => c[..].read_at(start, &mut buf[4..4 + want]),
         };
-        let n = packet.emit(buf).ok()?;
+        match read {
+            Ok(n) if n == want => {}
+            other => {
+                let detail = match other {
+                    Ok(n) => format!("read {n} of {want} bytes at offset {start}: the file shrank"),
+                    Err(e) => e,
+                };
+                self.outcome = Some(Outcome::ReadFailed { detail });
+                self.deadline = None;
+                let error = Packet::Error {
+                    code: ErrorCode::NotDefined,
+                    message: "read error on the server".into(),
+                };
+                return error.emit(buf).ok();
+            }
+        }
         self.next += 1;
         self.deadline = Some(now + self.timeout);
-        Some(n)
+        Some(4 + want)
     }
 }
 
@@ -304,7 +416,7 @@ mod tests {
     }
 
     /// Sends everything due now; returns the parsed packets as owned values.
-    fn drain(t: &mut Transfer, now: Instant) -> Vec<(u16, Vec<u8>)> {
+    fn drain<S: Source>(t: &mut Transfer<S>, now: Instant) -> Vec<(u16, Vec<u8>)> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 70000];
         while let Some(n) = t.poll_transmit(now, &mut buf) {
@@ -328,7 +440,8 @@ mod tests {
             &rrq(TransferOptions::default()),
             data.clone(),
             Limits::default(),
-        );
+        )
+        .unwrap();
         let mut got = Vec::new();
         for expect in 1..=3u16 {
             let sent = drain(&mut t, t0);
@@ -349,7 +462,8 @@ mod tests {
             &rrq(TransferOptions::default()),
             file(1024),
             Limits::default(),
-        );
+        )
+        .unwrap();
         for b in 1..=2 {
             assert_eq!(drain(&mut t, t0)[0].1.len(), 512);
             t.handle_input(t0, &ack(b)).unwrap();
@@ -368,7 +482,7 @@ mod tests {
             transfer_size: Some(0),
             ..Default::default()
         };
-        let mut t = Transfer::new(&rrq(opts), file(3000), Limits::default());
+        let mut t = Transfer::new(&rrq(opts), file(3000), Limits::default()).unwrap();
         let first = drain(&mut t, t0);
         assert_eq!(first, vec![(u16::MAX, b"blksize=1432,tsize=3000".to_vec())]);
         t.handle_input(t0, &ack(0)).unwrap();
@@ -387,7 +501,7 @@ mod tests {
             max_block_size: 1468,
             ..Limits::default()
         };
-        let t = Transfer::new(&rrq(opts), file(10), limits);
+        let t = Transfer::new(&rrq(opts), file(10), limits).unwrap();
         assert_eq!(t.block_size(), 1468);
     }
 
@@ -399,7 +513,7 @@ mod tests {
             transfer_size: Some(0),
             ..Default::default()
         };
-        let mut t = Transfer::new(&rrq(opts), file(5000), Limits::default());
+        let mut t = Transfer::new(&rrq(opts), file(5000), Limits::default()).unwrap();
         assert_eq!(drain(&mut t, t0).len(), 1);
         let err = Packet::Error {
             code: ErrorCode::OptionRefused,
@@ -425,7 +539,7 @@ mod tests {
             window_size: Some(4),
             ..Default::default()
         };
-        let mut t = Transfer::new(&rrq(opts), file(512 * 10 + 5), Limits::default());
+        let mut t = Transfer::new(&rrq(opts), file(512 * 10 + 5), Limits::default()).unwrap();
         drain(&mut t, t0);
         t.handle_input(t0, &ack(0)).unwrap();
         let w1: Vec<u16> = drain(&mut t, t0).into_iter().map(|p| p.0).collect();
@@ -444,7 +558,7 @@ mod tests {
             window_size: Some(4),
             ..Default::default()
         };
-        let mut t = Transfer::new(&rrq(opts), file(512 * 10 + 5), Limits::default());
+        let mut t = Transfer::new(&rrq(opts), file(512 * 10 + 5), Limits::default()).unwrap();
         drain(&mut t, t0);
         t.handle_input(t0, &ack(0)).unwrap();
         drain(&mut t, t0);
@@ -462,7 +576,8 @@ mod tests {
             &rrq(TransferOptions::default()),
             file(2000),
             Limits::default(),
-        );
+        )
+        .unwrap();
         drain(&mut t, t0);
         t.handle_input(t0, &ack(1)).unwrap();
         assert_eq!(drain(&mut t, t0).len(), 1);
@@ -480,7 +595,7 @@ mod tests {
             max_retries: 2,
             ..Limits::default()
         };
-        let mut t = Transfer::new(&rrq(TransferOptions::default()), file(2000), limits);
+        let mut t = Transfer::new(&rrq(TransferOptions::default()), file(2000), limits).unwrap();
         assert_eq!(drain(&mut t, t0)[0].0, 1);
         let deadline = t.poll_timeout().unwrap();
         assert_eq!(deadline, t0 + Duration::from_secs(1));
@@ -501,7 +616,7 @@ mod tests {
             timeout_secs: Some(3),
             ..Default::default()
         };
-        let mut t = Transfer::new(&rrq(opts), file(10), Limits::default());
+        let mut t = Transfer::new(&rrq(opts), file(10), Limits::default()).unwrap();
         drain(&mut t, t0);
         assert_eq!(t.poll_timeout(), Some(t0 + Duration::from_secs(3)));
         assert_eq!(
@@ -520,7 +635,7 @@ mod tests {
             ..Default::default()
         };
         let data = file(8 * 65540);
-        let mut t = Transfer::new(&rrq(opts), data.clone(), Limits::default());
+        let mut t = Transfer::new(&rrq(opts), data.clone(), Limits::default()).unwrap();
         drain(&mut t, t0);
         t.handle_input(t0, &ack(0)).unwrap();
         let mut got = Vec::new();
@@ -546,7 +661,67 @@ mod tests {
             mode: Mode::Netascii,
             options: Default::default(),
         };
-        let mut t = Transfer::new(&req, b"a\nb\rc".to_vec().into(), Limits::default());
+        let mut t =
+            Transfer::new(&req, Arc::<[u8]>::from(&b"a\nb\rc"[..]), Limits::default()).unwrap();
         assert_eq!(drain(&mut t, t0), vec![(1, b"a\r\nb\r\0c".to_vec())]);
+    }
+
+    #[test]
+    fn a_timeout_over_the_cap_is_declined_and_the_default_applies() {
+        let t0 = Instant::now();
+        let opts = TransferOptions {
+            timeout_secs: Some(255),
+            transfer_size: Some(0),
+            ..TransferOptions::default()
+        };
+        let mut t = Transfer::new(&rrq(opts), file(100), Limits::default()).unwrap();
+        let sent = drain(&mut t, t0);
+        assert_eq!(sent[0].1, b"tsize=100", "timeout is not acknowledged");
+        assert_eq!(t.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    }
+
+    struct Failing;
+
+    impl Source for Failing {
+        fn len(&self) -> u64 {
+            5000
+        }
+
+        fn read_at(&self, offset: u64, _buf: &mut [u8]) -> Result<usize, String> {
+            Err(format!("disk error at {offset}"))
+        }
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_read_ends_the_transfer_with_an_error_packet() {
+        let t0 = Instant::now();
+        let mut t =
+            Transfer::new(&rrq(TransferOptions::default()), Failing, Limits::default()).unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = t.poll_transmit(t0, &mut buf).unwrap();
+        assert!(matches!(
+            Packet::parse(&buf[..n]).unwrap(),
+            Packet::Error {
+                code: ErrorCode::NotDefined,
+                ..
+            }
+        ));
+        match t.outcome() {
+            Some(Outcome::ReadFailed { detail }) => assert!(detail.contains("at 0"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.poll_transmit(t0, &mut buf).is_none());
+    }
+
+    #[test]
+    fn a_large_netascii_file_is_refused_naming_the_limit() {
+        let req = Request {
+            filename: "f".into(),
+            mode: Mode::Netascii,
+            options: TransferOptions::default(),
+        };
+        let big = file(MAX_NETASCII_BYTES as usize + 1);
+        let err = Transfer::new(&req, big, Limits::default()).unwrap_err();
+        assert!(err.contains(&MAX_NETASCII_BYTES.to_string()), "{err}");
     }
 }

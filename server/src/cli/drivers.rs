@@ -147,7 +147,7 @@ pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
 
 /// The devices of a host's last reported inventory.
 fn host_devices(global: &Global, host: &str) -> Result<Vec<Device>> {
-    let db = crate::db::Db::open(&global.dirs().db())?;
+    let db = crate::db::Db::open_for_reading(&global.dirs().db())?;
     let mac = match host.parse::<marrow_protocol::MacAddr>() {
         Ok(mac) => mac,
         Err(_) => {

@@ -16,12 +16,15 @@ pub enum HostCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Pre-register a host, or rename one.
+    /// Pre-register a host, or name one that booted unnamed.
     Add {
         /// The host's MAC address (aa:bb:cc:dd:ee:ff).
         mac: String,
         #[arg(long)]
         name: String,
+        /// Give a named host this name instead.
+        #[arg(long)]
+        rename: bool,
     },
 }
 
@@ -48,7 +51,11 @@ fn format_time(secs: i64) -> String {
 }
 
 pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
-    let mut db = Db::open(&global.dirs().db())?;
+    let path = global.dirs().db();
+    let mut db = match &cmd {
+        HostCommand::List { .. } => Db::open_for_reading(&path)?,
+        HostCommand::Add { .. } => Db::open(&path)?,
+    };
     match cmd {
         HostCommand::List { json } => {
             let hosts = db.hosts().all()?;
@@ -92,11 +99,11 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             }
             Ok(())
         }
-        HostCommand::Add { mac, name } => {
+        HostCommand::Add { mac, name, rename } => {
             let mac: MacAddr = mac
                 .parse()
                 .map_err(|e: marrow_protocol::MacParseError| Error::Usage(e.to_string()))?;
-            tasks::add_host(&mut db, &Actor::Cli, mac, &name, SystemClock.now())?;
+            tasks::add_host(&mut db, &Actor::Cli, mac, &name, rename, SystemClock.now())?;
             println!("host {mac} is {name}");
             Ok(())
         }

@@ -136,18 +136,15 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             level,
             chunk_kib,
             json,
-        } => {
-            let store = LocalStore::create(&store.path(global))?;
-            capture_cmd(
-                &store,
-                &source,
-                &name,
-                level,
-                chunk_kib,
-                json,
-                &source.display().to_string(),
-            )
-        }
+        } => capture_cmd(
+            &store.path(global),
+            &source,
+            &name,
+            level,
+            chunk_kib,
+            json,
+            &source.display().to_string(),
+        ),
         ImageCommand::Restore {
             image,
             target,
@@ -181,12 +178,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             name,
             store,
             json,
-        } => import_cmd(
-            &LocalStore::create(&store.path(global))?,
-            &file,
-            &name,
-            json,
-        ),
+        } => import_cmd(&store.path(global), &file, &name, json),
         ImageCommand::Export {
             image,
             file,
@@ -228,11 +220,22 @@ fn delete_cmd(store: &LocalStore, image: &str) -> Result<()> {
 
 /// Converts a VM disk to a raw temporary in the store's tmp/ with
 /// qemu-img, then captures that.
-fn import_cmd(store: &LocalStore, file: &Path, name: &str, json: bool) -> Result<()> {
+fn import_cmd(store_dir: &Path, file: &Path, name: &str, json: bool) -> Result<()> {
+    // Check what can be checked before a store is made or a file converted.
+    catalog::validate_name(name)?;
+    if !file.is_file() {
+        return Err(Error::Usage(format!(
+            "{}: no such file for qemu-img to import",
+            file.display()
+        )));
+    }
+    let store = LocalStore::create(store_dir)?;
+    // Named NAME.PID.N like the store's own temporaries, so a gc after a
+    // crash knows its writer is gone.
     let tmp = store
         .root()
         .join("tmp")
-        .join(format!("import-{}.raw", std::process::id()));
+        .join(format!("import.raw.{}.0", std::process::id()));
     let _cleanup = RemoveOnDrop::new(tmp.clone());
     qemu_img(&[
         "convert",
@@ -242,7 +245,7 @@ fn import_cmd(store: &LocalStore, file: &Path, name: &str, json: bool) -> Result
         &tmp.display().to_string(),
     ])?;
     capture_cmd(
-        store,
+        store_dir,
         &tmp,
         name,
         image_format::capture::DEFAULT_LEVEL,
@@ -355,7 +358,7 @@ pub fn open_image(store: &LocalStore, reference: &str) -> Result<(ImageId, Manif
 }
 
 fn capture_cmd(
-    store: &LocalStore,
+    store_dir: &Path,
     source: &Path,
     name: &str,
     level: i32,
@@ -375,6 +378,8 @@ fn capture_cmd(
         )));
     }
     let disk = FileDisk::open(source)?;
+    // Only now, with every input checked, may the store be created.
+    let store = &LocalStore::create(store_dir)?;
     let opts = CaptureOptions {
         params: ChunkParams::with_avg(chunk_kib * 1024),
         level,

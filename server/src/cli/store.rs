@@ -31,6 +31,13 @@ pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
     match cmd {
         StoreCommand::Gc { store, json } => {
             let store = LocalStore::open(&store.path(global))?;
+            if store.in_use()? {
+                // gc waits for the exclusive lock: say why it is waiting.
+                eprintln!(
+                    "marrow: store {} is in use (a capture or restore, or marrow serve with running tasks); gc waits until it is free",
+                    store.root().display()
+                );
+            }
             let report = maintenance::gc(&store)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).unwrap());
@@ -64,6 +71,13 @@ pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
                     println!(
                         "{} chunks and {} manifests are unreferenced (`marrow store gc` removes them)",
                         report.unreferenced_chunks, report.unreferenced_manifests
+                    );
+                }
+                if report.orphaned_temporaries > 0 {
+                    println!(
+                        "{} half-written files ({}) of crashed or killed writers (`marrow store gc` removes them)",
+                        report.orphaned_temporaries,
+                        human(report.orphaned_bytes)
                     );
                 }
                 for p in &report.problems {

@@ -8,7 +8,8 @@ use super::Global;
 use crate::clock::{Clock, SystemClock};
 use crate::db::{Db, Task, TaskState};
 use crate::error::{Error, Result};
-use crate::tasks::{self, Actor, NewTask, OsRng};
+use crate::tasks::{self, Actor, Images, NewTask, OsRng};
+use image_format::store::{LocalStore, ManifestStore};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
@@ -109,8 +110,18 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn create(db: &mut Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
-    let created = tasks::create(db, &Actor::Cli, &new, SystemClock.now(), &mut OsRng)?;
+fn create(global: &Global, db: &mut Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
+    // A restore names an image that must be in the data directory's store.
+    let path = global.dirs().store();
+    let store = LocalStore::is_store(&path)
+        .then(|| LocalStore::open(&path))
+        .transpose()?;
+    let name = path.display().to_string();
+    let images = Images {
+        store: store.as_ref().map(|s| s as &dyn ManifestStore),
+        name: &name,
+    };
+    let created = tasks::create(db, &Actor::Cli, &new, images, SystemClock.now(), &mut OsRng)?;
     let (id, token) = (created.id, created.token);
     match (json, show_token) {
         (true, true) => print_json(&json!({ "id": id, "token": token })),
@@ -122,7 +133,11 @@ fn create(db: &mut Db, new: NewTask, show_token: bool, json: bool) -> Result<()>
 }
 
 pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
-    let mut db = Db::open(&global.dirs().db())?;
+    let path = global.dirs().db();
+    let mut db = match &cmd {
+        TaskCommand::List { .. } | TaskCommand::Show { .. } => Db::open_for_reading(&path)?,
+        _ => Db::open(&path)?,
+    };
     match cmd {
         TaskCommand::Capture {
             host,
@@ -141,7 +156,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 after,
                 inject_drivers: None,
             };
-            create(&mut db, new, show_token, json)
+            create(global, &mut db, new, show_token, json)
         }
         TaskCommand::Restore {
             host,
@@ -162,7 +177,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 after,
                 inject_drivers,
             };
-            create(&mut db, new, show_token, json)
+            create(global, &mut db, new, show_token, json)
         }
         TaskCommand::List { json } => {
             let tasks = db.tasks().all()?;

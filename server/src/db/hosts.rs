@@ -51,7 +51,7 @@ impl Hosts<'_> {
         self.0
             .conn
             .query_row(
-                &format!("{COLUMNS} WHERE name = ?1"),
+                &format!("{COLUMNS} WHERE name = ?1 COLLATE NOCASE"),
                 params![name],
                 row_to_host,
             )
@@ -77,7 +77,7 @@ impl Hosts<'_> {
             .0
             .conn
             .query_row(
-                "SELECT mac FROM hosts WHERE name = ?1 AND mac != ?2",
+                "SELECT mac FROM hosts WHERE name = ?1 COLLATE NOCASE AND mac != ?2",
                 params![name, mac.to_string()],
                 |r| r.get(0),
             )
@@ -124,6 +124,29 @@ impl Hosts<'_> {
                    client_uuid = COALESCE(excluded.client_uuid, hosts.client_uuid),
                    ip = COALESCE(excluded.ip, hosts.ip),
                    last_boot = excluded.last_boot",
+                params![
+                    mac.to_string(),
+                    seen.arch,
+                    seen.client_uuid,
+                    seen.ip.map(|ip| ip.to_string()),
+                    now
+                ],
+            )
+            .map_err(self.0.err())?;
+        Ok(())
+    }
+
+    /// Records a boot of a registered host; an unknown MAC stays unknown.
+    pub fn touch_boot(&self, mac: MacAddr, seen: &BootSeen, now: i64) -> Result<()> {
+        self.0
+            .conn
+            .execute(
+                "UPDATE hosts SET
+                   arch = COALESCE(?2, arch),
+                   client_uuid = COALESCE(?3, client_uuid),
+                   ip = COALESCE(?4, ip),
+                   last_boot = ?5
+                 WHERE mac = ?1",
                 params![
                     mac.to_string(),
                     seen.arch,

@@ -64,6 +64,25 @@ impl Db {
         Ok(db)
     }
 
+    /// For commands that only read: the database at `path` when there is
+    /// one, else an empty one in memory, so a listing on a data directory
+    /// that was never used shows nothing and creates nothing.
+    pub fn open_for_reading(path: &Path) -> Result<Self> {
+        if path.exists() {
+            return Self::open(path);
+        }
+        let conn = Connection::open_in_memory().map_err(|source| Error::Db {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut db = Db {
+            conn,
+            path: path.to_path_buf(),
+        };
+        db.migrate()?;
+        Ok(db)
+    }
+
     fn c(&self) -> Conn<'_> {
         Conn {
             conn: &self.conn,

@@ -173,6 +173,26 @@ impl TaskRows<'_> {
         )
     }
 
+    pub fn set_manifest(&self, id: TaskId, manifest: &ImageId, now: i64) -> Result<()> {
+        self.update(
+            "UPDATE tasks SET manifest = ?2, updated = ?3 WHERE id = ?1",
+            params![id.0, manifest.to_hex(), now],
+        )
+    }
+
+    /// A running task's host booted again: its client is gone.
+    pub fn note_restart(&self, id: TaskId, now: i64) -> Result<()> {
+        self.update(
+            "UPDATE tasks SET error = ?2, updated = ?3 WHERE id = ?1 AND state = 'running'",
+            params![
+                id.0,
+                "its host booted again while the client ran; the token went to the new boot, \
+                 whose client resumes the task",
+                now
+            ],
+        )
+    }
+
     pub fn set_progress(&self, id: TaskId, progress: &str, now: i64) -> Result<()> {
         self.update(
             &format!("UPDATE tasks SET progress = ?2, updated = ?3 WHERE id = ?1 AND {ACTIVE}"),

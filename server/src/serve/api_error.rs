@@ -24,6 +24,8 @@ pub(crate) enum ApiError {
     TooLarge(String),
     /// 422: it parses, but is not what it claims to be.
     Unprocessable(String),
+    /// 503: busy now; the client retries.
+    Unavailable(String),
     /// 500: the server's own failure.
     Internal(String),
 }
@@ -38,6 +40,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -51,6 +54,7 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m)
             | ApiError::Unprocessable(m)
+            | ApiError::Unavailable(m)
             | ApiError::Internal(m) => m,
         }
     }
@@ -60,7 +64,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let error = self.message();
-        if status.is_server_error() {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             warn!(status = status.as_u16(), "client API: {error}");
         }
         (status, Json(Body { error })).into_response()

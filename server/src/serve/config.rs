@@ -54,6 +54,13 @@ pub struct TftpFile {
     pub port: Option<u16>,
     pub max_window_size: Option<u16>,
     pub max_block_size: Option<u16>,
+    /// Transfers running at once, in all (default 256).
+    pub max_transfers: Option<usize>,
+    /// Transfers running at once to one client address (default 8).
+    pub max_transfers_per_client: Option<usize>,
+    /// Longest retransmission timeout a client may ask for, in seconds
+    /// (default 10; RFC 2349 allows up to 255).
+    pub max_timeout: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +135,9 @@ pub struct Config {
     pub tftp_port: u16,
     pub max_window_size: u16,
     pub max_block_size: u16,
+    pub tftp_max_transfers: usize,
+    pub tftp_max_transfers_per_client: usize,
+    pub tftp_max_timeout_secs: u8,
     pub http_port: u16,
     pub http_url: Option<String>,
     pub ipxe_dir: PathBuf,
@@ -198,7 +208,7 @@ impl Config {
         };
         let (dhcp_mode, range) = dhcp_role(flags.dhcp, flags.dhcp_range, &file.dhcp)?;
         let net = DhcpNetwork::resolve(&file.dhcp)?;
-        let (max_window_size, max_block_size) = tftp_limits(&file.tftp)?;
+        let tftp = tftp_limits(&file.tftp)?;
         let boot = BootChoice::resolve(flags.boot_default, &file.boot)?;
         if let Some(url) = &file.http.url {
             if !url.starts_with("http://") {
@@ -231,8 +241,11 @@ impl Config {
                 .root
                 .unwrap_or_else(|| DataDir::new(data_dir).tftp()),
             tftp_port: flags.tftp_port.or(file.tftp.port).unwrap_or(69),
-            max_window_size,
-            max_block_size,
+            max_window_size: tftp.max_window_size,
+            max_block_size: tftp.max_block_size,
+            tftp_max_transfers: tftp.max_transfers,
+            tftp_max_transfers_per_client: tftp.max_transfers_per_client,
+            tftp_max_timeout_secs: tftp.max_timeout_secs,
             http_port: flags.http_port.or(file.http.port).unwrap_or(8080),
             http_url: file.http.url.map(|u| u.trim_end_matches('/').to_string()),
             ipxe_dir: file
@@ -344,8 +357,18 @@ impl DhcpNetwork {
     }
 }
 
-/// The TFTP window and block size caps (RFC 7440, RFC 2348).
-fn tftp_limits(file: &TftpFile) -> Result<(u16, u16)> {
+/// What TFTP grants and how much of it runs at once.
+struct TftpLimits {
+    max_window_size: u16,
+    max_block_size: u16,
+    max_transfers: usize,
+    max_transfers_per_client: usize,
+    max_timeout_secs: u8,
+}
+
+/// The TFTP caps: window and block size (RFC 7440, RFC 2348), the longest
+/// timeout a client may set (RFC 2349), and the transfer slots.
+fn tftp_limits(file: &TftpFile) -> Result<TftpLimits> {
     let max_window_size = file.max_window_size.unwrap_or(64);
     if max_window_size == 0 {
         return Err(bad("tftp.max_window_size", 0, "must be at least 1"));
@@ -358,7 +381,29 @@ fn tftp_limits(file: &TftpFile) -> Result<(u16, u16)> {
             "must be 512..=65464 (RFC 2348)",
         ));
     }
-    Ok((max_window_size, max_block_size))
+    let max_transfers = file.max_transfers.unwrap_or(256);
+    if max_transfers == 0 {
+        return Err(bad("tftp.max_transfers", 0, "must be at least 1"));
+    }
+    let max_transfers_per_client = file.max_transfers_per_client.unwrap_or(8);
+    if max_transfers_per_client == 0 || max_transfers_per_client > max_transfers {
+        return Err(bad(
+            "tftp.max_transfers_per_client",
+            max_transfers_per_client,
+            format!("must be 1..={max_transfers} (tftp.max_transfers)"),
+        ));
+    }
+    let max_timeout_secs = file.max_timeout.unwrap_or(10);
+    if max_timeout_secs == 0 {
+        return Err(bad("tftp.max_timeout", 0, "must be at least 1 second"));
+    }
+    Ok(TftpLimits {
+        max_window_size,
+        max_block_size,
+        max_transfers,
+        max_transfers_per_client,
+        max_timeout_secs,
+    })
 }
 
 /// What a host without a task boots, and the menu's choices.

@@ -12,6 +12,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
+use super::config::DhcpMode;
 use super::net::Interface;
 use super::state::Shared;
 use crate::db::BootSeen;
@@ -86,6 +87,7 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                 Arrival { port, source },
             )
         };
+        witness(&shared, &req, port, source, now);
         let arch = req.arch.map(|a| a.name()).unwrap_or_else(|| "none".into());
         match decision {
             Decision::Ignore(reason) => {
@@ -101,12 +103,16 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             }
             Decision::Reply(reply) => {
                 if let Some(lease) = reply.commit {
+                    shared.boot.witnesses.saw(lease.mac, lease.ip, now);
                     if let Err(e) = shared.db.call(move |db| db.leases().save(&lease)).await {
                         warn!("lease for {} not stored: {e}", lease.mac);
                     }
                 }
                 let pxe = req.kind != ClientKind::Plain;
+                // Hosts are registered from DHCP (and by admins), never by
+                // an HTTP request naming a MAC; a group address is no host.
                 if pxe
+                    && req.mac.is_unicast()
                     && matches!(
                         req.message_type,
                         MessageType::Discover | MessageType::Request
@@ -155,6 +161,23 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                     debug!(mac = %req.mac, yiaddr = %reply.packet.your_addr, to = %dest, "DHCP {kind_name}");
                 }
             }
+        }
+    }
+}
+
+/// Notes the address a client took, for the boot script's token check
+/// (`super::witness`). Full mode witnesses its own commits (above); proxy
+/// mode sees the client's REQUEST, whose option 50 names the address the
+/// other server offered, and port 4011 requests, sent from that address.
+fn witness(shared: &Shared, req: &Request, port: u16, source: SocketAddrV4, now: i64) {
+    if shared.config.dhcp_mode == DhcpMode::Full {
+        return;
+    }
+    if port == 4011 {
+        shared.boot.witnesses.saw(req.mac, *source.ip(), now);
+    } else if req.message_type == MessageType::Request {
+        if let Some(ip) = req.requested_ip {
+            shared.boot.witnesses.saw(req.mac, ip, now);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Files served from a root directory over HTTP: confinement to the root
 //! (shared with TFTP), single byte ranges (RFC 9110 §14) and streaming.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -43,34 +44,40 @@ pub(crate) fn text(status: StatusCode, body: String) -> Response {
 }
 
 /// A single byte range from a `Range` header (RFC 9110 §14.1.2), inclusive.
-/// `Ok(None)`: no (or an ignorable multi-range) header, send everything.
-/// `Err(())`: unsatisfiable, answer 416.
+/// `Ok(None)`: no usable range, send everything: a unit other than bytes,
+/// several ranges (RFC 9110 lets a server ignore Range), or one that does
+/// not parse (§14.2: a server that does not understand it ignores it).
+/// `Err(())`: a valid range that misses the file: answer 416. A last
+/// position past the end means the end (§14.1.2), however large.
 pub(crate) fn parse_range(value: &str, len: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
     if spec.contains(',') {
-        // Multipart ranges: RFC 9110 lets a server ignore Range entirely.
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (a, b) = (a.trim(), b.trim());
-    let (start, end) = if a.is_empty() {
-        let suffix: u64 = b.parse().map_err(|_| ())?;
-        if suffix == 0 || len == 0 {
-            return Err(());
-        }
-        (len.saturating_sub(suffix), len - 1)
-    } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end = if b.is_empty() {
-            len.saturating_sub(1)
-        } else {
-            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
-        };
-        (start, end)
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
     };
-    if start >= len || start > end {
+    let (a, b) = (a.trim(), b.trim());
+    let number = |t: &str| -> Option<u64> {
+        (!t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse().unwrap_or(u64::MAX))
+    };
+    let (start, end) = match (number(a), number(b)) {
+        // bytes=-N: the last N bytes.
+        (None, Some(suffix)) if a.is_empty() => {
+            if suffix == 0 || len == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(suffix), len - 1)
+        }
+        // bytes=N-
+        (Some(start), None) if b.is_empty() => (start, len.saturating_sub(1)),
+        (Some(start), Some(last)) if last >= start => (start, last.min(len.saturating_sub(1))),
+        _ => return Ok(None),
+    };
+    if start >= len {
         return Err(());
     }
     Ok(Some((start, end)))
@@ -101,8 +108,18 @@ pub(crate) async fn serve_file(
             )
         }
     };
-    let mut file = match tokio::fs::File::open(&real).await {
-        Ok(f) => f,
+    // A FIFO or device would block the open or never end: only regular
+    // files are opened, and without blocking.
+    match tokio::fs::metadata(&real).await {
+        Ok(m) if m.is_file() => {}
+        _ => return text(StatusCode::NOT_FOUND, format!("{shown}: not a file\n")),
+    }
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(&real);
+    let mut file = match opened {
+        Ok(f) => tokio::fs::File::from_std(f),
         Err(e) => return text(StatusCode::NOT_FOUND, format!("{shown}: {e}\n")),
     };
     let len = match file.metadata().await {
@@ -165,11 +182,31 @@ mod tests {
     }
 
     #[test]
-    fn refuses_unsatisfiable_ranges_and_ignores_multipart() {
+    fn refuses_unsatisfiable_ranges_and_ignores_malformed_and_multipart_ones() {
         assert_eq!(parse_range("bytes=1000-", 1000), Err(()));
-        assert_eq!(parse_range("bytes=5-2", 1000), Err(()));
-        assert_eq!(parse_range("bytes=x-2", 1000), Err(()));
-        assert_eq!(parse_range("bytes=0-1,5-6", 1000), Ok(None));
-        assert_eq!(parse_range("items=0-1", 1000), Ok(None));
+        assert_eq!(parse_range("bytes=-0", 1000), Err(()));
+        assert_eq!(parse_range("bytes=0-", 0), Err(()));
+        for ignored in [
+            "bytes=5-2",
+            "bytes=x-2",
+            "bytes=-",
+            "bytes=1",
+            "bytes=0-1,5-6",
+            "items=0-1",
+        ] {
+            assert_eq!(parse_range(ignored, 1000), Ok(None), "{ignored}");
+        }
+    }
+
+    #[test]
+    fn a_last_position_past_the_end_or_past_u64_means_the_end() {
+        assert_eq!(
+            parse_range("bytes=10-99999999999999999999999", 1000),
+            Ok(Some((10, 999)))
+        );
+        assert_eq!(
+            parse_range("bytes=-99999999999999999999999", 1000),
+            Ok(Some((0, 999)))
+        );
     }
 }

@@ -4,19 +4,23 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use marrow_protocol::ipxe::{render, Action, ScriptHost, ScriptSite};
 use marrow_protocol::routes;
 use marrow_protocol::tftp::check_path;
 use marrow_protocol::MacAddr;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tower::ServiceExt;
+use tracing::{debug, info, warn};
 
 use super::config::BootDefault;
 use super::files::{serve_file, text};
@@ -39,14 +43,40 @@ struct Http {
     base_url: String,
 }
 
+/// A client gets this long to send a request's headers; a connection that
+/// dribbles them (slowloris) is closed instead of held for good.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Serves HTTP/1.1 (what iPXE, UEFI HTTP boot and the client speak) on
+/// `listener`, one task per connection, each request told its peer address.
 pub async fn run(shared: Arc<Shared>, listener: TcpListener, base_url: String) -> Result<()> {
-    let local = listener.local_addr().ok();
-    axum::serve(
-        listener,
-        app(shared, base_url).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
-    .map_err(Error::io(format!("HTTP server {local:?}")))
+    let app = app(shared, base_url);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, do not spin.
+                warn!("HTTP accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let svc = app
+            .clone()
+            .map_request(move |mut req: axum::extract::Request<_>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                debug!(%peer, "HTTP connection: {e}");
+            }
+        });
+    }
 }
 
 fn app(shared: Arc<Shared>, base_url: String) -> Router {
@@ -79,6 +109,7 @@ struct ScriptQuery {
 async fn boot_script(
     State(Http { shared, base_url }): State<Http>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     Query(q): Query<ScriptQuery>,
 ) -> Response {
     let mac: MacAddr = match q.mac.parse() {
@@ -103,9 +134,23 @@ async fn boot_script(
         ip,
     };
     let now = shared.now();
+    // A token goes only to the machine that is booting: the request must
+    // come from the address this MAC took in DHCP, once per exchange. A
+    // HEAD never takes one (axum answers HEAD with the GET handler).
+    let issue = if method == Method::HEAD {
+        false
+    } else {
+        match shared.boot.witnesses.take(mac, ip, now) {
+            Ok(()) => true,
+            Err(why) => {
+                debug!(%mac, %peer, "boot script without a token: {why}");
+                false
+            }
+        }
+    };
     let decided = shared
         .db
-        .call(move |db| tasks::boot(db, mac, &seen, now, &mut OsRng))
+        .call(move |db| tasks::boot(db, mac, &seen, issue, now, &mut OsRng))
         .await;
     let decision = match decided {
         Ok(d) => d,
@@ -180,7 +225,13 @@ async fn tftp_file(
 mod tests {
     use super::*;
     use crate::db::Db;
-    use crate::tasks::{Actor, NewTask};
+    use crate::tasks::{Actor, Images, NewTask};
+
+    /// Capture tasks need no image.
+    const NO_IMAGES: Images<'static> = Images {
+        store: None,
+        name: "none",
+    };
     use marrow_protocol::api::{After, TaskKind};
     use tokio::io::AsyncReadExt;
 
@@ -190,7 +241,7 @@ mod tests {
             kernel_args: String::new(),
         };
         let host = ScriptHost { mac, name: None };
-        let decision = tasks::boot(db, mac, &BootSeen::default(), 5, &mut OsRng).unwrap();
+        let decision = tasks::boot(db, mac, &BootSeen::default(), true, 5, &mut OsRng).unwrap();
         render(&site, &host, &boot_action(decision, Action::LocalDisk))
     }
 
@@ -220,6 +271,7 @@ mod tests {
             &mut db,
             &Actor::Cli,
             &new_task(TaskKind::Capture, mac),
+            NO_IMAGES,
             2,
             &mut OsRng,
         )
@@ -253,10 +305,11 @@ mod tests {
         (shared, addr)
     }
 
-    async fn get_body(addr: SocketAddr, path: &str) -> String {
+    async fn request(addr: SocketAddr, method: &str, path: &str) -> String {
         use tokio::io::AsyncWriteExt;
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: marrow\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: marrow\r\nConnection: close\r\n\r\n");
         conn.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
         conn.read_to_string(&mut response).await.unwrap();
@@ -264,19 +317,28 @@ mod tests {
         response
     }
 
+    async fn get_body(addr: SocketAddr, path: &str) -> String {
+        request(addr, "GET", path).await
+    }
+
     #[tokio::test]
     async fn boot_ipxe_gives_a_tasked_host_the_marrow_kernel_line_and_others_the_local_disk() {
         let dir = tempfile::tempdir().unwrap();
         let (shared, addr) = serve_on_loopback(dir.path()).await;
         let tasked: MacAddr = "52:54:00:12:34:58".parse().unwrap();
-        let new = new_task(TaskKind::Restore, tasked);
+        let new = new_task(TaskKind::Capture, tasked);
         let id = shared
             .db
-            .call(move |db| tasks::create(db, &Actor::Cli, &new, 2, &mut OsRng))
+            .call(move |db| tasks::create(db, &Actor::Cli, &new, NO_IMAGES, 2, &mut OsRng))
             .await
             .unwrap()
             .id;
 
+        // The host took 127.0.0.1 in DHCP, as far as the service knows.
+        shared
+            .boot
+            .witnesses
+            .saw(tasked, Ipv4Addr::LOCALHOST, shared.now());
         let script = get_body(addr, "/boot.ipxe?mac=52-54-00-12-34-58").await;
         let kernel = script
             .lines()
@@ -305,5 +367,52 @@ mod tests {
         let mac: MacAddr = "52:54:00:12:34:57".parse().unwrap();
         let s = script(&mut db, mac);
         assert!(s.contains("sanboot") && !s.contains("vmlinuz"), "{s}");
+    }
+
+    /// The boot script hands a token only to the machine that is booting:
+    /// a GET from an address no DHCP exchange gave this MAC, a second GET
+    /// for one exchange, and any HEAD get the default, and the live token
+    /// of a running task stays valid.
+    #[tokio::test]
+    async fn a_token_goes_only_to_the_address_the_mac_took_in_dhcp_once_and_never_to_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, addr) = serve_on_loopback(dir.path()).await;
+        let mac: MacAddr = "52:54:00:12:34:60".parse().unwrap();
+        let new = new_task(TaskKind::Capture, mac);
+        let created = shared
+            .db
+            .call(move |db| tasks::create(db, &Actor::Cli, &new, NO_IMAGES, 2, &mut OsRng))
+            .await
+            .unwrap();
+        let path = "/boot.ipxe?mac=52-54-00-12-34-60";
+        let unseen = get_body(addr, path).await;
+        assert!(!unseen.contains("marrow.token="), "{unseen}");
+        // Another machine took the address in DHCP, not this request's.
+        shared
+            .boot
+            .witnesses
+            .saw(mac, Ipv4Addr::new(10, 9, 9, 9), shared.now());
+        let spoofed = get_body(addr, path).await;
+        assert!(!spoofed.contains("marrow.token="), "{spoofed}");
+        shared
+            .boot
+            .witnesses
+            .saw(mac, Ipv4Addr::LOCALHOST, shared.now());
+        let head = request(addr, "HEAD", path).await;
+        assert!(!head.contains("marrow.token="), "{head}");
+        let token = created.token.clone();
+        let live = shared
+            .db
+            .call(move |db| tasks::authorize(db, &token))
+            .await
+            .unwrap();
+        assert!(live.is_some(), "neither GET nor HEAD rotated the token");
+        let booting = get_body(addr, path).await;
+        assert!(booting.contains("marrow.token="), "{booting}");
+        let again = get_body(addr, path).await;
+        assert!(
+            !again.contains("marrow.token="),
+            "one token per DHCP exchange"
+        );
     }
 }

@@ -8,16 +8,19 @@
 mod api;
 mod api_error;
 mod auth;
+mod body;
 pub mod config;
 mod db_handle;
 mod dhcp;
 mod files;
+mod holds;
 mod http;
 mod metrics;
 pub mod net;
 mod ra;
 mod state;
 mod tftp;
+mod witness;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -38,12 +41,18 @@ pub fn run(config: Config) -> Result<()> {
         .enable_all()
         .build()
         .map_err(Error::io("tokio runtime"))?;
-    runtime.block_on(serve(shared, interfaces))
+    let result = runtime.block_on(serve(shared, interfaces));
+    // Stop now, not when the last blocking call returns: a stop must not
+    // wait on a client (TFTP runs on its own thread, which ends with the
+    // process).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
     let c = &shared.config;
     let mut tasks = tokio::task::JoinSet::new();
+    let mut tftp_sockets = Vec::new();
     for iface in &interfaces {
         if c.dhcp_mode != DhcpMode::Off {
             for port in [67u16, 4011] {
@@ -54,8 +63,7 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
         if c.dhcp_mode == DhcpMode::Full && c.ipv6_ra {
             ra::spawn(iface.clone());
         }
-        let tftp_sock = tftp::bind(iface.ip, c.tftp_port).await?;
-        tasks.spawn(tftp::run(shared.clone(), iface.ip, tftp_sock));
+        tftp_sockets.push((iface.ip, tftp::bind(iface.ip, c.tftp_port)?));
         let listener = http::bind(iface.ip, c.http_port).await?;
         tasks.spawn(http::run(shared.clone(), listener, shared.http_base(iface)));
 
@@ -79,6 +87,8 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
             shared.http_base(iface)
         );
     }
+    tftp::spawn(shared.clone(), tftp_sockets)?;
+    tokio::spawn(holds::sweep(shared.clone()));
     let b = &shared.boot.files;
     let show = |f: &Option<String>| f.clone().unwrap_or_else(|| "(not installed)".into());
     info!(

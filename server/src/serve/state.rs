@@ -1,6 +1,6 @@
 //! The state every part of the service shares, built in one place.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -11,11 +11,13 @@ use marrow_protocol::dhcp::{BootFiles, Mode, Network, Pool, Site};
 use tracing::{info, warn};
 
 use super::api::PerTask;
+use super::body::{UploadBudget, CHUNK_LIMIT};
 use super::config::{Config, DhcpMode};
 use super::db_handle::DbHandle;
+use super::holds::Holds;
 use super::metrics::Metrics;
 use super::net::Interface;
-use super::tftp::FileCache;
+use super::witness::Witnesses;
 use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -40,7 +42,8 @@ pub(crate) struct BootState {
     pub files: BootFiles,
     /// Canonical TFTP root, for the symlink half of confinement.
     pub tftp_root: PathBuf,
-    pub tftp_cache: FileCache,
+    /// The address each MAC took in DHCP, for the boot script's tokens.
+    pub witnesses: Witnesses,
 }
 
 /// What the client API's image calls need.
@@ -51,7 +54,17 @@ pub(crate) struct ImageState {
     pub readable: PerTask<HashSet<ChunkId>>,
     /// A restore's driver plan, worked out once per task.
     pub driver_plans: PerTask<DriverPlan>,
+    /// The memory chunk uploads may hold at once.
+    pub uploads: UploadBudget,
+    /// The store's shared lock, held for each running task.
+    pub holds: Holds,
 }
+
+/// Chunk bodies held in memory at once, in all and per task: four of the
+/// largest chunks per task (the client's upload threads), eight in all.
+/// Chunks average 128 KiB, so hundreds of real uploads fit at once.
+const UPLOAD_BYTES: usize = 8 * CHUNK_LIMIT;
+const UPLOAD_BYTES_PER_TASK: usize = 4 * CHUNK_LIMIT;
 
 impl Shared {
     /// Opens the database, installs the iPXE binaries into the TFTP root,
@@ -76,12 +89,14 @@ impl Shared {
                 network,
                 files,
                 tftp_root,
-                tftp_cache: Mutex::new(HashMap::new()),
+                witnesses: Witnesses::default(),
             },
             images: ImageState {
                 store: Mutex::new(None),
                 readable: PerTask::default(),
                 driver_plans: PerTask::default(),
+                uploads: UploadBudget::new(UPLOAD_BYTES, UPLOAD_BYTES_PER_TASK),
+                holds: Holds::default(),
             },
             config,
         })

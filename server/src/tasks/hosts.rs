@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// a registered host.
 pub fn resolve_host(hosts: &Hosts<'_>, arg: &str, now: i64) -> Result<MacAddr> {
     if let Ok(mac) = arg.parse::<MacAddr>() {
+        check_unicast(mac)?;
         hosts.ensure(mac, now)?;
         return Ok(mac);
     }
@@ -22,15 +23,115 @@ pub fn resolve_host(hosts: &Hosts<'_>, arg: &str, now: i64) -> Result<MacAddr> {
     Ok(host.mac)
 }
 
-/// Pre-registers a host, or renames one (`marrow host add`).
-pub fn add_host(db: &mut Db, actor: &Actor, mac: MacAddr, name: &str, now: i64) -> Result<()> {
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::Usage(format!(
-            "host name {name:?} must be non-empty without spaces"
-        )));
+/// A machine boots with the address of its own network card; broadcast,
+/// multicast and the zero address name no machine.
+fn check_unicast(mac: MacAddr) -> Result<()> {
+    if mac.is_unicast() {
+        return Ok(());
     }
+    Err(Error::Usage(format!(
+        "{mac} is a broadcast, multicast or zero address, not one machine's"
+    )))
+}
+
+/// Longest host name: a DNS label (RFC 1035 §2.3.4), as the name is used
+/// for the machine's own name after a restore.
+const MAX_NAME: usize = 63;
+
+/// A name is a DNS-label-like word that cannot be taken for a MAC.
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::Usage(format!("host name {name:?}: {why}")));
+    if name.is_empty() || name.len() > MAX_NAME {
+        return bad(&format!("must be 1 to {MAX_NAME} characters"));
+    }
+    if name.parse::<MacAddr>().is_ok() {
+        return bad("is a MAC address; commands could not tell it from one");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return bad("must start with a letter or digit");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return bad("may hold only letters, digits, '-', '_' and '.'");
+    }
+    Ok(())
+}
+
+/// Pre-registers a host, or names one that booted unnamed (`marrow host
+/// add`). Giving a named host another name needs `rename`, so a typo in a
+/// MAC cannot silently rename another machine.
+pub fn add_host(
+    db: &mut Db,
+    actor: &Actor,
+    mac: MacAddr,
+    name: &str,
+    rename: bool,
+    now: i64,
+) -> Result<()> {
+    check_unicast(mac)?;
+    check_name(name)?;
     let tx = db.transaction()?;
+    if let Some(old) = tx.hosts().get(mac)?.and_then(|h| h.name) {
+        if old != name && !rename {
+            return Err(Error::Usage(format!(
+                "host {mac} is already named {old:?}; add --rename to name it {name:?}"
+            )));
+        }
+    }
     tx.hosts().add(mac, name, now)?;
     tracing::debug!(%actor, %mac, name, "host named");
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(dir: &tempfile::TempDir) -> Db {
+        Db::open(&dir.path().join("marrow.db")).unwrap()
+    }
+
+    #[test]
+    fn names_are_short_words_that_are_not_macs() {
+        for good in ["lab-01", "room_B.07", "7b"] {
+            check_name(good).unwrap();
+        }
+        let long = "a".repeat(64);
+        for (bad, why) in [
+            ("", "1 to 63"),
+            (long.as_str(), "1 to 63"),
+            ("-x", "start"),
+            ("lab 01", "only letters"),
+            ("52:54:00:12:34:56", "MAC"),
+            ("52-54-00-12-34-56", "MAC"),
+        ] {
+            let err = check_name(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_named_host_is_renamed_only_when_asked_and_names_differ_in_more_than_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db(&dir);
+        let a: MacAddr = "52:54:00:00:00:0a".parse().unwrap();
+        let b: MacAddr = "52:54:00:00:00:0b".parse().unwrap();
+        add_host(&mut db, &Actor::Cli, a, "lab-01", false, 1).unwrap();
+        add_host(&mut db, &Actor::Cli, a, "lab-01", false, 2).unwrap();
+        let err = add_host(&mut db, &Actor::Cli, a, "lab-02", false, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lab-01") && err.contains("--rename"), "{err}");
+        add_host(&mut db, &Actor::Cli, a, "lab-02", true, 4).unwrap();
+        let err = add_host(&mut db, &Actor::Cli, b, "LAB-02", false, 5)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already used"), "{err}");
+        let bcast: MacAddr = "ff:ff:ff:ff:ff:ff".parse().unwrap();
+        assert!(add_host(&mut db, &Actor::Cli, bcast, "x", false, 6).is_err());
+        assert!(resolve_host(&db.hosts(), "01:00:5e:00:00:01", 7).is_err());
+        assert!(db.hosts().all().unwrap().len() == 1);
+    }
 }

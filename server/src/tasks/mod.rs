@@ -18,13 +18,13 @@ use image_format::store::ManifestStore;
 use marrow_protocol::api::{After, TaskKind};
 use marrow_protocol::disk_rule::DiskRule;
 use marrow_protocol::ipxe::TaskBoot;
-use marrow_protocol::{MacAddr, TaskId};
+use marrow_protocol::{ImageId, MacAddr, TaskId};
 
 pub use actor::Actor;
 pub use hosts::{add_host, resolve_host};
 pub use token::{new_token, token_hash, OsRng, Rng};
 
-use crate::db::{BootSeen, Db, Host, NewTaskRow, Task, Tx};
+use crate::db::{BootSeen, Db, Host, NewTaskRow, Task, TaskState, Tx};
 use crate::error::{Error, Result};
 
 /// What `marrow task capture|restore` asks for.
@@ -50,15 +50,25 @@ pub struct Created {
     pub token: String,
 }
 
+/// Where a restore's image must exist when its task is made: a store and
+/// the name errors give it, or none (no image was ever captured).
+#[derive(Clone, Copy)]
+pub struct Images<'a> {
+    pub store: Option<&'a dyn ManifestStore>,
+    pub name: &'a str,
+}
+
 /// Checks `new` and stores it as a pending task for its host. Refuses an
 /// image reference `ImageRef::parse` rejects (or, for a capture, one with
-/// an `@ID`: a capture makes a new version), a bad disk rule or Windows
-/// target, driver injection on a capture, and a second active task for
-/// the host, naming the task to cancel.
+/// an `@ID`: a capture makes a new version), a restore of an image that is
+/// not in `images`, a bad disk rule or Windows target, driver injection on
+/// a capture, and a second active task for the host, naming the task to
+/// cancel.
 pub fn create(
     db: &mut Db,
     actor: &Actor,
     new: &NewTask,
+    images: Images<'_>,
     now: i64,
     rng: &mut dyn Rng,
 ) -> Result<Created> {
@@ -72,6 +82,21 @@ pub fn create(
             active.state.as_str(),
             active.id
         )));
+    }
+    if row.kind == TaskKind::Restore {
+        let r = ImageRef::parse(&row.image)?;
+        match images.store {
+            Some(store) => {
+                catalog::resolve(store, &r, images.name)?;
+            }
+            None => {
+                return Err(image_format::Error::ImageNotFound {
+                    name: r.name,
+                    store: images.name.to_string(),
+                }
+                .into())
+            }
+        }
     }
     let token = new_token(rng)?;
     let id = tx.tasks().insert(&row, &token_hash(&token), now)?;
@@ -197,6 +222,15 @@ pub fn claim(
     Ok(Some(Claim::Claimed(Box::new(task))))
 }
 
+/// Records the version a capture committed, so a retried commit is
+/// answered with it instead of adding the version again.
+pub fn committed(db: &mut Db, task: TaskId, image: &ImageId, now: i64) -> Result<()> {
+    let tx = db.transaction()?;
+    tx.tasks().set_manifest(task, image, now)?;
+    record(&tx, &Actor::Client(task), "committed its image", task);
+    tx.commit()
+}
+
 /// Stores the client's latest progress report (JSON) while the task is
 /// active.
 pub fn progress(db: &mut Db, task: TaskId, progress: &str, now: i64) -> Result<()> {
@@ -232,10 +266,14 @@ pub struct BootDecision {
     pub task: Option<TaskBoot>,
 }
 
-/// Records a PXE boot of `mac` and decides what it boots.
+/// Records a PXE boot of `mac` (when the host is registered: hosts come
+/// from DHCP and admins, not from whoever names a MAC over HTTP) and
+/// decides what it boots.
 ///
-/// A host with an active (pending or running) task boots the Marrow
-/// environment with that task. Tokens rotate: only a token's hash is
+/// With `issue_token`, a host with an active (pending or running) task
+/// boots the Marrow environment with that task; the caller sets it only
+/// for the machine that is booting (see `serve::witness`), so nobody else
+/// gets or rotates a token. Tokens rotate: only a token's hash is
 /// stored, so it cannot be read back for the kernel command line. Each
 /// boot therefore carries a fresh token, and storing its hash retires
 /// every earlier one (the one `marrow task` made, and those of scripts
@@ -249,13 +287,24 @@ pub fn boot(
     db: &mut Db,
     mac: MacAddr,
     seen: &BootSeen,
+    issue_token: bool,
     now: i64,
     rng: &mut dyn Rng,
 ) -> Result<BootDecision> {
     let tx = db.transaction()?;
-    tx.hosts().record_boot(mac, seen, now)?;
-    let task = match tx.tasks().active_for(mac)? {
+    tx.hosts().touch_boot(mac, seen, now)?;
+    let active = match issue_token {
+        true => tx.tasks().active_for(mac)?,
+        false => None,
+    };
+    let task = match active {
         Some(task) => {
+            if task.state == TaskState::Running {
+                // The host booted again while its client ran: that client
+                // is gone (power cut, reset), and its token goes now. The
+                // task says so until the new client claims it.
+                tx.tasks().note_restart(task.id, now)?;
+            }
             let token = new_token(rng)?;
             tx.tasks()
                 .set_token_hash(task.id, &token_hash(&token), now)?;

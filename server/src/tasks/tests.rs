@@ -1,7 +1,8 @@
 use super::token::testing::SeqRng;
 use super::*;
 use crate::db::TaskState;
-use image_format::store::LocalStore;
+use image_format::store::{LocalStore, ManifestStore, RefEntry};
+use marrow_protocol::ImageId;
 
 fn mac() -> MacAddr {
     "52:54:00:12:34:56".parse().unwrap()
@@ -23,8 +24,32 @@ fn restore(image: &str) -> NewTask {
     }
 }
 
+/// A store whose name `win11` has one version, `abcdef00…`, and
+/// `absent` none; only the names matter to task creation.
+fn images(dir: &tempfile::TempDir) -> LocalStore {
+    let store = LocalStore::create(&dir.path().join("store")).unwrap();
+    let mut id = [0u8; 32];
+    id[..3].copy_from_slice(&[0xab, 0xcd, 0xef]);
+    store
+        .push_ref(
+            "win11",
+            RefEntry {
+                id: ImageId(id),
+                created: 1,
+            },
+        )
+        .unwrap();
+    store
+}
+
 fn create_with(db: &mut Db, new: &NewTask, now: i64) -> Result<Created> {
-    create(db, &Actor::Cli, new, now, &mut SeqRng(0))
+    let dir = tempfile::tempdir().unwrap();
+    let store = images(&dir);
+    let images = Images {
+        store: Some(&store),
+        name: "the store",
+    };
+    create(db, &Actor::Cli, new, images, now, &mut SeqRng(0))
 }
 
 #[test]
@@ -103,7 +128,7 @@ fn booting_rotates_the_token_and_retires_the_previous_one() {
     let mut db = db(&dir);
     let mut rng = SeqRng(100);
     let created = create_with(&mut db, &restore("win11"), 10).unwrap();
-    let first = boot(&mut db, mac(), &BootSeen::default(), 11, &mut rng)
+    let first = boot(&mut db, mac(), &BootSeen::default(), true, 11, &mut rng)
         .unwrap()
         .task
         .unwrap();
@@ -113,19 +138,28 @@ fn booting_rotates_the_token_and_retires_the_previous_one() {
         authorize(&db, &first.token).unwrap().unwrap().id,
         created.id
     );
-    let second = boot(&mut db, mac(), &BootSeen::default(), 12, &mut rng)
+    let second = boot(&mut db, mac(), &BootSeen::default(), true, 12, &mut rng)
         .unwrap()
         .task
         .unwrap();
     assert_ne!(second.token, first.token);
     assert!(authorize(&db, &first.token).unwrap().is_none());
     let other: MacAddr = "52:54:00:00:00:09".parse().unwrap();
-    let decision = boot(&mut db, other, &BootSeen::default(), 12, &mut rng).unwrap();
+    let decision = boot(&mut db, other, &BootSeen::default(), true, 12, &mut rng).unwrap();
     assert!(decision.task.is_none());
+    assert!(
+        decision.host.is_none(),
+        "a boot script request registers no host"
+    );
+    let without = boot(&mut db, mac(), &BootSeen::default(), false, 13, &mut rng).unwrap();
+    assert!(
+        without.task.is_none(),
+        "no token unless the caller issues one"
+    );
     assert_eq!(
-        decision.host.unwrap().mac,
-        other,
-        "a boot registers the host"
+        authorize(&db, &second.token).unwrap().unwrap().id,
+        created.id,
+        "a boot without a token leaves the live one alone"
     );
 }
 
@@ -141,7 +175,15 @@ fn cancelling_forgets_the_token_and_a_finished_task_cannot_be_cancelled() {
         TaskState::Cancelled
     );
     assert!(authorize(&db, &created.token).unwrap().is_none());
-    let decision = boot(&mut db, mac(), &BootSeen::default(), 12, &mut SeqRng(7)).unwrap();
+    let decision = boot(
+        &mut db,
+        mac(),
+        &BootSeen::default(),
+        true,
+        12,
+        &mut SeqRng(7),
+    )
+    .unwrap();
     assert!(decision.task.is_none());
     let err = cancel(&mut db, &Actor::Cli, id, 13)
         .unwrap_err()
@@ -160,19 +202,86 @@ fn cancelling_forgets_the_token_and_a_finished_task_cannot_be_cancelled() {
 fn a_restore_claim_fixes_its_manifest_and_a_missing_image_fails_the_task() {
     let dir = tempfile::tempdir().unwrap();
     let mut db = db(&dir);
-    let store = LocalStore::create(&dir.path().join("store")).unwrap();
-    let created = create_with(&mut db, &restore("absent"), 10).unwrap();
-    match claim(&mut db, &created.token, &store, "the store", 11).unwrap() {
-        Some(Claim::ImageMissing(why)) => assert!(why.contains("absent"), "{why}"),
+    // The image is there when the task is made, and gone by its claim.
+    let created = create_with(&mut db, &restore("win11"), 10).unwrap();
+    let empty = LocalStore::create(&dir.path().join("empty")).unwrap();
+    match claim(&mut db, &created.token, &empty, "the store", 11).unwrap() {
+        Some(Claim::ImageMissing(why)) => assert!(why.contains("win11"), "{why}"),
         other => panic!("{other:?}"),
     }
     let t = db.tasks().get(created.id).unwrap().unwrap();
     assert_eq!(t.state, TaskState::Failed);
-    assert!(t.error.unwrap().contains("absent"));
+    assert!(t.error.unwrap().contains("win11"));
     assert!(
-        claim(&mut db, &created.token, &store, "the store", 12)
+        claim(&mut db, &created.token, &empty, "the store", 12)
             .unwrap()
             .is_none(),
         "an ended task's token claims nothing"
     );
+}
+
+#[test]
+fn a_running_task_whose_host_boots_again_says_so_until_the_new_client_claims_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let store = images(&dir);
+    let mut capture = restore("win11");
+    capture.kind = TaskKind::Capture;
+    capture.grow_last_partition = false;
+    let created = create_with(&mut db, &capture, 10).unwrap();
+    claim(&mut db, &created.token, &store, "s", 11)
+        .unwrap()
+        .unwrap();
+    let again = boot(
+        &mut db,
+        mac(),
+        &BootSeen::default(),
+        true,
+        12,
+        &mut SeqRng(50),
+    )
+    .unwrap()
+    .task
+    .unwrap();
+    let t = db.tasks().get(created.id).unwrap().unwrap();
+    assert_eq!(t.state, TaskState::Running);
+    assert!(t.error.unwrap().contains("booted again"));
+    assert!(authorize(&db, &created.token).unwrap().is_none());
+    claim(&mut db, &again.token, &store, "s", 13)
+        .unwrap()
+        .unwrap();
+    assert!(db.tasks().get(created.id).unwrap().unwrap().error.is_none());
+}
+
+#[test]
+fn a_restore_of_an_image_the_store_lacks_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let err = create_with(&mut db, &restore("nonexistent"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nonexistent"), "{err}");
+    let err = create_with(&mut db, &restore("win11@0123"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("0123"), "{err}");
+    let none = Images {
+        store: None,
+        name: "/var/lib/marrow/store",
+    };
+    let err = create(
+        &mut db,
+        &Actor::Cli,
+        &restore("win11"),
+        none,
+        1,
+        &mut SeqRng(0),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("win11") && err.contains("/var/lib/marrow/store"),
+        "{err}"
+    );
+    assert!(db.tasks().all().unwrap().is_empty());
 }

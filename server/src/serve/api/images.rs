@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -22,7 +22,9 @@ use tracing::info;
 use super::{blocking, json_body, ApiError, ApiResult};
 use crate::db::Task;
 use crate::serve::auth::TaskAuth;
+use crate::serve::body::{read, upload_size, Small, CHUNK_LIMIT};
 use crate::serve::state::Shared;
+use crate::tasks;
 
 fn parse_chunk_id(text: &str) -> ApiResult<ChunkId> {
     text.parse()
@@ -46,7 +48,7 @@ pub(super) async fn has(
     State(shared): State<Arc<Shared>>,
     auth: TaskAuth,
     Path(name): Path<String>,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<Json<HasResponse>> {
     auth.for_image(&name, TaskKind::Capture)?;
     let req: HasRequest = json_body("has", &body)?;
@@ -61,14 +63,23 @@ pub(super) async fn has(
     Ok(Json(HasResponse { have }))
 }
 
+/// A chunk upload: the token is checked, then memory for the body is
+/// reserved from the upload budget, and only then is the body read.
 pub(super) async fn put_chunk(
     State(shared): State<Arc<Shared>>,
     auth: TaskAuth,
     Path((name, id)): Path<(String, String)>,
-    body: Bytes,
+    request: Request,
 ) -> ApiResult<StatusCode> {
-    auth.for_image(&name, TaskKind::Capture)?;
+    let task = auth.for_image(&name, TaskKind::Capture)?;
     let id = parse_chunk_id(&id)?;
+    let (parts, body) = request.into_parts();
+    let _reserved = shared
+        .images
+        .uploads
+        .reserve(task.id, upload_size(&parts.headers))
+        .await?;
+    let body = read(&parts.headers, body, CHUNK_LIMIT).await?;
     let store = shared.store()?;
     let created = blocking(move || {
         // Decompress and hash before storing: a chunk that is not what its
@@ -156,15 +167,32 @@ pub(super) async fn commit(
     State(shared): State<Arc<Shared>>,
     auth: TaskAuth,
     Path(name): Path<String>,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<Json<Committed>> {
     let task = auth.for_image(&name, TaskKind::Capture)?;
     let store = shared.store()?;
+    let db = shared.db.clone();
     let now = shared.now();
     let committed = blocking(move || {
         let manifest = Manifest::parse(&body, "uploaded", &format!("task {}", task.id))
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+        // A retried commit (its answer was lost) names the version it made
+        // already; a task makes one version at most.
+        let id = ImageId::of(&manifest.to_canonical());
+        match task.manifest {
+            Some(done) if done == id => return Ok(Committed { id, image: name }),
+            Some(done) => {
+                return Err(ApiError::Conflict(format!(
+                    "task {} committed image {name:?} version {} already; a capture makes one version",
+                    task.id,
+                    done.short()
+                )))
+            }
+            None => {}
+        }
         let _lock = store.lock(LockMode::Shared)?;
+        // Make what was uploaded durable, so `has` below sees it.
+        store.flush()?;
         // Every chunk the manifest names must be here before the name
         // points at it; reading the pieces checks those too.
         let mut needed = HashSet::new();
@@ -187,8 +215,14 @@ pub(super) async fn commit(
                 missing.len()
             )));
         }
-        store.flush()?;
+        // Its lists must agree with its regions before any restore trusts it.
+        if let Err(problem) = image_format::validate::pieces(&manifest, store.as_ref())? {
+            return Err(ApiError::Unprocessable(format!(
+                "manifest of image {name:?}: {problem}"
+            )));
+        }
         let id = catalog::commit(store.as_ref(), &name, &manifest, now as u64)?;
+        db.blocking(|db| tasks::committed(db, task.id, &id, now))?;
         info!(task = %task.id, image = %name, id = %id, "image committed");
         Ok(Committed { id, image: name })
     })

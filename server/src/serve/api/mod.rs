@@ -16,7 +16,6 @@ mod task;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 use marrow_protocol::routes;
@@ -24,9 +23,6 @@ use marrow_protocol::routes;
 use super::api_error::{ApiError, ApiResult};
 use super::state::Shared;
 use crate::db::Task;
-
-/// Chunks are at most 8 MiB plain; a compressed one can be slightly larger.
-const BODY_LIMIT: usize = 16 << 20;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -42,7 +38,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             routes::MANIFEST,
             get(images::get_manifest).post(images::commit),
         )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// Values worked out once per task and kept while it runs: a restore's

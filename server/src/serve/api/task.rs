@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use image_format::store::ReadStore;
+use image_format::store::{LockMode, LockStore, ReadStore};
 use marrow_protocol::api::{Progress, Report, TaskInfo};
 use tracing::{info, warn};
 
 use super::{blocking, json_body, ApiError, ApiResult};
 use crate::serve::auth::{image_name, TaskAuth};
+use crate::serve::body::Small;
 use crate::serve::state::Shared;
 use crate::tasks::{self, Actor, Claim};
 
@@ -23,9 +23,16 @@ pub(super) async fn claim(
     let db = shared.db.clone();
     let now = shared.now();
     let token = auth.token;
+    let shared2 = shared.clone();
     let claimed = blocking(move || {
-        db.blocking(|db| tasks::claim(db, &token, store.as_ref(), &store.describe(), now))
-            .map_err(ApiError::from)
+        let claimed =
+            db.blocking(|db| tasks::claim(db, &token, store.as_ref(), &store.describe(), now))?;
+        if let Some(Claim::Claimed(task)) = &claimed {
+            // Held until the task ends: gc waits for it (see holds.rs).
+            let lock = store.lock(LockMode::Shared)?;
+            shared2.images.holds.hold(task.id, lock);
+        }
+        Ok(claimed)
     })
     .await?;
     let task = match claimed {
@@ -49,7 +56,7 @@ pub(super) async fn claim(
 pub(super) async fn inventory(
     State(shared): State<Arc<Shared>>,
     auth: TaskAuth,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<StatusCode> {
     let task = auth.task;
     let value: serde_json::Value = json_body("inventory", &body)?;
@@ -58,7 +65,12 @@ pub(super) async fn inventory(
             "inventory: expected the object `marrow-client inventory --json` prints".into(),
         ));
     }
-    let (host, now, text) = (task.host, shared.now(), value.to_string());
+    let text = value.to_string();
+    // What the driver plan will read from it must parse now, not at the
+    // plan (a bad inventory is the client's fault: 422, not a later 500).
+    driver_store::devices_from_inventory(&text)
+        .map_err(|e| ApiError::Unprocessable(format!("inventory: {e}")))?;
+    let (host, now) = (task.host, shared.now());
     shared
         .db
         .call(move |db| db.hosts().set_inventory(host, &text, now))
@@ -70,7 +82,7 @@ pub(super) async fn inventory(
 pub(super) async fn progress(
     State(shared): State<Arc<Shared>>,
     auth: TaskAuth,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<StatusCode> {
     let p: Progress = json_body("progress", &body)?;
     let text = serde_json::to_string(&p).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -85,7 +97,7 @@ pub(super) async fn progress(
 pub(super) async fn report(
     State(shared): State<Arc<Shared>>,
     auth: TaskAuth,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<StatusCode> {
     let task = auth.task;
     let r: Report = json_body("report", &body)?;
@@ -97,6 +109,7 @@ pub(super) async fn report(
         .await?;
     shared.images.readable.forget(&task);
     shared.images.driver_plans.forget(&task);
+    crate::serve::holds::release(&shared, task.id).await;
     match &r.error {
         None => info!(task = %task.id, host = %task.host, "task done"),
         Some(e) => warn!(task = %task.id, host = %task.host, "task failed: {e}"),
