@@ -5,11 +5,6 @@ use clap::Parser;
 use marrow_server::cli::{run, Cli};
 use std::process::ExitCode;
 
-/// mimalloc returns freed pages to the system shortly after a burst, where
-/// glibc's malloc keeps the high-water mark of concurrent request bodies.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

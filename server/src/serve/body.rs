@@ -3,6 +3,7 @@
 //! at once, so that no number of uploads grows the server without bound.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,14 +71,56 @@ impl<S: Send + Sync> FromRequest<S> for Small {
 /// together, and those of one task.
 pub(crate) struct UploadBudget {
     total: Arc<Semaphore>,
+    size: usize,
+    /// A trim of the heap is scheduled.
+    trim: Arc<AtomicBool>,
     per_task: usize,
     tasks: Mutex<HashMap<TaskId, Arc<Semaphore>>>,
 }
 
 /// Memory reserved for one upload; given back when dropped.
 pub(crate) struct Reserved {
-    _total: OwnedSemaphorePermit,
+    total: Option<OwnedSemaphorePermit>,
     _task: OwnedSemaphorePermit,
+    budget: Arc<Semaphore>,
+    size: usize,
+    trim: Arc<AtomicBool>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        drop(self.total.take());
+        if self.budget.available_permits() == self.size {
+            trim_when_idle(self.budget.clone(), self.size, self.trim.clone());
+        }
+    }
+}
+
+/// How long the budget must stay unused before its memory is handed back:
+/// a capture's uploads pause between chunks all the time, and trimming
+/// the heap at each pause would cost more than it saves.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Once no upload has held memory for [`IDLE`], hands the heap's free
+/// pages back to the system (glibc keeps a burst's high-water mark for
+/// good). One trim is scheduled at a time.
+fn trim_when_idle(budget: Arc<Semaphore>, size: usize, scheduled: Arc<AtomicBool>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if scheduled.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    rt.spawn(async move {
+        loop {
+            tokio::time::sleep(IDLE).await;
+            if budget.available_permits() == size {
+                break;
+            }
+        }
+        scheduled.store(false, Ordering::Release);
+        let _ = tokio::task::spawn_blocking(crate::sys::release_free_memory).await;
+    });
 }
 
 /// How long an upload waits for memory before it is told to come back.
@@ -87,6 +130,8 @@ impl UploadBudget {
     pub fn new(total: usize, per_task: usize) -> Self {
         UploadBudget {
             total: Arc::new(Semaphore::new(total)),
+            size: total,
+            trim: Arc::new(AtomicBool::new(false)),
             per_task,
             tasks: Mutex::default(),
         }
@@ -120,8 +165,11 @@ impl UploadBudget {
             .map_err(|_| busy())?
             .map_err(|_| busy())?;
         Ok(Reserved {
-            _total: total_permit,
+            total: Some(total_permit),
             _task: task_permit,
+            budget: self.total.clone(),
+            size: self.size,
+            trim: self.trim.clone(),
         })
     }
 }
