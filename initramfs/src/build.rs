@@ -10,51 +10,10 @@ use std::path::{Path, PathBuf};
 use crate::cpio::{Archive, Entry, Kind};
 use crate::host::{self, Linkage};
 use crate::kernel::{self, KernelConfig, KernelSource};
+use crate::select::{family, Selection};
 use crate::{io_err, Error, Result};
 use marrow_kmod::{parse_builtin, parse_softdep_pre, Aliases, ModDep, ModuleName};
 
-/// Issue 4's NIC list: Intel (e1000 for QEMU `pc`, e1000e for `q35` and
-/// laptops, igb, ixgbe), Realtek, Broadcom, and virtio.
-pub const NIC_MODULES: &[&str] = &[
-    "e1000",
-    "e1000e",
-    "igb",
-    "ixgbe",
-    "r8169",
-    "tg3",
-    "bnxt_en",
-    "virtio_net",
-];
-pub const STORAGE_MODULES: &[&str] = &[
-    "ahci",
-    "nvme",
-    "virtio_blk",
-    "virtio_scsi",
-    "sd_mod",
-    "usb-storage",
-];
-/// Debian 12's 6.1 kernel has no ntfs3, so NTFS goes through ntfs-3g on
-/// fuse; `loop` gives ntfs-3g a device for one partition of the restored
-/// disk (the kernel's partition nodes are stale after a new table).
-pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse", "loop"];
-/// Needed although nothing above depends on them:
-/// - `virtio_pci`: the virtio bus driver; no module lists it as a dependency,
-///   so without it no virtio device appears (seen with QEMU 7.2).
-/// - USB host controllers: usb-storage sees no stick without one.
-/// - NLS tables: vfat mounts fail without the default codepage 437 and
-///   iocharset (CONFIG_FAT_DEFAULT_CODEPAGE=437, IOCHARSET="ascii" in
-///   Debian's 6.1 config), and utf8/iso8859-1 for the `iocharset=` option.
-pub const SUPPORT_MODULES: &[&str] = &[
-    "virtio_pci",
-    "xhci_pci",
-    "ehci_pci",
-    "ohci_pci",
-    "uhci_hcd",
-    "nls_cp437",
-    "nls_ascii",
-    "nls_utf8",
-    "nls_iso8859_1",
-];
 /// Modules no device's modalias names, which the client loads at boot from
 /// `etc/marrow/modules` (filesystems and their tables).
 pub const BOOT_LOAD_LIST: &[&str] = &[
@@ -72,6 +31,37 @@ pub const BOOT_LOAD_LIST: &[&str] = &[
 /// (issue 4: at most 40 MB).
 pub const MAX_INITRD_BYTES: u64 = 40 * 1024 * 1024;
 
+/// The firmware the carried modules may ask for that no firmware directory
+/// held, one `MODULE FILE` line each: `marrow initramfs inspect` lists it,
+/// and the client names it when a device stays without its driver.
+pub const FIRMWARE_MISSING: &str = "etc/marrow/firmware-missing";
+
+fn render_missing(missing: &[MissingFirmware]) -> String {
+    missing
+        .iter()
+        .map(|m| format!("{} {}\n", m.module, m.file))
+        .collect()
+}
+
+/// The firmware an initramfs lacks, from its [`FIRMWARE_MISSING`] list.
+pub fn missing_firmware(entries: &[Entry]) -> Vec<MissingFirmware> {
+    let Some(Kind::File(data)) = entries
+        .iter()
+        .find(|e| e.path == FIRMWARE_MISSING)
+        .map(|e| &e.kind)
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(data)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(module, file)| MissingFirmware {
+            module: module.to_string(),
+            file: file.to_string(),
+        })
+        .collect()
+}
+
 /// Written into every entry so the archive does not depend on when or from
 /// what files it was built.
 const FIXED_MTIME: u32 = 0;
@@ -88,22 +78,11 @@ pub struct BuildOptions {
     pub busybox: Option<PathBuf>,
     /// Searched in order for the firmware files modules ask for.
     pub firmware_dirs: Vec<PathBuf>,
-    /// Module names to include (with their dependencies).
-    pub modules: Vec<String>,
+    /// The trees and modules to carry (with their dependencies).
+    pub selection: Selection,
     /// Where `vmlinuz` and `initrd.img` go.
     pub out_dir: PathBuf,
     pub zstd_level: i32,
-}
-
-impl BuildOptions {
-    /// Marrow's standard module set: NICs, storage, filesystems, support.
-    pub fn default_modules() -> Vec<String> {
-        [NIC_MODULES, STORAGE_MODULES, FS_MODULES, SUPPORT_MODULES]
-            .concat()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    }
 }
 
 /// A firmware file a module may request that no firmware directory holds.
@@ -129,6 +108,8 @@ pub struct BuildReport {
     pub entries: usize,
     /// Included modules, in an order that loads each after its dependencies.
     pub modules: Vec<String>,
+    /// The module families carried (see `select::family`), sorted.
+    pub families: Vec<String>,
     /// Requested modules that are built into this kernel (nothing to add).
     pub builtin: Vec<String>,
     pub firmware_included: Vec<String>,
@@ -265,7 +246,22 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
 
     progress(&format!("resolving modules for kernel {}", tree.version));
     let meta = Metadata::read(&tree)?;
-    let plan = meta.plan(&opts.modules)?;
+    let unmatched = opts.selection.unmatched_excludes(&meta.dep);
+    if !unmatched.is_empty() {
+        return Err(Error::NothingToExclude {
+            entries: unmatched,
+            version: tree.version.clone(),
+        });
+    }
+    let plan = meta.plan(&opts.selection.resolve(&meta.dep))?;
+    let mut families: Vec<String> = plan
+        .load_order
+        .iter()
+        .filter_map(|m| meta.dep.path(m))
+        .filter_map(|p| family(p, &opts.selection.trees))
+        .collect();
+    families.sort();
+    families.dedup();
 
     let mut archive = Archive::new();
     add_skeleton(&mut archive, &opts.client)?;
@@ -278,6 +274,11 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         &opts.firmware_dirs,
     )?;
     add_module_metadata(&mut archive, &tree, &meta, &carried.keep)?;
+    archive.add(file(
+        FIRMWARE_MISSING,
+        0o644,
+        render_missing(&carried.firmware_missing).into_bytes(),
+    ))?;
 
     progress("adding ntfs-3g, its libraries and the rescue shell");
     let ntfs3g_files = add_tools(&mut archive, opts, &ntfs3g_libs)?;
@@ -288,10 +289,7 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         opts.zstd_level
     ));
     let raw = archive.to_bytes(FIXED_MTIME);
-    let compressed = zstd::bulk::compress(&raw, opts.zstd_level).map_err(|e| Error::Command {
-        command: "zstd compression".into(),
-        detail: e.to_string(),
-    })?;
+    let compressed = compress(&raw, opts.zstd_level)?;
     let size = compressed.len() as u64;
     if size > MAX_INITRD_BYTES {
         return Err(Error::TooLarge {
@@ -324,6 +322,7 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         compression: format!("zstd level {}", opts.zstd_level),
         entries: archive.len(),
         modules: plan.load_order.iter().map(ToString::to_string).collect(),
+        families,
         builtin: plan.builtin.iter().map(ToString::to_string).collect(),
         firmware_included: carried.firmware_included.into_iter().collect(),
         firmware_missing: carried.firmware_missing,
@@ -581,6 +580,25 @@ fn add_tools(
 /// The first firmware directory holding `name` (or, when the kernel's loader
 /// decompresses xz, `name.xz`, which is how Debian's firmware packages ship
 /// some files), and the name to store it under.
+/// Worker threads of the zstd compression: a fixed number, since zstd's
+/// output may depend on it (facebook/zstd#2327) and the archive must come
+/// out the same on every machine. Two halves the time of a build with all
+/// the driver trees on a two-core machine.
+const ZSTD_WORKERS: u32 = 2;
+
+fn compress(raw: &[u8], level: i32) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let failed = |e: std::io::Error| Error::Command {
+        command: "zstd compression".into(),
+        detail: e.to_string(),
+    };
+    let mut enc =
+        zstd::stream::Encoder::new(Vec::with_capacity(raw.len() / 4), level).map_err(failed)?;
+    enc.multithread(ZSTD_WORKERS).map_err(failed)?;
+    enc.write_all(raw).map_err(failed)?;
+    enc.finish().map_err(failed)
+}
+
 fn find_firmware(dirs: &[PathBuf], name: &str, xz: bool) -> Option<(PathBuf, String)> {
     dirs.iter().find_map(|d| {
         let plain = d.join(name);

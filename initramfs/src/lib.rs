@@ -1,12 +1,12 @@
 //! Builds the Marrow boot kernel and initramfs from Debian's kernel package.
 //!
 //! [`build`] fetches (or reuses) `linux-image-amd64` and the versioned
-//! package it depends on, resolves the modules Marrow's client needs through
-//! `modules.dep`, adds the firmware those modules ask for when it is on the
-//! build host, `ntfs-3g` with its libraries, an optional static busybox for
-//! the rescue shell, and the static `marrow-client` as `/init`, and writes a
-//! deterministic zstd-compressed newc cpio: the same inputs give the same
-//! bytes.
+//! package it depends on, carries whole driver trees of it ([`Selection`])
+//! resolved through `modules.dep`, adds the firmware those modules ask for
+//! when a firmware directory holds it, `ntfs-3g` with its libraries, an
+//! optional static busybox for the rescue shell, and the static
+//! `marrow-client` as `/init`, and writes a deterministic zstd-compressed
+//! newc cpio: the same inputs give the same bytes.
 //!
 //! This crate does not install anything on the host and does not build the
 //! client: it takes an already-built static binary.
@@ -19,15 +19,17 @@ mod build;
 pub mod cpio;
 mod host;
 mod kernel;
+mod select;
 
 pub use build::{
-    build, plan_modules, BuildOptions, BuildReport, MissingFirmware, ModulePlan, BOOT_LOAD_LIST,
-    FS_MODULES, MAX_INITRD_BYTES, NIC_MODULES, STORAGE_MODULES, SUPPORT_MODULES,
+    build, missing_firmware, plan_modules, BuildOptions, BuildReport, MissingFirmware, ModulePlan,
+    BOOT_LOAD_LIST, FIRMWARE_MISSING, MAX_INITRD_BYTES,
 };
 pub use cpio::CpioError;
 pub use host::{kernel_package_from_depends, parse_ldd, parse_print_uris, AptUri, Linkage};
 pub use kernel::{KernelConfig, KernelSource, KernelTree, METAPACKAGE};
 pub use marrow_kmod::{Aliases, ModDep, ModuleName, ModulesError};
+pub use select::{Selection, DENY_MODULES, FS_MODULES, MODULE_TREES, SUPPORT_MODULES};
 
 /// Everything a build can fail with; each names the file, package or
 /// command at fault.
@@ -63,6 +65,11 @@ pub enum Error {
     CompressedModule {
         module: String,
         path: String,
+        version: String,
+    },
+    #[error("kernel {version} carries no module {entries} that could be left out (--exclude-module takes a module name or a tree under kernel/)", entries = .entries.join(", "))]
+    NothingToExclude {
+        entries: Vec<String>,
         version: String,
     },
     #[error("compressed initramfs is {size} bytes, over the {limit}-byte limit")]

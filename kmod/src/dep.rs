@@ -93,6 +93,11 @@ impl ModDep {
         self.modules.get(name).map(|l| l.path.as_str())
     }
 
+    /// Every module and its path (relative to `/lib/modules/KVER`), by name.
+    pub fn modules(&self) -> impl Iterator<Item = (&ModuleName, &str)> {
+        self.modules.iter().map(|(n, l)| (n, l.path.as_str()))
+    }
+
     pub fn contains(&self, name: &ModuleName) -> bool {
         self.modules.contains_key(name)
     }

@@ -22,10 +22,12 @@ use marrow_protocol::disk_rule::{choose, DiskFacts, DiskRule};
 
 use crate::api::Client;
 use crate::cmdline::{BootConfig, IpSetting};
+use crate::diagnose::{self, Devices, Need};
 use crate::inventory;
 use crate::job::{self, Console};
 use crate::modload::{coldplug, parse_proc_modules, LoadEvent, Loader, ModuleIndex};
 use crate::net::{self, Link};
+use crate::rescue::{self, rescue};
 use crate::{Error, Result};
 use marrow_kmod::ModuleName;
 
@@ -36,6 +38,11 @@ pub const INVENTORY_END: &str = "--- marrow inventory end ---";
 
 /// Modules the build adds although no device's modalias names them.
 const BOOT_MODULE_LIST: &str = "/etc/marrow/modules";
+
+/// Where the build lists the firmware its modules may want and it lacks
+/// (`marrow_initramfs::FIRMWARE_MISSING`; the client does not link the
+/// builder).
+const FIRMWARE_MISSING: &str = "/etc/marrow/firmware-missing";
 
 /// The claimed task's API client, so a panic can still fail the task with
 /// its message instead of leaving it running.
@@ -145,8 +152,19 @@ fn boot() -> Result<After> {
     ));
 
     let config = BootConfig::parse(&read("/proc/cmdline")?)?;
+    rescue::set_timeout(config.rescue_timeout_secs);
     let kver = read("/proc/sys/kernel/osrelease")?.trim().to_owned();
-    let index = ModuleIndex::open(&Path::new("/lib/modules").join(&kver))?;
+    let index = ModuleIndex::open(&Path::new("/lib/modules").join(&kver)).map_err(|e| {
+        match diagnose::unpack_failure(Path::new("/dev/kmsg")) {
+            // Half the RAM was too little for the unpacked archive: say
+            // that, not which file is missing.
+            Some(kernel) => Error::Usage(format!(
+                "the initramfs did not fit in this machine's memory (the kernel said \"{kernel}\"; {}); give it more RAM, or build one without the driver trees it does not need (marrow initramfs build --exclude-module TREE)",
+                memory_mib().map_or("its memory is unknown".into(), |m| format!("it has {m} MiB"))
+            )),
+            None => e,
+        }
+    })?;
     let mut loader = Loader::new(&index, parse_proc_modules(&read("/proc/modules")?));
     let print = |e: &LoadEvent| match e {
         LoadEvent::Loaded { module, reason } => say(&format!("loaded module {module} ({reason})")),
@@ -171,9 +189,21 @@ fn boot() -> Result<After> {
         }
     }
 
-    bring_up_network(&config)?;
+    if let Err(e) = bring_up_network(&config) {
+        // Nothing reaches the server without a network: say on the console
+        // what the machine has, so the technician at it knows why.
+        say(&format!("no network: {e}"));
+        print!("{}", explain(&index, Need::Network));
+        return Err(e);
+    }
 
-    let inv = inventory::collect(Path::new("/"))?;
+    let inv = match inventory::collect(Path::new("/")) {
+        Ok(inv) => inv,
+        Err(e) => {
+            fail_unclaimed(&config, &e);
+            return Err(e);
+        }
+    };
     println!("{INVENTORY_BEGIN}");
     println!(
         "{}",
@@ -191,13 +221,56 @@ fn boot() -> Result<After> {
             "no task on the kernel command line (marrow.server= and marrow.token=); boot through the Marrow server's boot script".into(),
         ));
     };
-    run_task(server, token, &inv)
+    run_task(server, token, &inv, &index)
+}
+
+/// MemTotal in MiB.
+fn memory_mib() -> Option<u64> {
+    let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+    Some(inventory::parse_meminfo_total(&meminfo)? >> 20)
+}
+
+/// A failure after the network came up but before the task was claimed:
+/// the server is reachable, so the task fails with the failure's text
+/// instead of staying pending while the machine reboots into it again.
+fn fail_unclaimed(config: &BootConfig, e: &Error) {
+    let (Some(server), Some(token)) = (&config.server, &config.token) else {
+        return;
+    };
+    let sent = Client::new(server, token).and_then(|client| {
+        let task = client.claim()?;
+        client.report(&Report {
+            error: Some(e.to_string()),
+            ..Report::default()
+        })?;
+        Ok(task.id)
+    });
+    match sent {
+        Ok(id) => say(&format!("task {id} failed: {e}")),
+        Err(why) => say(&format!("the failure did not reach the server: {why}")),
+    }
+}
+
+/// What the machine has of `need`, and why it does not work, for the
+/// console and the task's report.
+fn explain(index: &ModuleIndex, need: Need) -> String {
+    Devices::read(
+        Path::new("/sys"),
+        Path::new(FIRMWARE_MISSING),
+        Path::new("/dev/kmsg"),
+    )
+    .explain(need, index)
 }
 
 /// Claims the task, picks its disk and does it. Once the task is claimed
 /// every failure is reported to the server (the task then shows why) and
 /// the machine does what the task says when it ends, failed or not.
-fn run_task(server: &str, token: &str, inv: &inventory::Inventory) -> Result<After> {
+fn run_task(
+    server: &str,
+    token: &str,
+    inv: &inventory::Inventory,
+    index: &ModuleIndex,
+) -> Result<After> {
     let client = Arc::new(Client::new(server, token)?);
     let task = client.claim()?;
     let _ = CLAIMED.set(client.clone());
@@ -216,7 +289,14 @@ fn run_task(server: &str, token: &str, inv: &inventory::Inventory) -> Result<Aft
             "inventory not stored on the server (carrying on): {e}"
         ));
     }
-    let outcome = choose_disk(&task, inv).and_then(|disk| {
+    // No disk to image: the task fails saying which storage controllers
+    // the machine has and which lack a driver.
+    let disk = choose_disk(&task, inv).map_err(|e| {
+        let why = explain(index, Need::Storage);
+        print!("{why}");
+        Error::Usage(format!("{e}; {}", diagnose::one_line(&why)))
+    });
+    let outcome = disk.and_then(|disk| {
         say(&format!("task {}: using disk {}", task.id, disk.display()));
         job::run(&client, &task, &disk, Console::Lines)
     });
@@ -410,22 +490,4 @@ fn power_off() -> ! {
     let Err(e) = reboot(RebootMode::RB_POWER_OFF);
     say(&format!("power off failed: {e}"));
     rescue()
-}
-
-/// Offers a shell if the initramfs has one, then reboots. Never returns.
-pub fn rescue() -> ! {
-    if Path::new("/bin/sh").exists() {
-        say("starting a rescue shell on the console; exit it to reboot");
-        let _ = std::process::Command::new("/bin/sh").status();
-    } else {
-        say("no shell in this initramfs; rebooting in 30 s");
-        std::thread::sleep(Duration::from_secs(30));
-    }
-    nix::unistd::sync();
-    let _ = reboot(RebootMode::RB_AUTOBOOT);
-    // reboot(2) only returns on failure (not PID 1's namespace, no
-    // CAP_SYS_BOOT); PID 1 must still not exit.
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
 }

@@ -35,7 +35,15 @@ pub enum CmdlineError {
     BadBootif { value: String },
     #[error("kernel parameter marrow.inventory-only={value:?} is not 0 or 1")]
     BadFlag { value: String },
+    #[error("kernel parameter marrow.rescue_timeout={value:?} is not a number of seconds")]
+    BadTimeout { value: String },
 }
+
+/// How long a machine whose boot failed waits for Enter (which opens the
+/// rescue shell) before it reboots, unless `marrow.rescue_timeout=` says
+/// otherwise: long enough for a technician to read the console, short
+/// enough that a room does not sit at shells. 0 opens the shell at once.
+pub const DEFAULT_RESCUE_TIMEOUT_SECS: u64 = 300;
 
 /// How the network is to be set up.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,6 +81,8 @@ pub struct BootConfig {
     pub token: Option<String>,
     pub consoles: Vec<String>,
     pub inventory_only: bool,
+    /// `marrow.rescue_timeout=SECS`: see [`DEFAULT_RESCUE_TIMEOUT_SECS`].
+    pub rescue_timeout_secs: Option<u64>,
 }
 
 impl BootConfig {
@@ -99,6 +109,12 @@ impl BootConfig {
                             })
                         }
                     }
+                }
+                "marrow.rescue_timeout" => {
+                    config.rescue_timeout_secs =
+                        Some(value.parse().map_err(|_| CmdlineError::BadTimeout {
+                            value: value.to_owned(),
+                        })?)
                 }
                 "console" => config.consoles.push(value.to_owned()),
                 _ => {}
@@ -367,6 +383,20 @@ mod tests {
         let c = BootConfig::parse("marrow.token=\"a b\" marrow.inventory-only").unwrap();
         assert_eq!(c.token.as_deref(), Some("a b"));
         assert!(c.inventory_only);
+    }
+
+    #[test]
+    fn the_rescue_timeout_is_a_number_of_seconds() {
+        let c = BootConfig::parse("marrow.rescue_timeout=30").unwrap();
+        assert_eq!(c.rescue_timeout_secs, Some(30));
+        assert_eq!(
+            BootConfig::parse("quiet").unwrap().rescue_timeout_secs,
+            None
+        );
+        let err = BootConfig::parse("marrow.rescue_timeout=soon")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("soon"), "{err}");
     }
 
     #[test]

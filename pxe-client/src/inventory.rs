@@ -239,7 +239,13 @@ fn disks(dir: &Path) -> Vec<Disk> {
             model: attr(&device.join("model")),
             // virtio-blk exposes `serial` on the disk, SCSI/ATA and NVMe on
             // the device.
-            serial: attr(&path.join("serial")).or_else(|| attr(&device.join("serial"))),
+            serial: attr(&path.join("serial"))
+                .or_else(|| attr(&device.join("serial")))
+                .or_else(|| {
+                    fs::read(device.join("vpd_pg80"))
+                        .ok()
+                        .and_then(|p| unit_serial(&p))
+                }),
             wwn: attr(&path.join("wwid"))
                 .or_else(|| attr(&device.join("wwid")))
                 .or_else(|| attr(&device.join("wwn"))),
@@ -252,6 +258,20 @@ fn disks(dir: &Path) -> Vec<Disk> {
         });
     }
     out
+}
+
+/// The unit serial number of a SCSI (or libata-translated ATA) disk: VPD
+/// page 0x80 (SPC-4 §7.8.16), a 4-byte header whose byte 3 is the length,
+/// then the serial, space padded.
+fn unit_serial(page: &[u8]) -> Option<String> {
+    if page.len() < 4 || page[1] != 0x80 {
+        return None;
+    }
+    let len = usize::from(page[3]).min(page.len() - 4);
+    let text = String::from_utf8_lossy(&page[4..4 + len])
+        .trim()
+        .to_string();
+    (!text.is_empty()).then_some(text)
 }
 
 /// Network interfaces backed by hardware (a `device` link): not lo,
@@ -433,6 +453,16 @@ mod tests {
         assert_eq!(cpu.sockets, 1);
         assert_eq!(cpu.vendor.as_deref(), Some("GenuineIntel"));
         assert_eq!(cpu.model.as_deref(), Some("Intel(R) Xeon(R) CPU @ 2.20GHz"));
+    }
+
+    #[test]
+    fn a_scsi_unit_serial_page_gives_the_disk_serial() {
+        let mut page = vec![0x00, 0x80, 0x00, 0x14];
+        page.extend_from_slice(b"      QM00001SATA-A ");
+        page.truncate(4 + 0x14);
+        assert_eq!(unit_serial(&page).as_deref(), Some("QM00001SATA-A"));
+        assert_eq!(unit_serial(&[0, 0x83, 0, 0]), None, "not page 0x80");
+        assert_eq!(unit_serial(&[0, 0x80, 0, 9, b' ']), None, "blank");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod api;
 pub mod boot;
 pub mod cmdline;
 pub mod dhcp;
+pub mod diagnose;
 pub mod inject;
 pub mod inventory;
 pub mod job;
@@ -29,6 +30,7 @@ pub mod modload;
 pub mod net;
 pub mod netlink;
 pub mod remote_store;
+pub mod rescue;
 
 pub use cmdline::{BootConfig, CmdlineError, IpSetting, StaticIp};
 pub use inventory::Inventory;

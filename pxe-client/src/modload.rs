@@ -112,6 +112,20 @@ impl ModuleIndex {
         out
     }
 
+    /// The modules of this tree whose aliases claim `modalias`.
+    pub fn claimers(&self, modalias: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .aliases
+            .matching_modules(modalias)
+            .into_iter()
+            .filter(|m| self.dep.contains(&ModuleName::new(m)))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// `module` and its dependencies, dependencies first.
     pub fn load_order(&self, module: &ModuleName) -> Result<Vec<ModuleName>> {
         self.dep.load_order(module).map_err(|e| Error::Modules {

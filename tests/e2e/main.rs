@@ -6,6 +6,7 @@ mod boot_interfaces;
 mod boot_proxy;
 mod boot_tftp;
 mod boot_uefi;
+mod hardware_vm;
 mod hostile_lan;
 mod imaging_shell;
 mod imaging_vm;

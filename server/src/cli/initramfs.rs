@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use marrow_initramfs::cpio::Kind;
-use marrow_initramfs::{BuildOptions, KernelSource, Linkage};
+use marrow_initramfs::{BuildOptions, KernelSource, Linkage, Selection};
 use serde_json::json;
 
 use super::Global;
@@ -47,10 +47,18 @@ pub struct BuildArgs {
     /// (default: DATA_DIR/cache/kernel).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Firmware directories searched for the files modules ask for
-    /// (default: /lib/firmware). Repeat to search several.
-    #[arg(long = "firmware-dir", value_name = "DIR")]
+    /// Firmware directories searched for the files modules ask for, in
+    /// order: an admin's copy of Debian's non-free firmware packages
+    /// (firmware-realtek, firmware-bnx2, firmware-misc-nonfree, …) goes
+    /// here. Repeat to search several; /lib/firmware is always searched
+    /// last.
+    #[arg(long = "firmware", visible_alias = "firmware-dir", value_name = "DIR")]
     firmware_dirs: Vec<PathBuf>,
+    /// Leave this module out (repeatable), or a whole tree given as a
+    /// path under kernel/ (drivers/scsi/qla2xxx), e.g. to see how the
+    /// client explains a NIC it has no driver for.
+    #[arg(long = "exclude-module", value_name = "NAME|TREE")]
+    exclude_modules: Vec<String>,
     /// Static busybox for the rescue shell.
     #[arg(
         long,
@@ -90,10 +98,11 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
         Some(path) => path,
         None => find_client()?,
     };
-    let firmware_dirs = if args.firmware_dirs.is_empty() {
-        vec![PathBuf::from("/lib/firmware")]
-    } else {
-        args.firmware_dirs
+    let mut firmware_dirs = args.firmware_dirs;
+    firmware_dirs.push(PathBuf::from("/lib/firmware"));
+    let selection = Selection {
+        exclude: args.exclude_modules,
+        ..Selection::default()
     };
     let opts = BuildOptions {
         kernel: args.kernel_deb.map_or(KernelSource::Apt, KernelSource::Deb),
@@ -104,7 +113,7 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
         ntfs3g: args.ntfs3g,
         busybox: (!args.no_busybox).then_some(args.busybox),
         firmware_dirs,
-        modules: BuildOptions::default_modules(),
+        selection,
         out_dir: global.dirs().boot(),
         zstd_level: args.zstd_level,
     };
@@ -139,9 +148,10 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
     );
     println!("blake3      {}", report.initrd_blake3);
     println!(
-        "modules     {} ({})",
+        "modules     {} in {} families ({})",
         report.modules.len(),
-        report.modules.join(" ")
+        report.families.len(),
+        report.families.join(" ")
     );
     if !report.builtin.is_empty() {
         println!("built in    {}", report.builtin.join(" "));
@@ -196,6 +206,7 @@ fn find_client() -> Result<PathBuf> {
 
 fn inspect(initrd: &Path, json: bool) -> Result<()> {
     let entries = marrow_initramfs::read_initrd(initrd)?;
+    let missing = marrow_initramfs::missing_firmware(&entries);
     if json {
         let list: Vec<_> = entries
             .iter()
@@ -209,9 +220,10 @@ fn inspect(initrd: &Path, json: bool) -> Result<()> {
                 json!({ "path": e.path, "kind": kind, "mode": format!("{:o}", e.perm), "size": size, "target": target })
             })
             .collect();
+        let doc = json!({ "entries": list, "firmware_missing": missing });
         println!(
             "{}",
-            serde_json::to_string_pretty(&list).expect("entries serialize")
+            serde_json::to_string_pretty(&doc).expect("entries serialize")
         );
         return Ok(());
     }
@@ -234,6 +246,12 @@ fn inspect(initrd: &Path, json: bool) -> Result<()> {
                 return Ok(());
             }
             return Err(Error::io("stdout")(e));
+        }
+    }
+    if !missing.is_empty() {
+        println!("firmware wanted but missing ({}): give it with `marrow initramfs build --firmware DIR`", missing.len());
+        for m in &missing {
+            println!("  {} (for {})", m.file, m.module);
         }
     }
     Ok(())
