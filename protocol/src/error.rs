@@ -42,3 +42,33 @@ pub enum TftpError {
     #[error("TFTP packet does not fit: {len} bytes into a {capacity}-byte buffer")]
     BufferTooSmall { len: usize, capacity: usize },
 }
+
+/// Why a datagram is not a multicast frame a receiver may look at
+/// (`docs/multicast.md`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("multicast frame of {len} bytes is shorter than {need}")]
+    Truncated { len: usize, need: usize },
+    #[error("multicast frame magic is {found:02x?}, expected \"MRWC\"")]
+    BadMagic { found: [u8; 4] },
+    #[error("multicast frame version {version} is not 1")]
+    UnsupportedVersion { version: u8 },
+    #[error("multicast frame kind {kind} is not 1 (symbol) or 2 (announce)")]
+    UnknownKind { kind: u8 },
+    #[error("multicast frame has reserved flags {flags:#06x} set")]
+    FlagsSet { flags: u16 },
+    #[error("symbol of {len} bytes is not a positive multiple of the 8-byte alignment")]
+    BadSymbolLength { len: usize },
+    #[error("chunk length {len} is 0 or over the 4 MiB a chunk can have")]
+    BadChunkLength { len: u32 },
+    #[error("chunk of {chunk_len} bytes in {symbol_size}-byte symbols needs more than RFC 6330's 56403 source symbols")]
+    TooManySymbols { chunk_len: u32, symbol_size: usize },
+    #[error("encoding symbol id {esi} does not fit RFC 6330's 24 bits")]
+    BadEsi { esi: u32 },
+    #[error("announce frame of {len} bytes is not 72")]
+    BadAnnounceLength { len: usize },
+    #[error("announce state {state} is not 1 (running) or 2 (ending)")]
+    BadAnnounceState { state: u8 },
+    #[error("multicast frame does not fit: {len} bytes into a {capacity}-byte buffer")]
+    BufferTooSmall { len: usize, capacity: usize },
+}

@@ -12,6 +12,8 @@
 //! - [`api`]: the client API's JSON bodies; [`routes`]: every HTTP route.
 //! - [`disk_rule`]: `--disk` rules and the pure choice of a task's disk.
 //! - [`causes`]: how both binaries print an error's chain of causes.
+//! - [`multicast`]: the room restore's wire format, its RaptorQ (RFC 6330)
+//!   chunk code, and the sender and receiver state machines.
 //!
 //! What is *not* here: sockets, files, clocks or randomness. Time comes in as
 //! an argument (`now`), bytes come in and go out as slices, and the callers
@@ -25,11 +27,12 @@ pub mod dhcp;
 pub mod disk_rule;
 mod error;
 pub mod ipxe;
+pub mod multicast;
 pub mod ndp;
 pub mod routes;
 pub mod tftp;
 
-pub use error::{DhcpError, TftpError};
+pub use error::{DhcpError, FrameError, TftpError};
 pub use marrow_ids::{
     ChunkId, FileHash, IdError, ImageId, MacAddr, MacParseError, PackageId, TaskId,
 };

@@ -98,3 +98,40 @@ write("tftp/malformed/rrq_option_without_value.bin", b"\x00\x01f\x00octet\x00blk
 write("tftp/malformed/rrq_non_utf8_filename.bin", b"\x00\x01\xff\xfe\x00octet\x00")
 write("tftp/malformed/ack_truncated.bin", b"\x00\x04\x00")
 write("tftp/malformed/data_truncated.bin", b"\x00\x03\x01")
+
+# Multicast frames (docs/multicast.md), built here from the documented
+# layout rather than by the code under test.
+IMAGE = bytes(range(32))
+CHUNK = bytes(range(100, 132))
+
+
+def mc_head(kind, session=0x0102030405060708, version=1, flags=0, magic=b"MRWC", image=IMAGE):
+    return magic + bytes([version, kind]) + struct.pack("!HQ", flags, session) + image
+
+
+def mc_symbol(symbol=bytes(range(256)) * 5 + bytes(88), index=7, chunk_len=3000, esi=2, seq=99, **head):
+    return mc_head(1, **head) + struct.pack("!I", index) + CHUNK + struct.pack("!IIQ", chunk_len, esi, seq) + symbol
+
+
+def mc_announce(seq=1234, cycle=3, chunks=500, t=1368, state=1, reserved=0, rate=400000, **head):
+    return mc_head(2, **head) + struct.pack("!QIIHBBI", seq, cycle, chunks, t, state, reserved, rate)
+
+
+write("multicast/golden/symbol.bin", mc_symbol())
+write("multicast/golden/announce_ending.bin", mc_announce(state=2))
+write("multicast/malformed/empty.bin", b"")
+write("multicast/malformed/truncated_head.bin", mc_symbol()[:47])
+write("multicast/malformed/bad_magic.bin", mc_symbol(magic=b"MRWD"))
+write("multicast/malformed/version_2.bin", mc_symbol(version=2))
+write("multicast/malformed/unknown_kind_3.bin", mc_head(3) + bytes(60))
+write("multicast/malformed/flags_set.bin", mc_symbol(flags=1))
+write("multicast/malformed/symbol_without_payload.bin", mc_symbol(symbol=b""))
+write("multicast/malformed/symbol_not_aligned.bin", mc_symbol(symbol=bytes(13)))
+write("multicast/malformed/zero_chunk_length.bin", mc_symbol(chunk_len=0))
+write("multicast/malformed/chunk_over_4_mib.bin", mc_symbol(chunk_len=(4 << 20) + 1))
+write("multicast/malformed/too_many_source_symbols.bin", mc_symbol(symbol=bytes(8), chunk_len=4 << 20))
+write("multicast/malformed/esi_over_24_bits.bin", mc_symbol(esi=1 << 24))
+write("multicast/malformed/announce_too_long.bin", mc_announce() + b"\0")
+write("multicast/malformed/announce_state_0.bin", mc_announce(state=0))
+write("multicast/malformed/announce_reserved_set.bin", mc_announce(reserved=1))
+write("multicast/malformed/announce_symbol_size_0.bin", mc_announce(t=0))

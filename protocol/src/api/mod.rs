@@ -24,6 +24,7 @@
 //! | GET | [`crate::routes::DRIVER_FILE`] | one file of a planned package |
 
 mod drivers;
+pub mod session;
 
 pub use drivers::{
     DriverFile, DriverPackage, DriverPlan, DriverReport, InjectReport, Injected, Skipped,
