@@ -146,6 +146,18 @@ impl Placement {
         self.zero_bytes
     }
 
+    /// Each distinct chunk once, in the order of its first slot: a
+    /// multicast session's chunk table, which the server and every
+    /// receiver derive alike from the manifest.
+    pub fn distinct(&self) -> Vec<ChunkId> {
+        let mut seen = std::collections::HashSet::new();
+        self.slots
+            .iter()
+            .filter(|s| seen.insert(s.id))
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// For each distinct chunk, the indexes of its slots: a chunk that
     /// arrives out of order is written to all of them at once.
     pub fn by_chunk(&self) -> HashMap<ChunkId, Vec<usize>> {
@@ -257,5 +269,6 @@ mod tests {
         let map = p.by_chunk();
         assert_eq!(map[&p.slots[0].id], vec![0, 2]);
         assert_eq!(map.len(), 2);
+        assert_eq!(p.distinct(), vec![p.slots[0].id, p.slots[1].id]);
     }
 }

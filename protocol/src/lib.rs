@@ -11,6 +11,7 @@
 //! - [`ndp`]: the Router Advertisement that ends iPXE's IPv6 wait.
 //! - [`api`]: the client API's JSON bodies; [`routes`]: every HTTP route.
 //! - [`disk_rule`]: `--disk` rules and the pure choice of a task's disk.
+//! - [`wol`]: the Wake-on-LAN magic packet.
 //! - [`causes`]: how both binaries print an error's chain of causes.
 //! - [`multicast`]: the room restore's wire format, its RaptorQ (RFC 6330)
 //!   chunk code, and the sender and receiver state machines.
@@ -31,6 +32,7 @@ pub mod multicast;
 pub mod ndp;
 pub mod routes;
 pub mod tftp;
+pub mod wol;
 
 pub use error::{DhcpError, FrameError, TftpError};
 pub use marrow_ids::{

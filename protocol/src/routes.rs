@@ -22,6 +22,9 @@ pub const REPORT: &str = "/api/v1/task/report";
 pub const DRIVERS: &str = "/api/v1/task/drivers";
 /// `{package}`: a package id of the plan; `{*path}`: a file path in it.
 pub const DRIVER_FILE: &str = "/api/v1/task/drivers/{package}/{*path}";
+/// A session task's multicast session: join it, then report to it.
+pub const SESSION_JOIN: &str = "/api/v1/task/session/join";
+pub const SESSION_REPORT: &str = "/api/v1/task/session/report";
 /// `{name}`: the task's image name.
 pub const CHUNKS_HAS: &str = "/api/v1/images/{name}/chunks/has";
 /// `{name}`: the task's image name; `{id}`: a chunk id.
@@ -37,6 +40,8 @@ pub const API: &[&str] = &[
     REPORT,
     DRIVERS,
     DRIVER_FILE,
+    SESSION_JOIN,
+    SESSION_REPORT,
     CHUNKS_HAS,
     CHUNK,
     MANIFEST,

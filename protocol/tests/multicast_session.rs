@@ -47,6 +47,19 @@ fn four_receivers_without_loss_take_the_image_once() {
 }
 
 #[test]
+fn chunks_being_decoded_are_not_sent_again() {
+    let plan = Plan {
+        decode_delay: Duration::from_millis(400),
+        ..Plan::default()
+    };
+    let mut room = Room::new(image(9, 120), CAP, plans(4, plan));
+    room.run();
+    room.assert_every_copy_is_the_image();
+    let eff = room.efficiency();
+    assert!(eff > 0.85, "only {eff:.2} of the symbols were needed");
+}
+
+#[test]
 fn two_percent_loss_everywhere_with_reordering_and_duplicates() {
     let plan = Plan {
         loss: 2,
@@ -168,7 +181,7 @@ fn a_receiver_the_group_never_reaches_is_told_why_within_seconds() {
         .as_deref()
         .unwrap()
         .contains("no multicast frame"));
-    assert!(deaf.done_at.unwrap() < secs(10.0), "{:?}", deaf.done_at);
+    assert!(deaf.done_at.unwrap() < secs(15.0), "{:?}", deaf.done_at);
 }
 
 #[test]

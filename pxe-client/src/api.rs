@@ -9,6 +9,7 @@
 use std::io::Read;
 use std::time::Duration;
 
+use marrow_protocol::api::session::{Join, ReceiverReport, ReportReply};
 use marrow_protocol::api::{
     ApiError, Committed, DriverPlan, HasRequest, HasResponse, Progress, Report, TaskInfo,
 };
@@ -149,6 +150,57 @@ impl Client {
 
     pub fn report(&self, r: &Report) -> Result<()> {
         self.post_json(routes::REPORT, r).map(drop)
+    }
+
+    /// Joins the task's multicast session.
+    pub fn session_join(&self) -> Result<Join> {
+        let bytes = self.call(
+            "POST",
+            routes::SESSION_JOIN,
+            Some(("application/json", b"{}")),
+        )?;
+        self.json("session join", &bytes)
+    }
+
+    /// Reports to the session; the answer says how to carry on. Sent once,
+    /// without retries: the next report is due in a second anyway.
+    pub fn session_report(&self, r: &ReceiverReport) -> Result<ReportReply> {
+        let body = serde_json::to_vec(r).expect("reports serialize");
+        let url = self.url(routes::SESSION_REPORT);
+        let resp = self
+            .agent
+            .post(&url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .set("Content-Type", "application/json")
+            .send_bytes(&body);
+        match resp {
+            Ok(resp) => {
+                let mut out = Vec::new();
+                resp.into_reader()
+                    .take(1 << 20)
+                    .read_to_end(&mut out)
+                    .map_err(|e| Error::Http {
+                        request: format!("POST {url}"),
+                        detail: format!("reading the answer: {e}"),
+                    })?;
+                self.json("session report", &out)
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let text = resp.into_string().unwrap_or_default();
+                let message = serde_json::from_str::<ApiError>(&text)
+                    .map(|e| e.error)
+                    .unwrap_or(text);
+                Err(Error::Server {
+                    request: format!("POST {url}"),
+                    status,
+                    message,
+                })
+            }
+            Err(ureq::Error::Transport(t)) => Err(Error::Http {
+                request: format!("POST {url}"),
+                detail: t.to_string(),
+            }),
+        }
     }
 
     pub fn has(&self, image: &str, ids: &[ChunkId]) -> Result<Vec<bool>> {

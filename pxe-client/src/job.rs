@@ -18,6 +18,7 @@ use marrow_protocol::api::{Progress, Report, TaskInfo, TaskKind};
 
 use crate::api::Client;
 use crate::remote_store::HttpStore;
+use crate::session::{self, SessionRestore};
 use crate::{inject, Error, Result};
 
 /// Parallel transfers: a remote store hides its round trips behind them,
@@ -136,10 +137,22 @@ fn with_progress<T>(
 /// Runs the claimed `task` on `disk` and returns the report to send.
 /// Failures come back as `Err`; the caller reports them.
 pub fn run(client: &Arc<Client>, task: &TaskInfo, disk: &Path, console: Console) -> Result<Report> {
+    run_on(client, task, disk, console, None)
+}
+
+/// [`run`], joining a session's group on `interface` when given (else on
+/// the interface that routes to the server).
+pub fn run_on(
+    client: &Arc<Client>,
+    task: &TaskInfo,
+    disk: &Path,
+    console: Console,
+    interface: Option<&str>,
+) -> Result<Report> {
     let started = Instant::now();
     let mut report = match task.kind {
         TaskKind::Capture => run_capture(client, task, disk, console)?,
-        TaskKind::Restore => run_restore(client, task, disk, console)?,
+        TaskKind::Restore => run_restore(client, task, disk, console, interface)?,
     };
     report.disk = Some(disk.display().to_string());
     report.seconds = started.elapsed().as_secs_f64();
@@ -179,6 +192,7 @@ fn run_restore(
     task: &TaskInfo,
     disk: &Path,
     console: Console,
+    interface: Option<&str>,
 ) -> Result<Report> {
     let want: ImageId = task
         .manifest
@@ -206,31 +220,65 @@ fn run_restore(
             no_delta: false,
         },
     )?;
+    let mut report = match task.session {
+        Some(_) => with_progress(client, console, |meter| {
+            let stats = session::restore(&SessionRestore {
+                client,
+                image: &task.image,
+                manifest: &manifest,
+                plan: &plan,
+                target: &target,
+                interface,
+                threads: net_threads(),
+                progress: meter,
+            })?;
+            Ok(Report {
+                written_bytes: stats.written_bytes,
+                skipped_bytes: stats.skipped_bytes,
+                fetched_bytes: stats.multicast_bytes + stats.unicast_bytes,
+                fetched_chunks: stats.multicast_chunks + stats.unicast_chunks,
+                multicast_bytes: stats.multicast_bytes,
+                unicast_bytes: stats.unicast_bytes,
+                ..Report::default()
+            })
+        })?,
+        None => unicast_restore(client, task, &manifest, &plan, &target, console)?,
+    };
+    drop(target);
+    report.image_id = Some(want);
+    // The delta pass reads every data range before deciding to write it.
+    report.read_bytes = if plan.delta { plan.data_bytes() } else { 0 };
+    report.drivers = match &task.inject_drivers {
+        Some(os) => Some(inject::after_restore(client, &manifest, disk, os)?),
+        None => None,
+    };
+    Ok(report)
+}
+
+fn unicast_restore(
+    client: &Arc<Client>,
+    task: &TaskInfo,
+    manifest: &Manifest,
+    plan: &RestorePlan,
+    target: &Target,
+    console: Console,
+) -> Result<Report> {
     let store = HttpStore::new(client.clone(), &task.image);
     let stats = with_progress(client, console, |meter| {
         Ok(restore(
-            &plan,
-            &manifest,
+            plan,
+            manifest,
             &store,
-            &target,
+            target,
             net_threads(),
             meter,
         )?)
     })?;
-    drop(target);
-    let drivers = match &task.inject_drivers {
-        Some(os) => Some(inject::after_restore(client, &manifest, disk, os)?),
-        None => None,
-    };
     Ok(Report {
-        image_id: Some(want),
-        // The delta pass reads every data range before deciding to write it.
-        read_bytes: if plan.delta { stats.data_bytes } else { 0 },
         written_bytes: stats.written_bytes,
         skipped_bytes: stats.skipped_bytes,
         fetched_bytes: stats.fetched_bytes,
         fetched_chunks: stats.fetched_chunks,
-        drivers,
         ..Report::default()
     })
 }

@@ -31,6 +31,7 @@ pub mod net;
 pub mod netlink;
 pub mod remote_store;
 pub mod rescue;
+pub mod session;
 
 pub use cmdline::{BootConfig, CmdlineError, IpSetting, StaticIp};
 pub use inventory::Inventory;

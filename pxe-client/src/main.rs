@@ -63,6 +63,10 @@ struct TaskArgs {
     /// Print the final report as JSON.
     #[arg(long)]
     json: bool,
+    /// For a session's restore: join its group on this interface instead
+    /// of the one that routes to the server.
+    #[arg(long, value_name = "IF")]
+    interface: Option<String>,
 }
 
 fn run_task(want: TaskKind, args: TaskArgs) -> Result<(), Error> {
@@ -85,7 +89,13 @@ fn run_task(want: TaskKind, args: TaskArgs) -> Result<(), Error> {
     } else {
         Console::Quiet
     };
-    let outcome = job::run(&client, &task, &args.disk, console);
+    let outcome = job::run_on(
+        &client,
+        &task,
+        &args.disk,
+        console,
+        args.interface.as_deref(),
+    );
     let report = match &outcome {
         Ok(r) => r.clone(),
         Err(e) => Report {
@@ -119,6 +129,12 @@ fn run_task(want: TaskKind, args: TaskArgs) -> Result<(), Error> {
                 "fetched   {} bytes in {} chunks, each verified; written {} bytes; {} bytes already in place",
                 report.fetched_bytes, report.fetched_chunks, report.written_bytes, report.skipped_bytes
             ),
+        }
+        if task.session.is_some() {
+            println!(
+                "session   {} bytes by multicast, {} bytes over HTTP",
+                report.multicast_bytes, report.unicast_bytes
+            );
         }
         if let Some(d) = &report.drivers {
             println!("drivers   {d}");

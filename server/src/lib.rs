@@ -3,6 +3,7 @@
 //!
 //! - [`tasks`]: the rules of tasks and hosts, and the only writer of task
 //!   state; the CLI and the client API both call it.
+//! - [`sessions`]: the rules of multicast sessions, beside `tasks`.
 //! - [`db`]: SQLite, one handle per resource, statements only.
 //! - [`serve`]: the boot service and the client API.
 //! - [`cli`]: the `marrow` subcommands.
@@ -19,6 +20,7 @@ mod error;
 pub mod paths;
 mod progress;
 pub mod serve;
+pub mod sessions;
 mod sys;
 pub mod tasks;
 

@@ -21,3 +21,24 @@ pub fn release_free_memory() {
         malloc_trim(0);
     }
 }
+
+/// Unix seconds of a local civil time, by the C library's `mktime(3)`,
+/// which knows the machine's zone and its daylight-saving rules; `None`
+/// when the time does not exist there.
+pub fn local_time(year: i32, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Option<i64> {
+    // SAFETY: `tm` is a plain C struct for which all-zero bytes are a
+    // valid value; mktime reads and normalizes the one we own and keeps
+    // no pointer to it.
+    let t = unsafe {
+        let mut tm: nix::libc::tm = std::mem::zeroed();
+        tm.tm_year = year - 1900;
+        tm.tm_mon = month as i32 - 1;
+        tm.tm_mday = day as i32;
+        tm.tm_hour = hour as i32;
+        tm.tm_min = min as i32;
+        tm.tm_sec = sec as i32;
+        tm.tm_isdst = -1;
+        nix::libc::mktime(&mut tm)
+    };
+    (t != -1).then_some(t)
+}

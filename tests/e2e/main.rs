@@ -11,3 +11,4 @@ mod hostile_lan;
 mod imaging_shell;
 mod imaging_vm;
 mod initramfs_boot;
+mod multicast_room;

@@ -8,6 +8,7 @@ pub mod lab;
 pub mod netns;
 pub mod process;
 pub mod qemu;
+pub mod room;
 
 use std::path::PathBuf;
 use std::process::Command;

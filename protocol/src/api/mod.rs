@@ -22,6 +22,8 @@
 //! | POST | [`crate::routes::MANIFEST`] | commit a manifest (capture) → [`Committed`] |
 //! | GET | [`crate::routes::DRIVERS`] | [`DriverPlan`] for the reported inventory (restore) |
 //! | GET | [`crate::routes::DRIVER_FILE`] | one file of a planned package |
+//! | POST | [`crate::routes::SESSION_JOIN`] | [`session::Join`]: the task's multicast session |
+//! | POST | [`crate::routes::SESSION_REPORT`] | [`session::ReceiverReport`] → [`session::ReportReply`] |
 
 mod drivers;
 pub mod session;
@@ -103,6 +105,10 @@ pub struct TaskInfo {
     /// For a restore: the Windows target (`win11-x64`) whose drivers to
     /// inject, or `None` for no injection.
     pub inject_drivers: Option<String>,
+    /// The multicast session the restore belongs to: the client joins it
+    /// ([`crate::routes::SESSION_JOIN`]) instead of fetching every chunk.
+    #[serde(default)]
+    pub session: Option<i64>,
 }
 
 /// One progress report.
@@ -133,9 +139,16 @@ pub struct Report {
     pub written_bytes: u64,
     /// Bytes already correct on the disk and not written (restore).
     pub skipped_bytes: u64,
-    /// Compressed bytes fetched from the server (restore).
+    /// Compressed bytes fetched from the server (restore), over HTTP and
+    /// from a session's group together.
     pub fetched_bytes: u64,
     pub fetched_chunks: u64,
+    /// Of a session's restore: the compressed bytes that came from the
+    /// group, and those fetched over HTTP.
+    #[serde(default)]
+    pub multicast_bytes: u64,
+    #[serde(default)]
+    pub unicast_bytes: u64,
     /// Compressed bytes and chunks sent to the server (capture).
     pub uploaded_bytes: u64,
     pub uploaded_chunks: u64,

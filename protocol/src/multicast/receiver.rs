@@ -135,6 +135,8 @@ pub struct Receiver {
     /// Chunks handed out as [`Complete`] and not answered yet, with the
     /// symbols that came meanwhile.
     decoding: HashMap<u32, Vec<(u32, Vec<u8>)>>,
+    /// The stored length of each chunk being decoded.
+    decoding_len: HashMap<u32, u32>,
     /// Failed attempts per chunk, so a retry asks for one more symbol.
     attempts: HashMap<u32, u32>,
     held: usize,
@@ -161,6 +163,7 @@ impl Receiver {
             done: RangeSet::new(),
             partial: HashMap::new(),
             decoding: HashMap::new(),
+            decoding_len: HashMap::new(),
             attempts: HashMap::new(),
             held: 0,
             received: 0,
@@ -288,6 +291,7 @@ impl Receiver {
     fn hand_out(&mut self, index: u32, p: Partial) -> Complete {
         self.release(&p.symbols);
         self.decoding.insert(index, Vec::new());
+        self.decoding_len.insert(index, p.len);
         Complete {
             index,
             len: p.len,
@@ -324,6 +328,7 @@ impl Receiver {
         if let Some(extra) = self.decoding.remove(&index) {
             self.release(&extra);
         }
+        self.decoding_len.remove(&index);
         self.attempts.remove(&index);
         self.done.insert(index);
     }
@@ -333,6 +338,7 @@ impl Receiver {
     /// chunk again at once when the symbols that came meanwhile suffice.
     pub fn undecodable(&mut self, c: Complete) -> Option<Complete> {
         let extra = self.decoding.remove(&c.index).unwrap_or_default();
+        self.decoding_len.remove(&c.index);
         let tries = self.attempts.entry(c.index).or_insert(0);
         *tries += 1;
         let k = source_symbols(c.len, self.cfg.symbol_size);
@@ -366,6 +372,7 @@ impl Receiver {
         if let Some(extra) = self.decoding.remove(&index) {
             self.release(&extra);
         }
+        self.decoding_len.remove(&index);
         self.attempts.remove(&index);
     }
 
@@ -410,10 +417,22 @@ impl Receiver {
     }
 
     pub fn counters(&self, now: Instant) -> Counters {
+        // "Have" is what the sender subtracts from K: the symbols held,
+        // less the extra ones a failed decode asked for, so that the
+        // sender sends what this receiver still needs; a chunk being
+        // decoded needs nothing now.
         let mut partial: Vec<[u32; 3]> = self
             .partial
             .iter()
-            .map(|(&i, p)| [i, p.symbols.len() as u32, p.max_esi])
+            .map(|(&i, p)| {
+                let k = source_symbols(p.len, self.cfg.symbol_size);
+                let extra = p.threshold.saturating_sub(k);
+                [i, (p.symbols.len() as u32).saturating_sub(extra), p.max_esi]
+            })
+            .chain(self.decoding.keys().map(|&i| {
+                let len = self.decoding_len.get(&i).copied().unwrap_or(0);
+                [i, source_symbols(len, self.cfg.symbol_size), 0]
+            }))
             .collect();
         // The fullest first: the sender finishes those with the fewest
         // symbols, and a report lists a bounded number.

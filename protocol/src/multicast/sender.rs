@@ -60,6 +60,10 @@ pub const ENDING_ANNOUNCES: u32 = 3;
 pub const FALLBACK_LOSS: f64 = 0.25;
 pub const FALLBACK_WINDOWS: usize = 3;
 pub const MIN_WINDOW_FRAMES: u64 = 100;
+/// A receiver that says it hears nothing goes to unicast once it has said
+/// so for this long to this sender (a sender that just started, as after
+/// a server restart, gets its chance first).
+pub const SILENT_GRACE: Duration = Duration::from_secs(5);
 /// A receiver with this many chunks that failed verification goes to
 /// unicast: something on the LAN sends frames that look like ours.
 pub const CORRUPT_LIMIT: u64 = 3;
@@ -116,6 +120,8 @@ struct Member {
     partial: HashMap<u32, u32>,
     report: ReceiverReport,
     left: bool,
+    /// Since when its reports say it hears nothing.
+    silent_since: Option<Instant>,
 }
 
 impl Member {
@@ -260,6 +266,7 @@ impl Sender {
             partial: HashMap::new(),
             report: report.clone(),
             left: false,
+            silent_since: None,
         });
         m.left = false;
         m.last_report = now;
@@ -295,8 +302,12 @@ impl Sender {
             }
         }
         m.report = report.clone();
+        m.silent_since = match report.silent {
+            true => Some(m.silent_since.unwrap_or(now)),
+            false => None,
+        };
         if m.mode == Mode::Multicast {
-            if let Some(reason) = fallback(m) {
+            if let Some(reason) = fallback(m, now) {
                 m.mode = Mode::Unicast;
                 m.reason = Some(reason);
             }
@@ -417,6 +428,10 @@ impl Sender {
                 }
             }
             let have = m.partial.get(&i).copied().unwrap_or(0).min(k);
+            if have == k {
+                // It holds enough and is decoding.
+                continue;
+            }
             need = Some(need.unwrap_or(0).max(k - have));
         }
         let need = need?.max(1);
@@ -562,12 +577,15 @@ impl Sender {
 
 /// The fallback rule: why a receiver on multicast should fetch the rest
 /// over HTTP instead, or `None` to keep it on multicast.
-fn fallback(m: &Member) -> Option<String> {
+fn fallback(m: &Member, now: Instant) -> Option<String> {
     let r = &m.report;
     if r.phase == ReceiverPhase::Unicast {
         return Some("the receiver chose to".into());
     }
-    if r.silent && r.phase == ReceiverPhase::Receiving {
+    let deaf = m
+        .silent_since
+        .is_some_and(|since| now.saturating_duration_since(since) >= SILENT_GRACE);
+    if deaf && r.phase == ReceiverPhase::Receiving {
         return Some(
             "no multicast frame reached it while the session ran: the switch may not forward the group (IGMP snooping without a querier?), or a firewall drops it"
                 .into(),

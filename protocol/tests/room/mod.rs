@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use marrow_protocol::api::session::{Mode, ReceiverPhase, ReceiverReport, SessionState};
 use marrow_protocol::multicast::fec::{decode, ChunkEncoder};
-use marrow_protocol::multicast::receiver::{Event, Receiver, ReceiverConfig};
+use marrow_protocol::multicast::receiver::{Complete, Event, Receiver, ReceiverConfig};
 use marrow_protocol::multicast::sender::{ChunkMeta, Sender, SenderConfig, Transmit};
 use marrow_protocol::multicast::wire::{SymbolFrame, SYMBOL_SIZE};
 use marrow_protocol::multicast::{Frame, SessionId};
@@ -74,6 +74,9 @@ pub struct Plan {
     pub restart: Option<(Duration, Duration)>,
     /// Chunk indexes already on its disk when it joins.
     pub holds: Vec<u32>,
+    /// A complete chunk is decoded and written this long after its last
+    /// symbol came (the client's workers and disk).
+    pub decode_delay: Duration,
 }
 
 pub struct Peer {
@@ -95,6 +98,8 @@ pub struct Peer {
     held_back: VecDeque<Vec<u8>>,
     restarted: bool,
     down_until: Option<Instant>,
+    /// Complete chunks waiting for the "workers".
+    decoding: VecDeque<(Instant, Complete)>,
 }
 
 pub struct Room {
@@ -137,6 +142,7 @@ impl Room {
                 held_back: VecDeque::new(),
                 restarted: false,
                 down_until: None,
+                decoding: VecDeque::new(),
                 plan,
             })
             .collect();
@@ -216,6 +222,9 @@ impl Room {
             if let Some(r) = p.next_report {
                 next = next.min(r);
             }
+            if let Some((at, _)) = p.decoding.front() {
+                next = next.min(*at);
+            }
         }
         let floor = now + Duration::from_micros(50);
         self.now = next.max(floor);
@@ -285,13 +294,26 @@ impl Room {
 
     fn deliver(&mut self, p: usize, frame: &[u8]) {
         let now = self.now;
-        let image = &self.image;
         let peer = &mut self.peers[p];
         let Some(rx) = peer.rx.as_mut() else { return };
         match rx.handle_datagram(now, frame) {
             Event::Nothing => {}
             Event::Ignored(why) => peer.log.push(format!("ignored a {why}")),
-            Event::Complete(mut c) => loop {
+            Event::Complete(c) if peer.plan.decode_delay.is_zero() => self.decode(p, c),
+            Event::Complete(c) => {
+                let at = now + peer.plan.decode_delay;
+                peer.decoding.push_back((at, c));
+            }
+        }
+    }
+
+    fn decode(&mut self, p: usize, c: Complete) {
+        let image = &self.image;
+        let peer = &mut self.peers[p];
+        let Some(rx) = peer.rx.as_mut() else { return };
+        let mut c = c;
+        {
+            loop {
                 let index = c.index as usize;
                 match decode(c.len, SYMBOL_SIZE, &c.symbols) {
                     Some(bytes) if ChunkId::of(&bytes) == image.ids[index] => {
@@ -309,7 +331,7 @@ impl Room {
                         None => break,
                     },
                 }
-            },
+            }
         }
     }
 
@@ -318,6 +340,13 @@ impl Room {
         let now = self.now;
         let elapsed = self.elapsed();
         let session = self.session;
+        while let Some((at, _)) = self.peers[p].decoding.front() {
+            if *at > now {
+                break;
+            }
+            let (_, c) = self.peers[p].decoding.pop_front().expect("looked at");
+            self.decode(p, c);
+        }
         let image = &self.image;
         let peer = &mut self.peers[p];
         if peer.done_at.is_some() {
@@ -330,6 +359,7 @@ impl Room {
                 peer.held_at_kill = Some(peer.disk.iter().filter(|c| c.is_some()).count());
                 peer.rx = None;
                 peer.held_back.clear();
+                peer.decoding.clear();
                 peer.next_report = None;
                 peer.down_until = Some(now + down);
                 return;

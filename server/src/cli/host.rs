@@ -25,6 +25,10 @@ pub enum HostCommand {
         /// Give a named host this name instead.
         #[arg(long)]
         rename: bool,
+        /// The group (room) it stands in, which a session can restore at
+        /// once; `--group ""` takes it out of its group.
+        #[arg(long, value_name = "ROOM")]
+        group: Option<String>,
     },
 }
 
@@ -70,6 +74,7 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
                             "client_uuid": h.client_uuid,
                             "last_boot": h.last_boot,
                             "ip": h.ip,
+                            "group": h.group,
                         })
                     })
                     .collect();
@@ -84,14 +89,15 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<17}  {:<16}  {:<10}  {:<19}  IP",
-                "MAC", "NAME", "ARCH", "LAST BOOT (UTC)"
+                "{:<17}  {:<16}  {:<12}  {:<10}  {:<19}  IP",
+                "MAC", "NAME", "GROUP", "ARCH", "LAST BOOT (UTC)"
             );
             for h in hosts {
                 println!(
-                    "{:<17}  {:<16}  {:<10}  {:<19}  {}",
+                    "{:<17}  {:<16}  {:<12}  {:<10}  {:<19}  {}",
                     h.mac.to_string(),
                     h.name.as_deref().unwrap_or("-"),
+                    h.group.as_deref().unwrap_or("-"),
                     h.arch.as_deref().unwrap_or("-"),
                     h.last_boot.map(format_time).unwrap_or_else(|| "-".into()),
                     h.ip.as_deref().unwrap_or("-")
@@ -99,12 +105,27 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             }
             Ok(())
         }
-        HostCommand::Add { mac, name, rename } => {
+        HostCommand::Add {
+            mac,
+            name,
+            rename,
+            group,
+        } => {
             let mac: MacAddr = mac
                 .parse()
                 .map_err(|e: marrow_protocol::MacParseError| Error::Usage(e.to_string()))?;
-            tasks::add_host(&mut db, &Actor::Cli, mac, &name, rename, SystemClock.now())?;
-            println!("host {mac} is {name}");
+            let now = SystemClock.now();
+            tasks::add_host(&mut db, &Actor::Cli, mac, &name, rename, now)?;
+            match group.as_deref() {
+                Some(g) => {
+                    tasks::set_group(&mut db, &Actor::Cli, mac, g)?;
+                    match g.is_empty() {
+                        true => println!("host {mac} is {name}, in no group"),
+                        false => println!("host {mac} is {name}, in group {g}"),
+                    }
+                }
+                None => println!("host {mac} is {name}"),
+            }
             Ok(())
         }
     }

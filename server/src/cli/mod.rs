@@ -11,8 +11,10 @@ mod host;
 mod image;
 mod initramfs;
 mod serve;
+mod session;
 mod store;
 mod task;
+mod when;
 
 #[derive(Debug, Parser)]
 #[command(name = "marrow", version, about = "Network boot and disk imaging")]
@@ -59,6 +61,9 @@ pub enum Command {
     /// Schedule and follow capture and restore tasks.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Restore a room at once: multicast sessions.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Import, list and match drivers.
     #[command(subcommand)]
     Drivers(drivers::DriversCommand),
@@ -75,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Store(cmd) => store::run(&global, cmd),
         Command::Host(cmd) => host::run(&global, cmd),
         Command::Task(cmd) => task::run(&global, cmd),
+        Command::Session(cmd) => session::run(&global, cmd),
         Command::Drivers(cmd) => drivers::run(&global, cmd),
         Command::Initramfs(cmd) => initramfs::run(&global, cmd),
     }

@@ -103,6 +103,7 @@ fn task_json(t: &Task) -> serde_json::Value {
         "report": t.report,
         "created": t.created,
         "updated": t.updated,
+        "session": t.session,
     })
 }
 
@@ -200,7 +201,10 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                     t.kind.as_str(),
                     t.host.to_string(),
                     t.state.as_str(),
-                    t.image
+                    match t.session {
+                        Some(s) => format!("{} (session {s})", t.image),
+                        None => t.image.clone(),
+                    }
                 );
             }
             Ok(())

@@ -20,6 +20,9 @@ pub struct Host {
     /// Unix seconds of the last PXE boot seen.
     pub last_boot: Option<i64>,
     pub ip: Option<String>,
+    /// The room it stands in (`marrow host add --group`), which a session
+    /// can restore as a whole.
+    pub group: Option<String>,
 }
 
 /// What a boot tells us about a host.
@@ -30,7 +33,7 @@ pub struct BootSeen {
     pub ip: Option<Ipv4Addr>,
 }
 
-const COLUMNS: &str = "SELECT mac, name, arch, client_uuid, last_boot, ip FROM hosts";
+const COLUMNS: &str = "SELECT mac, name, arch, client_uuid, last_boot, ip, group_name FROM hosts";
 
 pub struct Hosts<'a>(pub(super) Conn<'a>);
 
@@ -97,6 +100,34 @@ impl Hosts<'_> {
             )
             .map_err(self.0.err())?;
         Ok(())
+    }
+
+    /// Puts a registered host in a group (a room), or in none.
+    pub fn set_group(&self, mac: MacAddr, group: Option<&str>) -> Result<()> {
+        self.0
+            .conn
+            .execute(
+                "UPDATE hosts SET group_name = ?2 WHERE mac = ?1",
+                params![mac.to_string(), group],
+            )
+            .map_err(self.0.err())?;
+        Ok(())
+    }
+
+    /// The hosts of a group, by MAC (group names compare without case).
+    pub fn in_group(&self, group: &str) -> Result<Vec<Host>> {
+        let mut stmt = self
+            .0
+            .conn
+            .prepare(&format!(
+                "{COLUMNS} WHERE group_name = ?1 COLLATE NOCASE ORDER BY mac"
+            ))
+            .map_err(self.0.err())?;
+        let rows = stmt
+            .query_map(params![group], row_to_host)
+            .map_err(self.0.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.0.err())
     }
 
     /// Registers a host by MAC alone when it is not known yet (a task may
@@ -198,6 +229,7 @@ fn row_to_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<Host> {
         client_uuid: r.get(3)?,
         last_boot: r.get(4)?,
         ip: r.get(5)?,
+        group: r.get(6)?,
     })
 }
 

@@ -11,6 +11,11 @@
 //!   drivers a restore injects (`inject_drivers`), the manifest a restore
 //!   resolved to when claimed (`manifest`), and each host's last reported
 //!   inventory (`hosts.inventory`, JSON).
+//! - 4: multicast sessions (`sessions`): the image and manifest, the start
+//!   policy, the group once running and the sender's totals; each member
+//!   is a restore task with `tasks.session_id`, when its client joined
+//!   (`session_joined`) and the receiver's last status (`session_status`,
+//!   JSON). Hosts gain a group (`hosts.group_name`, a room).
 //!
 //! Later versions add steps; a step never edits an earlier one, so a
 //! database written by any version opens in a newer one.
@@ -57,4 +62,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE tasks ADD COLUMN manifest TEXT;
     ALTER TABLE hosts ADD COLUMN inventory TEXT;
     ALTER TABLE hosts ADD COLUMN inventory_at INTEGER;",
+    // 4: multicast sessions and host groups.
+    "CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        wire_id TEXT NOT NULL UNIQUE,
+        image TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('waiting', 'running', 'done', 'failed', 'cancelled')),
+        min_receivers INTEGER,
+        max_wait_secs INTEGER,
+        start_at INTEGER,
+        start_requested INTEGER NOT NULL DEFAULT 0,
+        rate_cap INTEGER NOT NULL,
+        wake INTEGER NOT NULL DEFAULT 0,
+        woken INTEGER,
+        group_addr TEXT,
+        port INTEGER,
+        started INTEGER,
+        start_reason TEXT,
+        sent_bytes INTEGER NOT NULL DEFAULT 0,
+        cycles INTEGER NOT NULL DEFAULT 0,
+        repair_symbols INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    ALTER TABLE tasks ADD COLUMN session_id INTEGER REFERENCES sessions(id);
+    ALTER TABLE tasks ADD COLUMN session_joined INTEGER;
+    ALTER TABLE tasks ADD COLUMN session_status TEXT;
+    CREATE INDEX tasks_by_session ON tasks(session_id) WHERE session_id IS NOT NULL;
+    ALTER TABLE hosts ADD COLUMN group_name TEXT;",
 ];

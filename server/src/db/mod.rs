@@ -1,4 +1,5 @@
-//! Marrow's state in SQLite (`<data-dir>/marrow.db`): hosts, leases, tasks.
+//! Marrow's state in SQLite (`<data-dir>/marrow.db`): hosts, leases, tasks,
+//! multicast sessions.
 //!
 //! Each resource has its own handle ([`Hosts`], [`Leases`], [`TaskRows`]),
 //! taken from the database for a single statement or from a [`Tx`] for a
@@ -11,6 +12,7 @@
 mod hosts;
 mod leases;
 mod migrations;
+mod sessions;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 pub use hosts::{BootSeen, Host, Hosts};
 pub use leases::Leases;
+pub use sessions::{NewSessionRow, Session, SessionRows, StartPolicyRow};
 pub use tasks::{NewTaskRow, Task, TaskRows, TaskState};
 
 use crate::error::{Error, Result};
@@ -135,6 +138,10 @@ impl Db {
         TaskRows(self.c())
     }
 
+    pub fn sessions(&self) -> SessionRows<'_> {
+        SessionRows(self.c())
+    }
+
     /// Begins a write transaction. It takes SQLite's write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-update sequence never finds its
     /// reads stale, and two writers (the service and a CLI command) queue
@@ -179,6 +186,10 @@ impl Tx<'_> {
 
     pub fn tasks(&self) -> TaskRows<'_> {
         TaskRows(self.c())
+    }
+
+    pub fn sessions(&self) -> SessionRows<'_> {
+        SessionRows(self.c())
     }
 
     pub fn commit(self) -> Result<()> {
@@ -226,6 +237,7 @@ mod tests {
             grow_last_partition: false,
             after: marrow_protocol::api::After::Reboot,
             inject_drivers: None,
+            session: None,
         };
         db.tasks().insert(&row, "hash", 2).unwrap();
     }

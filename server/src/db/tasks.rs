@@ -70,6 +70,12 @@ pub struct Task {
     /// Unix seconds.
     pub created: i64,
     pub updated: i64,
+    /// The multicast session the task belongs to.
+    pub session: Option<i64>,
+    /// When its client joined the session (Unix seconds).
+    pub session_joined: Option<i64>,
+    /// The receiver's last status in the session (JSON).
+    pub session_status: Option<serde_json::Value>,
 }
 
 /// A checked task, ready to be stored.
@@ -83,10 +89,12 @@ pub struct NewTaskRow {
     pub grow_last_partition: bool,
     pub after: After,
     pub inject_drivers: Option<String>,
+    pub session: Option<i64>,
 }
 
 const COLUMNS: &str = "SELECT id, kind, host, image, disk_rule, grow_last_partition, state,
-    error, progress, report, created, updated, after, inject_drivers, manifest FROM tasks";
+    error, progress, report, created, updated, after, inject_drivers, manifest,
+    session_id, session_joined, session_status FROM tasks";
 
 const ACTIVE: &str = "state IN ('pending', 'running')";
 
@@ -100,8 +108,9 @@ impl TaskRows<'_> {
             .conn
             .execute(
                 "INSERT INTO tasks (kind, host, image, disk_rule, grow_last_partition, state,
-                                    token_hash, created, updated, after, inject_drivers)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7, ?8, ?9)",
+                                    token_hash, created, updated, after, inject_drivers,
+                                    session_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7, ?8, ?9, ?10)",
                 params![
                     new.kind.as_str(),
                     new.host.to_string(),
@@ -112,6 +121,7 @@ impl TaskRows<'_> {
                     now,
                     new.after.as_str(),
                     new.inject_drivers,
+                    new.session,
                 ],
             )
             .map_err(self.0.err())?;
@@ -131,6 +141,36 @@ impl TaskRows<'_> {
         let rows = stmt.query_map([], row_to_task).map_err(self.0.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.0.err())
+    }
+
+    /// The member tasks of a session, by id.
+    pub fn in_session(&self, session: i64) -> Result<Vec<Task>> {
+        let mut stmt = self
+            .0
+            .conn
+            .prepare(&format!("{COLUMNS} WHERE session_id = ?1 ORDER BY id"))
+            .map_err(self.0.err())?;
+        let rows = stmt
+            .query_map(params![session], row_to_task)
+            .map_err(self.0.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.0.err())
+    }
+
+    /// The client of a session task joined (again): the first join counts.
+    pub fn set_session_joined(&self, id: TaskId, now: i64) -> Result<()> {
+        self.update(
+            "UPDATE tasks SET session_joined = COALESCE(session_joined, ?2) WHERE id = ?1",
+            params![id.0, now],
+        )
+    }
+
+    /// The receiver's latest status in its session (JSON).
+    pub fn set_session_status(&self, id: TaskId, status: &str) -> Result<()> {
+        self.update(
+            "UPDATE tasks SET session_status = ?2 WHERE id = ?1",
+            params![id.0, status],
+        )
     }
 
     /// The host's pending or running task, if any.
@@ -277,5 +317,8 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         after,
         inject_drivers: r.get(13)?,
         manifest,
+        session: r.get(15)?,
+        session_joined: r.get(16)?,
+        session_status: json(r.get(17)?),
     })
 }

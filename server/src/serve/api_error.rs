@@ -24,6 +24,8 @@ pub(crate) enum ApiError {
     TooLarge(String),
     /// 422: it parses, but is not what it claims to be.
     Unprocessable(String),
+    /// 429: too soon; the client waits for its next turn.
+    TooMany(String),
     /// 503: busy now; the client retries.
     Unavailable(String),
     /// 500: the server's own failure.
@@ -40,6 +42,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -54,6 +57,7 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m)
             | ApiError::Unprocessable(m)
+            | ApiError::TooMany(m)
             | ApiError::Unavailable(m)
             | ApiError::Internal(m) => m,
         }

@@ -27,6 +27,8 @@ pub struct File {
     pub http: HttpFile,
     #[serde(default)]
     pub boot: BootFile,
+    #[serde(default)]
+    pub multicast: super::multicast::channel::MulticastFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +151,7 @@ pub struct Config {
     pub menu_default: marrow_protocol::ipxe::MenuDefault,
     pub menu_timeout_secs: u32,
     pub kernel_args: String,
+    pub multicast: super::multicast::channel::MulticastConfig,
 }
 
 fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
@@ -263,6 +266,7 @@ impl Config {
                 .kernel_args
                 .or(file.boot.kernel_args)
                 .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".to_string()),
+            multicast: super::multicast::channel::MulticastConfig::resolve(&file.multicast)?,
         })
     }
 }

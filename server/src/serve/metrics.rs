@@ -23,6 +23,11 @@ pub struct Metrics {
     chunks_uploaded: AtomicU64,
     chunks_upload_known: AtomicU64,
     chunk_bytes_sent: AtomicU64,
+    multicast_bytes: AtomicU64,
+    multicast_cycles: AtomicU64,
+    multicast_repair: AtomicU64,
+    /// Receivers of running sessions by state, as of the last look.
+    session_receivers: Mutex<BTreeMap<String, u64>>,
 }
 
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
@@ -67,6 +72,24 @@ impl Metrics {
     }
     pub fn chunk_download(&self, bytes: u64) {
         self.chunk_bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// What a session's sender sent since it last said.
+    pub fn multicast_sent(&self, bytes: u64, cycles: u64, repair: u64) {
+        self.multicast_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.multicast_cycles.fetch_add(cycles, Ordering::Relaxed);
+        self.multicast_repair.fetch_add(repair, Ordering::Relaxed);
+    }
+
+    pub fn set_session_receivers(&self, by_state: std::collections::HashMap<&'static str, u64>) {
+        let mut m = self
+            .session_receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *m = by_state
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
     }
 
     pub fn render(&self) -> String {
@@ -153,6 +176,37 @@ impl Metrics {
             "Compressed chunk bytes sent to restoring clients.",
             &self.chunk_bytes_sent,
         );
+        scalar(
+            &mut s,
+            "marrow_multicast_bytes_sent_total",
+            "Datagram bytes multicast sessions sent (symbols and announces).",
+            &self.multicast_bytes,
+        );
+        scalar(
+            &mut s,
+            "marrow_multicast_cycles_total",
+            "Passes of the carousel that multicast sessions began.",
+            &self.multicast_cycles,
+        );
+        scalar(
+            &mut s,
+            "marrow_multicast_repair_symbols_total",
+            "RaptorQ repair symbols multicast sessions sent.",
+            &self.multicast_repair,
+        );
+        let _ = writeln!(
+            s,
+            "# HELP marrow_session_receivers Receivers of running multicast sessions, by state."
+        );
+        let _ = writeln!(s, "# TYPE marrow_session_receivers gauge");
+        for (state, n) in self
+            .session_receivers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(s, "marrow_session_receivers{{state=\"{state}\"}} {n}");
+        }
         s
     }
 }

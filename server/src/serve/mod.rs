@@ -16,6 +16,7 @@ mod files;
 mod holds;
 mod http;
 mod metrics;
+mod multicast;
 pub mod net;
 mod ra;
 mod state;
@@ -89,6 +90,22 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
     }
     tftp::spawn(shared.clone(), tftp_sockets)?;
     tokio::spawn(holds::sweep(shared.clone()));
+    match multicast::interface(&shared, &interfaces) {
+        Some(iface) => {
+            info!(
+                "multicast sessions send on {} {} to groups from {} port {} (TTL {})",
+                iface.name, iface.ip, c.multicast.first, c.multicast.port, c.multicast.ttl
+            );
+            tokio::spawn(multicast::run(shared.clone(), iface.clone()));
+        }
+        None => {
+            return Err(Error::Config {
+                key: "multicast.interface".into(),
+                value: c.multicast.interface.clone().unwrap_or_default(),
+                reason: "not one of the served interfaces".into(),
+            })
+        }
+    }
     let b = &shared.boot.files;
     let show = |f: &Option<String>| f.clone().unwrap_or_else(|| "(not installed)".into());
     info!(

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub boot: BootState,
     pub images: ImageState,
+    /// Running multicast sessions.
+    pub sessions: super::multicast::Registry,
 }
 
 /// What DHCP, TFTP and the boot files need.
@@ -98,6 +100,7 @@ impl Shared {
                 uploads: UploadBudget::new(UPLOAD_BYTES, UPLOAD_BYTES_PER_TASK),
                 holds: Holds::default(),
             },
+            sessions: super::multicast::Registry::default(),
             config,
         })
     }

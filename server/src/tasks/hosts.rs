@@ -85,6 +85,23 @@ pub fn add_host(
     tx.commit()
 }
 
+/// Puts a host in a group (a room), or in none when `group` is empty.
+/// A group name follows the rules of a host name.
+pub fn set_group(db: &mut Db, actor: &Actor, mac: MacAddr, group: &str) -> Result<()> {
+    if !group.is_empty() {
+        check_name(group)
+            .map_err(|e| Error::Usage(e.to_string().replacen("host name", "group", 1)))?;
+    }
+    let tx = db.transaction()?;
+    if tx.hosts().get(mac)?.is_none() {
+        return Err(Error::Usage(format!("no host {mac}")));
+    }
+    tx.hosts()
+        .set_group(mac, (!group.is_empty()).then_some(group))?;
+    tracing::debug!(%actor, %mac, group, "host grouped");
+    tx.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

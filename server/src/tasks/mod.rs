@@ -21,7 +21,9 @@ use marrow_protocol::ipxe::TaskBoot;
 use marrow_protocol::{ImageId, MacAddr, TaskId};
 
 pub use actor::Actor;
-pub use hosts::{add_host, resolve_host};
+pub use hosts::{add_host, resolve_host, set_group};
+#[cfg(test)]
+pub(crate) use token::testing::SeqRng;
 pub use token::{new_token, token_hash, OsRng, Rng};
 
 use crate::db::{BootSeen, Db, Host, NewTaskRow, Task, TaskState, Tx};
@@ -74,17 +76,10 @@ pub fn create(
 ) -> Result<Created> {
     let tx = db.transaction()?;
     let host = resolve_host(&tx.hosts(), &new.host, now)?;
-    let row = check_new(new, host)?;
-    if let Some(active) = tx.tasks().active_for(host)? {
-        return Err(Error::Usage(format!(
-            "host {host} already has task {} ({}); cancel it first with `marrow task cancel {}`",
-            active.id,
-            active.state.as_str(),
-            active.id
-        )));
-    }
-    if row.kind == TaskKind::Restore {
-        let r = ImageRef::parse(&row.image)?;
+    check_new(new, host)?;
+    refuse_second(&tx, host)?;
+    if new.kind == TaskKind::Restore {
+        let r = ImageRef::parse(&new.image)?;
         match images.store {
             Some(store) => {
                 catalog::resolve(store, &r, images.name)?;
@@ -98,11 +93,43 @@ pub fn create(
             }
         }
     }
+    let created = insert(&tx, actor, new, host, None, now, rng)?;
+    tx.commit()?;
+    Ok(created)
+}
+
+/// Checks `new` for `host` and stores it as a pending task (of `session`,
+/// when given) inside `tx`, with its first token. Refuses a second active
+/// task for the host, naming the task to cancel.
+pub(crate) fn insert(
+    tx: &Tx<'_>,
+    actor: &Actor,
+    new: &NewTask,
+    host: MacAddr,
+    session: Option<i64>,
+    now: i64,
+    rng: &mut dyn Rng,
+) -> Result<Created> {
+    let mut row = check_new(new, host)?;
+    row.session = session;
+    refuse_second(tx, host)?;
     let token = new_token(rng)?;
     let id = tx.tasks().insert(&row, &token_hash(&token), now)?;
-    record(&tx, actor, "created", id);
-    tx.commit()?;
+    record(tx, actor, "created", id);
     Ok(Created { id, token })
+}
+
+/// A host has one active task at a time.
+fn refuse_second(tx: &Tx<'_>, host: MacAddr) -> Result<()> {
+    match tx.tasks().active_for(host)? {
+        Some(active) => Err(Error::Usage(format!(
+            "host {host} already has task {} ({}); cancel it first with `marrow task cancel {}`",
+            active.id,
+            active.state.as_str(),
+            active.id
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The task as it will be stored, or why it is refused.
@@ -137,6 +164,7 @@ fn check_new(new: &NewTask, host: MacAddr) -> Result<NewTaskRow> {
         grow_last_partition: new.grow_last_partition,
         after: new.after,
         inject_drivers: new.inject_drivers.clone(),
+        session: None,
     })
 }
 
@@ -322,7 +350,7 @@ pub fn boot(
 /// transaction that makes it. Today that is a debug log line; the audit
 /// log (issue "Operating Marrow") writes its row here through `tx`, so a
 /// change and its record commit together or not at all.
-fn record(_tx: &Tx<'_>, actor: &Actor, action: &str, task: TaskId) {
+pub(crate) fn record(_tx: &Tx<'_>, actor: &Actor, action: &str, task: TaskId) {
     tracing::debug!(%actor, %task, "task {action}");
 }
 

@@ -11,6 +11,7 @@
 
 mod drivers;
 mod images;
+mod session;
 mod task;
 
 use std::collections::HashMap;
@@ -32,6 +33,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(routes::REPORT, post(task::report))
         .route(routes::DRIVERS, get(drivers::plan))
         .route(routes::DRIVER_FILE, get(drivers::file))
+        .route(routes::SESSION_JOIN, post(session::join))
+        .route(routes::SESSION_REPORT, post(session::report))
         .route(routes::CHUNKS_HAS, post(images::has))
         .route(routes::CHUNK, put(images::put_chunk).get(images::get_chunk))
         .route(

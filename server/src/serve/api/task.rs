@@ -50,6 +50,7 @@ pub(super) async fn claim(
         grow_last_partition: task.grow_last_partition,
         after: task.after,
         inject_drivers: task.inject_drivers.clone(),
+        session: task.session,
     }))
 }
 

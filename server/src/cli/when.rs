@@ -1,0 +1,111 @@
+//! The times, durations and rates that commands take: `--at
+//! 2026-12-02T22:00` (local time; a trailing `Z` means UTC), `--max-wait
+//! 10m`, `--rate-cap 800M`.
+
+use crate::error::{Error, Result};
+
+/// `90`, `90s`, `10m`, `2h` → seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: give a duration such as 90s, 10m or 2h"))?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    Ok(n * mul)
+}
+
+/// `800M`, `1G`, `400000K`, `100000000` → bits per second (decimal
+/// prefixes, as network rates are counted).
+pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let bad = || format!("{s:?}: give a rate in bits per second such as 800M or 1G");
+    let (num, mul) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1_000),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1_000_000),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1_000_000_000),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let bps = n * mul as f64;
+    if !(8e6..=1e11).contains(&bps) {
+        return Err(format!("{s:?}: the rate must be 8M to 100G"));
+    }
+    Ok(bps as u64)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DDTHH:MM[:SS][Z]` → Unix seconds; local time unless `Z`.
+pub fn parse_at(s: &str) -> Result<i64> {
+    let bad = || {
+        Error::Usage(format!(
+            "--at {s:?}: give a time such as 2026-12-02T22:00 (local) or 2026-12-02T22:00Z (UTC)"
+        ))
+    };
+    let t = s.trim();
+    let (t, utc) = match t.strip_suffix('Z') {
+        Some(rest) => (rest, true),
+        None => (t, false),
+    };
+    let (date, time) = t.split_once(['T', ' ']).ok_or_else(bad)?;
+    let d: Vec<&str> = date.split('-').collect();
+    let c: Vec<&str> = time.split(':').collect();
+    if d.len() != 3 || !(2..=3).contains(&c.len()) {
+        return Err(bad());
+    }
+    let num = |v: &str| v.parse::<u32>().map_err(|_| bad());
+    let (year, month, day) = (num(d[0])?, num(d[1])?, num(d[2])?);
+    let (hour, min) = (num(c[0])?, num(c[1])?);
+    let sec = c.get(2).map(|v| num(v)).transpose()?.unwrap_or(0);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
+        return Err(bad());
+    }
+    if utc {
+        let days = days_from_civil(year as i64, month as i64, day as i64);
+        return Ok(days * 86_400 + hour as i64 * 3600 + min as i64 * 60 + sec as i64);
+    }
+    crate::sys::local_time(year as i32, month, day, hour, min, sec).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_rates_and_times_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_duration("90").unwrap(), 90);
+        assert_eq!(parse_duration("10m").unwrap(), 600);
+        assert_eq!(parse_duration("2h").unwrap(), 7200);
+        assert!(parse_duration("10 minutes").unwrap_err().contains("unit"));
+        assert_eq!(parse_rate("800M").unwrap(), 800_000_000);
+        assert_eq!(parse_rate("1G").unwrap(), 1_000_000_000);
+        assert_eq!(parse_rate("400000K").unwrap(), 400_000_000);
+        assert!(parse_rate("1M").unwrap_err().contains("8M to 100G"));
+        assert!(parse_rate("fast").is_err());
+        assert_eq!(parse_at("2026-12-02T22:00Z").unwrap(), 1_796_248_800);
+        assert_eq!(parse_at("1970-01-01T00:00:01Z").unwrap(), 1);
+        for bad in ["2026-13-02T22:00", "22:00", "2026-12-02T25:00Z", "tomorrow"] {
+            assert!(parse_at(bad).is_err(), "{bad}");
+        }
+        assert!(parse_at("2026-12-02T22:00").is_ok());
+    }
+}
