@@ -12,3 +12,4 @@ mod imaging_shell;
 mod imaging_vm;
 mod initramfs_boot;
 mod multicast_room;
+mod multicast_vm;
