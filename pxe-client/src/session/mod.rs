@@ -273,8 +273,16 @@ impl Room<'_, '_> {
             }
             let now = Instant::now();
             if now >= next_report {
-                self.reporter.post(self.report(scan_left > 0));
-                next_report = now + every;
+                let report = self.report(scan_left > 0);
+                // Ready and waiting for the start: ask more often, so the
+                // group is joined soon after the session starts (the
+                // server takes one report per half interval).
+                let wait = match report.phase {
+                    ReceiverPhase::Ready => every * 6 / 10,
+                    _ => every,
+                };
+                self.reporter.post(report);
+                next_report = now + wait;
             }
         }
     }

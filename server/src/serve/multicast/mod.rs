@@ -38,8 +38,11 @@ use crate::error::Result;
 use crate::sessions::view::ReceiverStatus;
 use crate::sessions::{self, policy};
 
-/// How often the manager looks at the sessions.
-const TICK: Duration = Duration::from_secs(1);
+/// How often the manager looks at the sessions: a session due to start
+/// starts within this.
+const TICK: Duration = Duration::from_millis(250);
+/// How often receivers' statuses and the totals are stored.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// Running senders and the chunk tables of the sessions' images.
 #[derive(Default)]
@@ -277,9 +280,12 @@ fn running(
         *by_state.entry(key).or_default() += 1;
     }
     let totals = live.totals();
-    shared
-        .db
-        .blocking(|db| sessions::record_progress(db, s.id, &statuses, totals))?;
+    let over = members.iter().all(|t| !t.state.is_active());
+    if live.record_due(RECORD_EVERY) || over {
+        shared
+            .db
+            .blocking(|db| sessions::record_progress(db, s.id, &statuses, totals))?;
+    }
     if let Some(why) = live
         .failure
         .lock()

@@ -45,6 +45,8 @@ pub(crate) struct Live {
     pub failure: Mutex<Option<String>>,
     /// When each receiver last reported, for the rate limit.
     pub last_report: Mutex<HashMap<TaskId, Instant>>,
+    /// When the statuses were last stored.
+    recorded: Mutex<Option<Instant>>,
 }
 
 impl Live {
@@ -69,7 +71,20 @@ impl Live {
             ended: AtomicBool::new(false),
             failure: Mutex::new(None),
             last_report: Mutex::new(HashMap::new()),
+            recorded: Mutex::new(None),
         }
+    }
+
+    /// True, once per `every`, when the statuses are to be stored (and
+    /// always once the session is over, so its last state is kept).
+    pub fn record_due(&self, every: Duration) -> bool {
+        let mut last = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < every) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// Ends the session: the thread sends the ending announces and stops.
