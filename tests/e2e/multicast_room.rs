@@ -479,8 +479,38 @@ for _ in range(20):
     );
 }
 
+/// Listens on UDP port 9 in receiver `i`'s namespace and prints, in hex,
+/// every datagram from the first (within 20 s) until none comes for 2 s.
+fn wake_listener(s: &Setup, i: usize) -> std::process::Child {
+    let script = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", 9))
+s.settimeout(20)
+print(s.recvfrom(2048)[0].hex(), flush=True)
+s.settimeout(2)
+try:
+    while True:
+        print(s.recvfrom(2048)[0].hex(), flush=True)
+except socket.timeout:
+    pass
+"#;
+    let child = s.rx[i]
+        .ns
+        .command("python3")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Bound before the session is made.
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
 #[test]
-fn sessions_start_by_their_policy_and_receivers_ignore_foreign_frames() {
+fn sessions_start_by_their_policy_wake_their_members_and_ignore_foreign_frames() {
     let _slot = vm_slot();
     let Some(s) = setup("10.88.0", 0x88, 2) else {
         return;
@@ -506,8 +536,19 @@ fn sessions_start_by_their_policy_and_receivers_ignore_foreign_frames() {
     );
 
     // --max-wait: it starts without the member that never comes; that one
-    // keeps the session running until it is cancelled.
-    let (id, tokens) = create(&s, &[0, 1], &["--max-wait", "3s"]);
+    // keeps the session running until it is cancelled. With --wake, the
+    // members' magic packets go out on the serving interface.
+    let listener = wake_listener(&s, 1);
+    let (id, tokens) = create(&s, &[0, 1], &["--max-wait", "3s", "--wake"]);
+    let woke = listener.wait_with_output().expect("listener ran");
+    let heard = String::from_utf8_lossy(&woke.stdout);
+    let mac_hex = s.rx[1].mac.replace(':', "");
+    assert!(
+        heard.contains(&format!("{}{}", "ff".repeat(6), mac_hex.repeat(16))),
+        "no magic packet for {}: {heard:?} {}",
+        s.rx[1].mac,
+        String::from_utf8_lossy(&woke.stderr)
+    );
     let (mut a, disk_a) = start(&s, 0, &tokens[0], "wait");
     finish(&s, &mut a, &disk_a);
     let v = wait_state(&s, id, "running");

@@ -66,6 +66,20 @@ impl Target {
             .map_err(|e| Error::io(&self.path, e))
     }
 
+    /// True when `len` bytes at `offset` are all in a hole of a sparse
+    /// file (SEEK_DATA finds no data before their end), so they read as
+    /// zeros without a read. A disk has no holes: always false there.
+    pub(crate) fn is_hole(&self, offset: u64, len: u64) -> bool {
+        use nix::unistd::{lseek, Whence};
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
+        match lseek(fd, offset as i64, Whence::SeekData) {
+            Ok(data) => data as u64 >= offset + len,
+            // No data at or after `offset`.
+            Err(nix::errno::Errno::ENXIO) => offset < self.size,
+            Err(_) => false,
+        }
+    }
+
     pub(crate) fn write(&self, buf: &[u8], offset: u64) -> Result<()> {
         self.file
             .write_all_at(buf, offset)

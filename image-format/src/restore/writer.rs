@@ -36,6 +36,17 @@ impl<'a> Writer<'a> {
     /// an earlier restore of this image, or of one sharing the chunk, or an
     /// interrupted run). Counts the bytes as skipped. `buf` is scratch.
     pub fn in_place(&self, slot: &Slot, buf: &mut Vec<u8>) -> Result<bool> {
+        // A blank sparse image file: nothing there to compare, and reading
+        // and hashing its holes would cost as much as a disk of data. (A
+        // chunk of zeros in a hole is then written again, which is right.)
+        if self
+            .placement
+            .segments(slot)
+            .iter()
+            .all(|seg| self.target.is_hole(seg.offset, seg.len))
+        {
+            return Ok(false);
+        }
         buf.resize(slot.len as usize, 0);
         let mut at = 0;
         for seg in self.placement.segments(slot) {
@@ -89,6 +100,10 @@ impl<'a> Writer<'a> {
         if !delta {
             self.target.zero(offset, len)?;
             self.written.fetch_add(len, Ordering::Relaxed);
+            return Ok(());
+        }
+        if self.target.is_hole(offset, len) {
+            self.skipped.fetch_add(len, Ordering::Relaxed);
             return Ok(());
         }
         let mut buf = vec![0u8; ZERO_STEP.min(len) as usize];

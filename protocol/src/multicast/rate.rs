@@ -1,5 +1,6 @@
 //! The sender's rate: start at the cap, back off when the room loses
-//! packets, probe back up when it does not.
+//! packets (to what the room actually took, when that is known), probe
+//! back up when it does not.
 //!
 //! Reliable-multicast stacks ship timid defaults (NORM 64 kbit/s, UFTP
 //! 1 Mbit/s) and stall under their own congestion control; on a clean LAN
@@ -38,19 +39,44 @@ impl RateControl {
         self.cap
     }
 
-    /// One interval's room loss (a fraction), or `None` with no receiver
-    /// to go by.
-    pub fn update(&mut self, room_loss: Option<f64>) {
-        match room_loss {
-            Some(l) if l > BACKOFF_LOSS => {
-                self.rate = (self.rate / 4 * 3).max(MIN_RATE_BPS);
+    /// One interval's room loss (a fraction) and the rate at which the
+    /// room received (bits per second, at the IP layer), or `None` with no
+    /// receiver to go by.
+    ///
+    /// Backing off to a little above what the room received gets a
+    /// sender that started far above what the receivers can take (a cap
+    /// of 10 Gbit/s on a 1 Gbit/s LAN, or receivers whose CPU or disk is
+    /// the limit) down in one step instead of a dozen; the probe then
+    /// climbs 10 % a second.
+    pub fn update(&mut self, room: Option<(f64, Option<u64>)>) {
+        match room {
+            Some((l, got)) if l > BACKOFF_LOSS => {
+                let mut next = self.rate / 4 * 3;
+                if let Some(g) = got {
+                    next = next.min(g / 10 * 11);
+                }
+                self.rate = next.max(MIN_RATE_BPS);
             }
-            Some(l) if l < PROBE_LOSS => {
-                self.rate = (self.rate + self.cap / 10).min(self.cap);
+            Some((l, _)) if l < PROBE_LOSS => {
+                self.rate = (self.rate + (self.rate / 10).max(MIN_RATE_BPS)).min(self.cap);
             }
             _ => {}
         }
     }
+}
+
+/// The median of `values`, or `None` when there are none.
+pub fn median(mut values: Vec<u64>) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        values[n / 2 - 1] / 2 + values[n / 2] / 2
+    })
 }
 
 /// The median of `losses`, or `None` when there are none.
@@ -75,25 +101,37 @@ mod tests {
     fn starts_at_the_cap_backs_off_on_loss_and_probes_back() {
         let mut r = RateControl::new(400_000_000);
         assert_eq!(r.rate(), 400_000_000);
-        r.update(Some(0.2));
+        r.update(Some((0.2, None)));
         assert_eq!(r.rate(), 300_000_000);
-        r.update(Some(0.02));
+        r.update(Some((0.02, None)));
         assert_eq!(r.rate(), 300_000_000, "between the thresholds it holds");
-        r.update(Some(0.0));
-        assert_eq!(r.rate(), 340_000_000);
+        r.update(Some((0.0, None)));
+        assert_eq!(r.rate(), 330_000_000);
         r.update(None);
-        assert_eq!(r.rate(), 340_000_000);
+        assert_eq!(r.rate(), 330_000_000);
         for _ in 0..5 {
-            r.update(Some(0.0));
+            r.update(Some((0.0, None)));
         }
         assert_eq!(r.rate(), 400_000_000, "never above the cap");
+    }
+
+    #[test]
+    fn far_above_what_the_room_takes_it_backs_off_to_that_in_one_step() {
+        let mut r = RateControl::new(100_000_000_000);
+        r.update(Some((0.6, Some(900_000_000))));
+        assert_eq!(r.rate(), 990_000_000);
+        // Received more than three quarters of the rate: the usual step.
+        r.update(Some((0.1, Some(980_000_000))));
+        assert_eq!(r.rate(), 742_500_000);
+        assert_eq!(median(vec![5, 1, 9]), Some(5));
+        assert_eq!(median(vec![]), None);
     }
 
     #[test]
     fn backing_off_stops_at_the_floor() {
         let mut r = RateControl::new(10_000_000);
         for _ in 0..10 {
-            r.update(Some(0.9));
+            r.update(Some((0.9, Some(1000))));
         }
         assert_eq!(r.rate(), MIN_RATE_BPS);
     }

@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::rate::{room_loss, RateControl};
+use super::rate::{median, room_loss, RateControl};
 use super::wire::{source_symbols, Announce, AnnounceState, SessionId, MAX_ESI, SYMBOL_HEADER_LEN};
 use crate::api::session::{Mode, ReceiverPhase, ReceiverReport, ReportReply, SessionState};
 use marrow_ids::{ChunkId, ImageId, TaskId};
@@ -115,8 +115,11 @@ struct Member {
     counters: Option<(u64, u64)>,
     /// `(expected, got)` frames per report interval, newest last.
     windows: VecDeque<(u64, u64)>,
-    /// The loss of the newest window not yet used by the rate control.
+    /// The loss of the newest window not yet used by the rate control,
+    /// and the rate at which it received in it (bits per second, IP
+    /// layer).
     fresh_loss: Option<f64>,
+    fresh_goodput: Option<u64>,
     partial: HashMap<u32, u32>,
     report: ReceiverReport,
     left: bool,
@@ -256,6 +259,7 @@ impl Sender {
         report: &ReceiverReport,
     ) -> ReportReply {
         let n = self.k.len() as u32;
+        let frame_bits = self.frame_bytes() * 8;
         let m = self.members.entry(id).or_insert_with(|| Member {
             mode: Mode::Multicast,
             reason: None,
@@ -263,12 +267,14 @@ impl Sender {
             counters: None,
             windows: VecDeque::new(),
             fresh_loss: None,
+            fresh_goodput: None,
             partial: HashMap::new(),
             report: report.clone(),
             left: false,
             silent_since: None,
         });
         m.left = false;
+        let interval = now.saturating_duration_since(m.last_report);
         m.last_report = now;
         // Loss over the interval since the last report: frames sent in it
         // (by sequence number) against frames this receiver got. A
@@ -285,6 +291,9 @@ impl Sender {
                         m.windows.pop_front();
                     }
                     m.fresh_loss = m.loss();
+                    let secs = interval.as_secs_f64();
+                    m.fresh_goodput =
+                        (secs > 0.05).then(|| (got as f64 * frame_bits as f64 / secs) as u64);
                 }
             }
             _ => m.windows.clear(),
@@ -384,7 +393,7 @@ impl Sender {
             return;
         }
         self.next_rate = now + RATE_EVERY;
-        let losses: Vec<f64> = self
+        let (losses, goodputs): (Vec<f64>, Vec<Option<u64>>) = self
             .members
             .values_mut()
             .filter(|m| {
@@ -392,9 +401,10 @@ impl Sender {
                     && m.mode == Mode::Multicast
                     && now.saturating_duration_since(m.last_report) < AWAY_AFTER
             })
-            .filter_map(|m| m.fresh_loss.take())
-            .collect();
-        self.rate.update(room_loss(losses));
+            .filter_map(|m| Some((m.fresh_loss.take()?, m.fresh_goodput.take())))
+            .unzip();
+        let goodput = median(goodputs.into_iter().flatten().collect());
+        self.rate.update(room_loss(losses).map(|l| (l, goodput)));
         self.stats.rate_bps = self.rate.rate();
     }
 
