@@ -10,10 +10,14 @@
 //! FEC and the unicast fallback deal with, while loss at most of them
 //! means the sender is too fast for the network or the receivers.
 
-/// Room loss above which the rate backs off; at or below it, it probes
-/// up. Not lower: a lossy port (2 % is common on a bad patch cable) loses
-/// frames at any rate, and must not hold the room's rate down.
+/// Room loss above its floor at which the rate backs off; at or below
+/// it, it probes up. The floor is the lowest room loss of the last
+/// [`FLOOR_WINDOW`] intervals: loss that is there at any rate (lossy
+/// ports, 10 % on every one of them in the worst room measured) is not
+/// congestion, and backing off for it would take the rate to the floor.
 pub const BACKOFF_LOSS: f64 = 0.05;
+/// Intervals the loss floor is taken over.
+pub const FLOOR_WINDOW: usize = 10;
 /// The floor: 8 Mbit/s, so a backed-off session still ends.
 pub const MIN_RATE_BPS: u64 = 8_000_000;
 
@@ -22,13 +26,19 @@ pub const MIN_RATE_BPS: u64 = 8_000_000;
 pub struct RateControl {
     cap: u64,
     rate: u64,
+    /// The room's loss of the last intervals, newest last.
+    recent: std::collections::VecDeque<f64>,
 }
 
 impl RateControl {
     /// Starts at `cap` bits per second.
     pub fn new(cap: u64) -> RateControl {
         let cap = cap.max(MIN_RATE_BPS);
-        RateControl { cap, rate: cap }
+        RateControl {
+            cap,
+            rate: cap,
+            recent: std::collections::VecDeque::new(),
+        }
     }
 
     pub fn rate(&self) -> u64 {
@@ -49,18 +59,27 @@ impl RateControl {
     /// the limit) down in one step instead of a dozen; the probe then
     /// climbs 10 % a second.
     pub fn update(&mut self, room: Option<(f64, Option<u64>)>) {
-        match room {
-            Some((l, got)) if l > BACKOFF_LOSS => {
-                let mut next = self.rate / 4 * 3;
-                if let Some(g) = got {
-                    next = next.min(g / 10 * 11);
-                }
-                self.rate = next.max(MIN_RATE_BPS);
+        let Some((loss, got)) = room else { return };
+        // The floor before this interval: a first interval with loss
+        // backs off, and so does one whose loss climbs above the floor.
+        let floor = self.recent.iter().copied().fold(f64::INFINITY, f64::min);
+        let floor = if floor.is_finite() { floor } else { 0.0 };
+        self.recent.push_back(loss);
+        while self.recent.len() > FLOOR_WINDOW {
+            self.recent.pop_front();
+        }
+        // Receiving less than half of what is sent is overload whatever
+        // the floor says (a room that lost that much at any rate falls
+        // back to unicast instead).
+        let overloaded = got.is_some_and(|g| g < self.rate / 2);
+        if overloaded || loss > floor + BACKOFF_LOSS {
+            let mut next = self.rate / 4 * 3;
+            if let Some(g) = got {
+                next = next.min(g / 10 * 11);
             }
-            Some(_) => {
-                self.rate = (self.rate + (self.rate / 10).max(MIN_RATE_BPS)).min(self.cap);
-            }
-            None => {}
+            self.rate = next.max(MIN_RATE_BPS);
+        } else {
+            self.rate = (self.rate + (self.rate / 10).max(MIN_RATE_BPS)).min(self.cap);
         }
     }
 }
@@ -120,13 +139,31 @@ mod tests {
     }
 
     #[test]
+    fn loss_that_is_there_at_any_rate_does_not_take_the_rate_down() {
+        let mut r = RateControl::new(400_000_000);
+        // Ten per cent everywhere: one step back, then it probes again.
+        r.update(Some((0.10, Some(360_000_000))));
+        assert_eq!(r.rate(), 300_000_000);
+        for _ in 0..5 {
+            r.update(Some((0.10, None)));
+        }
+        assert_eq!(r.rate(), 400_000_000);
+        // Congestion on top of it: back off.
+        r.update(Some((0.20, None)));
+        assert_eq!(r.rate(), 300_000_000);
+    }
+
+    #[test]
     fn far_above_what_the_room_takes_it_backs_off_to_that_in_one_step() {
         let mut r = RateControl::new(100_000_000_000);
         r.update(Some((0.6, Some(900_000_000))));
         assert_eq!(r.rate(), 990_000_000);
-        // Received more than three quarters of the rate: the usual step.
-        r.update(Some((0.1, Some(980_000_000))));
-        assert_eq!(r.rate(), 742_500_000);
+        // The floor is that first interval's loss for one interval, then
+        // the lower loss after the step; congestion above it backs off.
+        r.update(Some((0.1, Some(891_000_000))));
+        assert_eq!(r.rate(), 1_089_000_000);
+        r.update(Some((0.2, Some(871_200_000))));
+        assert_eq!(r.rate(), 816_750_000);
         assert_eq!(median(vec![5, 1, 9]), Some(5));
         assert_eq!(median(vec![]), None);
     }
