@@ -131,23 +131,10 @@ fn run_session(s: &Setup, case: &str, plans: &[Plan], args: &[&str]) -> Outcome 
         "--show-tokens",
         "--host",
     ];
-    create.extend(rx.iter().map(|r| r.mac.as_str()));
+    let macs: Vec<&str> = rx.iter().map(|r| r.mac.as_str()).collect();
+    create.extend_from_slice(&macs);
     create.extend_from_slice(args);
-    let out = lab.marrow_cli(&create);
-    let mut lines = out.lines();
-    let id: i64 = lines
-        .next()
-        .and_then(|l| l.parse().ok())
-        .expect("session id first");
-    let tokens: Vec<String> = rx
-        .iter()
-        .map(|r| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(&format!("{} ", r.mac)))
-                .expect("a token per member")
-                .to_string()
-        })
-        .collect();
+    let (id, tokens) = parse_created(&lab.marrow_cli(&create), &macs);
     let dir = lab.dir.path();
     let disks: Vec<PathBuf> = (0..rx.len())
         .map(|i| blank(dir, &format!("{case}-{i}.img"), 160))
@@ -403,17 +390,23 @@ fn create(s: &Setup, hosts: &[usize], args: &[&str]) -> (i64, Vec<String>) {
         create.extend_from_slice(&["--host", s.rx[h].mac.as_str()]);
     }
     create.extend_from_slice(args);
-    let out = s.lab.marrow_cli(&create);
+    let macs: Vec<&str> = hosts.iter().map(|&h| s.rx[h].mac.as_str()).collect();
+    parse_created(&s.lab.marrow_cli(&create), &macs)
+}
+
+/// `session create --show-tokens` output: the id on the first line, then
+/// `MAC TOKEN` for each of `macs`.
+fn parse_created(out: &str, macs: &[&str]) -> (i64, Vec<String>) {
     let id = out
         .lines()
         .next()
         .and_then(|l| l.parse().ok())
-        .expect("id first");
-    let tokens = hosts
+        .expect("session id first");
+    let tokens = macs
         .iter()
-        .map(|&h| {
+        .map(|mac| {
             out.lines()
-                .find_map(|l| l.strip_prefix(&format!("{} ", s.rx[h].mac)))
+                .find_map(|l| l.strip_prefix(&format!("{mac} ")))
                 .expect("a token per member")
                 .to_string()
         })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use marrow_protocol::api::session::Channel;
 use marrow_protocol::multicast::sender::{Sender, SenderStats, Transmit};
-use marrow_protocol::multicast::wire::{SymbolFrame, MAX_DATAGRAM};
+use marrow_protocol::multicast::wire::{SymbolFrame, MAX_DATAGRAM, SYMBOL_SIZE};
 use marrow_protocol::multicast::{Frame, SessionId};
 use marrow_protocol::{ImageId, TaskId};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -137,7 +137,7 @@ pub(crate) fn spawn(live: Arc<Live>, shared: Arc<Shared>, iface: Ipv4Addr) -> Re
     std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
-            let symbols = Symbols::new(store, live.table.clone(), symbol_size(&live));
+            let symbols = Symbols::new(store, live.table.clone(), SYMBOL_SIZE);
             if let Err(e) = run(&live, &sock, symbols, &shared.metrics) {
                 warn!(session = live.id, "sending stopped: {e}");
                 *live.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
@@ -149,13 +149,9 @@ pub(crate) fn spawn(live: Arc<Live>, shared: Arc<Shared>, iface: Ipv4Addr) -> Re
     Ok(())
 }
 
-fn symbol_size(_live: &Live) -> u16 {
-    marrow_protocol::multicast::wire::SYMBOL_SIZE
-}
-
 fn run(live: &Live, sock: &Socket, mut symbols: Symbols, metrics: &Metrics) -> Result<()> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut sym = vec![0u8; symbol_size(live) as usize];
+    let mut sym = vec![0u8; SYMBOL_SIZE as usize];
     let mut batch = Vec::with_capacity(PER_LOCK);
     let mut last = SenderStats::default();
     let mut send_errors = 0u64;
