@@ -124,6 +124,26 @@ fn a_late_joiner_is_served_by_the_running_carousel() {
 }
 
 #[test]
+fn receivers_that_join_after_the_sender_started_do_not_make_it_back_off() {
+    // As in a real room: the sender starts on the first report, and the
+    // others join the group over the next second. Their first intervals
+    // begin before their first frame; without loss the rate stays at the
+    // cap.
+    let mut ps = plans(4, Plan::default());
+    for (i, p) in ps.iter_mut().enumerate() {
+        p.join_at = secs(0.25 * i as f64);
+    }
+    let mut room = Room::new(image(6, 240), CAP, ps);
+    room.run();
+    room.assert_every_copy_is_the_image();
+    assert_eq!(
+        room.min_rate, CAP,
+        "the sender backed off to {} bit/s in a room without loss",
+        room.min_rate
+    );
+}
+
+#[test]
 fn a_receiver_killed_at_thirty_percent_resumes_from_its_disk() {
     let mut ps = plans(3, Plan::default());
     ps[1].restart = Some((secs(0.8), secs(1.5)));

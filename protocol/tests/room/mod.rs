@@ -115,6 +115,8 @@ pub struct Room {
     /// The server restarts (a new sender, fed only by reports) at this time.
     pub server_restart: Option<Duration>,
     pub ended: bool,
+    /// The lowest rate the sender ran at.
+    pub min_rate: u64,
     cap: u64,
 }
 
@@ -157,6 +159,7 @@ impl Room {
             foreign: Vec::new(),
             server_restart: None,
             ended: false,
+            min_rate: u64::MAX,
             cap: rate_cap_bps,
         }
     }
@@ -210,6 +213,7 @@ impl Room {
                 }
             }
         }
+        self.min_rate = self.min_rate.min(self.sender.stats().rate_bps);
         if self.sender.ended() {
             self.ended = true;
             return;

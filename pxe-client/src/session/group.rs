@@ -1,10 +1,10 @@
 //! The socket a receiver takes a session's frames from: bound to the
 //! group and port (so frames of other groups on the same port stay out),
 //! joined on the interface that routes to the server or the one given,
-//! with a receive buffer deep enough to ride out a slow disk write.
+//! with a receive buffer deep enough to ride out a slow disk write and
+//! the receive loop's naps.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -73,10 +73,10 @@ pub fn join(group: Ipv4Addr, port: u16, local: Ipv4Addr) -> Result<UdpSocket> {
     sock.bind(&SockAddr::from(SocketAddrV4::new(group, port)))
         .map_err(what)?;
     sock.join_multicast_v4(&group, &local).map_err(what)?;
-    let sock: UdpSocket = sock.into();
-    sock.set_read_timeout(Some(Duration::from_millis(20)))
-        .map_err(what)?;
-    Ok(sock)
+    // Non-blocking: the receive loop drains the queue, then sleeps while
+    // the next frames gather (see `session::GATHER`).
+    sock.set_nonblocking(true).map_err(what)?;
+    Ok(sock.into())
 }
 
 #[cfg(test)]

@@ -75,6 +75,13 @@ pub struct SessionRestore<'a> {
 
 /// Frames read per turn of the loop before it looks at outcomes.
 const PER_TURN: usize = 256;
+/// How long the loop naps once the socket's queue is empty, so frames
+/// gather in the receive buffer (16 MiB; at 1 Gbit/s this is about 250
+/// KB) and are read in a run. Waking once per frame instead cost more
+/// than the frame: measured with 8 receivers at 400 Mbit/s on 2 cores, a
+/// receiver spent 9.7 CPU seconds against 4.3 alone, most of it in
+/// wakeups and context switches, its own and the sender's.
+const GATHER: Duration = Duration::from_millis(2);
 /// Refusals of one kind printed before they are only counted.
 const LOGGED_REFUSALS: u32 = 5;
 
@@ -305,8 +312,12 @@ impl Room<'_, '_> {
         for _ in 0..PER_TURN {
             let n = match sock.recv(buf) {
                 Ok(n) => n,
-                // The read timeout: nothing came for a while.
-                Err(_) => break,
+                // The queue is empty (or the socket failed, which the
+                // silence counters and the server's fallback catch).
+                Err(_) => {
+                    std::thread::sleep(GATHER);
+                    return;
+                }
             };
             match self.rx.handle_datagram(Instant::now(), &buf[..n]) {
                 Event::Nothing => {}
