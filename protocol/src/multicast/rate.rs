@@ -62,8 +62,7 @@ impl RateControl {
         let Some((loss, got)) = room else { return };
         // The floor before this interval: a first interval with loss
         // backs off, and so does one whose loss climbs above the floor.
-        let floor = self.recent.iter().copied().fold(f64::INFINITY, f64::min);
-        let floor = if floor.is_finite() { floor } else { 0.0 };
+        let floor = self.recent.iter().copied().reduce(f64::min).unwrap_or(0.0);
         self.recent.push_back(loss);
         while self.recent.len() > FLOOR_WINDOW {
             self.recent.pop_front();
