@@ -20,6 +20,16 @@ pub enum Error {
     Command { command: String, detail: String },
     #[error("{0}")]
     Usage(String),
+    /// The named host, task, user, token or image does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored (a name taken, a second
+    /// active task).
+    #[error("{0}")]
+    Conflict(String),
+    /// The admin API refused the request (remote CLI).
+    #[error("{0}")]
+    Refused(String),
     #[error("database {path}: {source}")]
     Db {
         path: PathBuf,

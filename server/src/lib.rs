@@ -5,13 +5,18 @@
 //!   state; the CLI and the client API both call it.
 //! - [`sessions`]: the rules of multicast sessions, beside `tasks`.
 //! - [`db`]: SQLite, one handle per resource, statements only.
-//! - [`serve`]: the boot service and the client API.
+//! - [`access`]: roles, passwords, login throttling, admin credentials.
+//! - [`admin`]: the admin operations, shared by the CLI and the admin API,
+//!   each recorded in the audit log.
+//! - [`serve`]: the boot service, the client API and the admin API.
 //! - [`cli`]: the `marrow` subcommands.
 //! - [`paths`]: the data directory's layout; [`clock`]: the one clock.
 
 // Unsafe code is confined to `sys`, each block with its SAFETY comment.
 #![deny(unsafe_code)]
 
+pub mod access;
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod db;
@@ -23,5 +28,6 @@ pub mod serve;
 pub mod sessions;
 mod sys;
 pub mod tasks;
+pub mod when;
 
 pub use error::Error;

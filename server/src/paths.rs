@@ -8,6 +8,7 @@
 //! drivers/         the driver store
 //! tftp/            the TFTP root, with the iPXE binaries
 //! cache/kernel/    downloaded kernel packages for initramfs builds
+//! served-url       the HTTP base `marrow serve` last served on
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,12 @@ impl DataDir {
     /// The TFTP root when the configuration names none.
     pub fn tftp(&self) -> PathBuf {
         self.0.join("tftp")
+    }
+
+    /// The HTTP base URL `marrow serve` last served on, for the links the
+    /// CLI prints.
+    pub fn served_url(&self) -> PathBuf {
+        self.0.join("served-url")
     }
 
     pub fn kernel_cache(&self) -> PathBuf {

@@ -1,4 +1,5 @@
 //! End-to-end scenarios, one test binary.
+mod admin_api;
 mod boot_bios;
 mod boot_dhcp;
 mod boot_http;
@@ -13,3 +14,4 @@ mod imaging_vm;
 mod initramfs_boot;
 mod multicast_room;
 mod multicast_vm;
+mod remote_cli;

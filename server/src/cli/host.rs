@@ -1,13 +1,8 @@
 //! `marrow host`: list and register hosts.
 
-use marrow_protocol::MacAddr;
-use serde_json::json;
-
 use super::Global;
-use crate::clock::{Clock, SystemClock};
-use crate::db::Db;
-use crate::error::{Error, Result};
-use crate::tasks::{self, Actor};
+use crate::admin::requests::AddHost;
+use crate::error::Result;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostCommand {
@@ -32,7 +27,7 @@ pub enum HostCommand {
     },
 }
 
-fn format_time(secs: i64) -> String {
+pub(crate) fn format_time(secs: i64) -> String {
     // UTC, without a date crate: days since the epoch to a civil date
     // (Howard Hinnant's days_from_civil inverse).
     let days = secs.div_euclid(86_400);
@@ -55,34 +50,12 @@ fn format_time(secs: i64) -> String {
 }
 
 pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
-    let path = global.dirs().db();
-    let mut db = match &cmd {
-        HostCommand::List { .. } => Db::open_for_reading(&path)?,
-        HostCommand::Add { .. } => Db::open(&path)?,
-    };
+    let mut backend = global.backend()?;
     match cmd {
         HostCommand::List { json } => {
-            let hosts = db.hosts().all()?;
+            let hosts = backend.hosts()?;
             if json {
-                let rows: Vec<_> = hosts
-                    .iter()
-                    .map(|h| {
-                        json!({
-                            "mac": h.mac,
-                            "name": h.name,
-                            "arch": h.arch,
-                            "client_uuid": h.client_uuid,
-                            "last_boot": h.last_boot,
-                            "ip": h.ip,
-                            "group": h.group,
-                        })
-                    })
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).unwrap_or_default()
-                );
-                return Ok(());
+                return super::print_json(&hosts);
             }
             if hosts.is_empty() {
                 println!("no hosts registered");
@@ -95,7 +68,7 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             for h in hosts {
                 println!(
                     "{:<17}  {:<16}  {:<12}  {:<10}  {:<19}  {}",
-                    h.mac.to_string(),
+                    h.mac,
                     h.name.as_deref().unwrap_or("-"),
                     h.group.as_deref().unwrap_or("-"),
                     h.arch.as_deref().unwrap_or("-"),
@@ -111,19 +84,16 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             rename,
             group,
         } => {
-            let mac: MacAddr = mac
-                .parse()
-                .map_err(|e: marrow_protocol::MacParseError| Error::Usage(e.to_string()))?;
-            let now = SystemClock.now();
-            tasks::add_host(&mut db, &Actor::Cli, mac, &name, rename, now)?;
+            let host = backend.add_host(&AddHost {
+                mac,
+                name,
+                rename,
+                group: group.clone(),
+            })?;
+            let (mac, name) = (&host.mac, host.name.as_deref().unwrap_or("-"));
             match group.as_deref() {
-                Some(g) => {
-                    tasks::set_group(&mut db, &Actor::Cli, mac, g)?;
-                    match g.is_empty() {
-                        true => println!("host {mac} is {name}, in no group"),
-                        false => println!("host {mac} is {name}, in group {g}"),
-                    }
-                }
+                Some("") => println!("host {mac} is {name}, in no group"),
+                Some(g) => println!("host {mac} is {name}, in group {g}"),
                 None => println!("host {mac} is {name}"),
             }
             Ok(())

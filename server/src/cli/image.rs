@@ -127,6 +127,16 @@ pub enum ExportFormat {
     Qcow2,
 }
 
+impl ImageCommand {
+    /// Whether `--server` can run it (the others read or write local disks).
+    pub fn remote_capable(&self) -> bool {
+        matches!(
+            self,
+            ImageCommand::List { .. } | ImageCommand::Delete { .. }
+        )
+    }
+}
+
 pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
     match cmd {
         ImageCommand::Capture {
@@ -164,15 +174,11 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
         ImageCommand::Verify { image, store, json } => {
             verify_cmd(&LocalStore::open(&store.path(global))?, &image, json)
         }
-        ImageCommand::List { store, json } => {
-            list_cmd(&LocalStore::open(&store.path(global))?, json)
-        }
+        ImageCommand::List { store, json } => list_cmd(global, &store, json),
         ImageCommand::Inspect { image, store, json } => {
             inspect_cmd(&LocalStore::open(&store.path(global))?, &image, json)
         }
-        ImageCommand::Delete { image, store } => {
-            delete_cmd(&LocalStore::open(&store.path(global))?, &image)
-        }
+        ImageCommand::Delete { image, store } => delete_cmd(global, &store, &image),
         ImageCommand::Import {
             file,
             name,
@@ -209,10 +215,27 @@ fn verify_cmd(store: &LocalStore, image: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn delete_cmd(store: &LocalStore, image: &str) -> Result<()> {
-    let removed = maintenance::delete(store, image)?;
+/// A store named by `--store` is here; it cannot go with `--server`.
+fn named_store<'a>(global: &Global, store: &'a StoreArg) -> Result<Option<&'a PathBuf>> {
+    match (&store.store, &global.server) {
+        (Some(_), Some(_)) => Err(Error::Usage(
+            "--store names a local store; leave it out with --server".into(),
+        )),
+        (path, _) => Ok(path.as_ref()),
+    }
+}
+
+fn delete_cmd(global: &Global, store: &StoreArg, image: &str) -> Result<()> {
+    let removed = match named_store(global, store)? {
+        Some(path) => {
+            let mut db = crate::db::Db::open(&global.dirs().db())?;
+            let ctx = crate::admin::Ctx::local(SystemClock.now());
+            crate::admin::delete_image(&mut db, &ctx, path, image)?
+        }
+        None => global.backend()?.delete_image(image)?,
+    };
     for id in &removed {
-        println!("deleted {image} version {}", id.short());
+        println!("deleted {image} version {}", &id[..12.min(id.len())]);
     }
     println!("run `marrow store gc` to free chunks no other image uses");
     Ok(())
@@ -531,32 +554,20 @@ fn restore_cmd(
     Ok(())
 }
 
-fn list_cmd(store: &LocalStore, json: bool) -> Result<()> {
-    let mut rows = Vec::new();
-    for name in store.names()? {
-        let history = store.history(&name)?;
-        let Some(latest) = history.last() else {
-            continue;
-        };
-        let manifest = catalog::load(store, &latest.id, &store.describe())?;
-        rows.push(json!({
-            "name": name,
-            "id": latest.id.to_hex(),
-            "versions": history.len(),
-            "created": latest.created,
-            "logical_bytes": manifest.layout.size,
-            "used_bytes": manifest.used_bytes(),
-            "data_bytes": manifest.data_bytes(),
-            "chunks": manifest.chunk_count(),
-            "table": manifest.layout.table,
-        }));
-    }
+fn list_cmd(global: &Global, store: &StoreArg, json: bool) -> Result<()> {
+    let rows = match named_store(global, store)? {
+        Some(path) => {
+            // Name a missing store, as every other command on it does.
+            LocalStore::open(path)?;
+            crate::admin::list_images(path)?
+        }
+        None => global.backend()?.images()?,
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap());
-        return Ok(());
+        return super::print_json(&rows);
     }
     if rows.is_empty() {
-        println!("no images in {}", store.describe());
+        println!("no images");
         return Ok(());
     }
     println!(
@@ -566,12 +577,12 @@ fn list_cmd(store: &LocalStore, json: bool) -> Result<()> {
     for r in rows {
         println!(
             "{:<24} {:<12} {:>8} {:>10} {:>10} {:>8}",
-            r["name"].as_str().unwrap(),
-            &r["id"].as_str().unwrap()[..12],
-            r["versions"].as_u64().unwrap(),
-            human(r["logical_bytes"].as_u64().unwrap()),
-            human(r["data_bytes"].as_u64().unwrap()),
-            r["table"].as_str().unwrap()
+            r.name,
+            &r.id[..12.min(r.id.len())],
+            r.versions,
+            human(r.logical_bytes),
+            human(r.data_bytes),
+            r.table
         );
     }
     Ok(())

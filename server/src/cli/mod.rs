@@ -3,18 +3,22 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::error::Result;
+use crate::admin::backend::{Backend, Local};
+use crate::error::{Error, Result};
 use crate::paths::DataDir;
 
+mod audit;
 mod drivers;
 mod host;
 mod image;
 mod initramfs;
+mod remote;
 mod serve;
 mod session;
 mod store;
 mod task;
-mod when;
+mod token;
+mod user;
 
 #[derive(Debug, Parser)]
 #[command(name = "marrow", version, about = "Network boot and disk imaging")]
@@ -36,6 +40,13 @@ pub struct Global {
         default_value = "/var/lib/marrow"
     )]
     pub data_dir: PathBuf,
+    /// Run `host`, `task`, `image list|delete` and `audit` through this
+    /// server's admin API (http://HOST:8080) instead of the data directory.
+    #[arg(long, global = true, env = "MARROW_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The API token for --server (`marrow token create` makes one).
+    #[arg(long, global = true, env = "MARROW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Global {
@@ -43,6 +54,34 @@ impl Global {
     pub fn dirs(&self) -> DataDir {
         DataDir::new(&self.data_dir)
     }
+
+    /// Where the command runs: the server named by `--server`, else the
+    /// local data directory.
+    pub fn backend(&self) -> Result<Box<dyn Backend>> {
+        match &self.server {
+            Some(url) => Ok(Box::new(remote::Remote::new(url, self.token.as_deref())?)),
+            None => Ok(Box::new(Local { dirs: self.dirs() })),
+        }
+    }
+
+    /// Refuses `--server` for a command that works on the server's own
+    /// disks and files.
+    fn local_only(&self, what: &str) -> Result<()> {
+        match &self.server {
+            Some(_) => Err(Error::Usage(format!(
+                "`marrow {what}` runs on the server itself; --server works with host, task, image list|delete and audit"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Prints a listing or report as pretty JSON (`--json`).
+pub(crate) fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Usage(format!("JSON output: {e}")))?;
+    println!("{text}");
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,10 +109,32 @@ pub enum Command {
     /// Build the boot kernel and initramfs.
     #[command(subcommand)]
     Initramfs(initramfs::InitramfsCommand),
+    /// People who sign in to the admin API and web UI.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// API tokens for scripts and the remote CLI.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// The log of every state-changing action and refused request.
+    Audit(audit::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
+    let local_only = match &cli.command {
+        Command::Serve(_) => Some("serve"),
+        Command::Image(cmd) if !cmd.remote_capable() => Some("image"),
+        Command::Store(_) => Some("store"),
+        Command::Session(_) => Some("session"),
+        Command::Drivers(_) => Some("drivers"),
+        Command::Initramfs(_) => Some("initramfs"),
+        Command::User(_) => Some("user"),
+        Command::Token(_) => Some("token"),
+        _ => None,
+    };
+    if let Some(what) = local_only {
+        global.local_only(what)?;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(&global, args),
         Command::Image(cmd) => image::run(&global, cmd),
@@ -83,5 +144,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Session(cmd) => session::run(&global, cmd),
         Command::Drivers(cmd) => drivers::run(&global, cmd),
         Command::Initramfs(cmd) => initramfs::run(&global, cmd),
+        Command::User(cmd) => user::run(&global, cmd),
+        Command::Token(cmd) => token::run(&global, cmd),
+        Command::Audit(args) => audit::run(&global, args),
     }
 }

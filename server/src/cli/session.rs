@@ -6,7 +6,6 @@ use marrow_protocol::api::session::SessionState;
 use marrow_protocol::api::After;
 use serde_json::json;
 
-use super::when::{parse_at, parse_duration, parse_rate};
 use super::Global;
 use crate::clock::{Clock, SystemClock};
 use crate::db::{Db, StartPolicyRow};
@@ -14,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::sessions::view::SessionView;
 use crate::sessions::{self, NewSession};
 use crate::tasks::{Actor, Images, OsRng};
+use crate::when::{parse_at, parse_duration, parse_rate};
 use image_format::store::{LocalStore, ManifestStore};
 
 #[derive(Debug, clap::Subcommand)]

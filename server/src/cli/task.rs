@@ -1,15 +1,13 @@
 //! `marrow task`: create, list, show and cancel capture and restore tasks.
 
-use marrow_protocol::api::{After, TaskKind};
+use marrow_protocol::api::After;
 use marrow_protocol::TaskId;
-use serde_json::json;
 
 use super::Global;
-use crate::clock::{Clock, SystemClock};
-use crate::db::{Db, Task, TaskState};
+use crate::admin::backend::Backend;
+use crate::admin::requests::NewTaskRequest;
+use crate::admin::views::{CreatedTask, TaskView};
 use crate::error::{Error, Result};
-use crate::tasks::{self, Actor, Images, NewTask, OsRng};
-use image_format::store::{LocalStore, ManifestStore};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
@@ -86,59 +84,54 @@ fn parse_after(s: &str) -> std::result::Result<After, String> {
     After::parse(s).ok_or_else(|| format!("{s:?}: use reboot or poweroff"))
 }
 
-fn task_json(t: &Task) -> serde_json::Value {
-    json!({
-        "id": t.id,
-        "kind": t.kind,
-        "host": t.host,
-        "image": t.image,
-        "disk": t.disk_rule,
-        "grow_last_partition": t.grow_last_partition,
-        "inject_drivers": t.inject_drivers,
-        "after": t.after,
-        "manifest": t.manifest,
-        "state": t.state,
-        "error": t.error,
-        "progress": t.progress,
-        "report": t.report,
-        "created": t.created,
-        "updated": t.updated,
-        "session": t.session,
-    })
+/// What `task capture|restore` sends.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    kind: &str,
+    host: String,
+    image: String,
+    disk: Option<String>,
+    grow_last_partition: bool,
+    inject_drivers: Option<String>,
+    after: After,
+    show_token: bool,
+) -> NewTaskRequest {
+    NewTaskRequest {
+        kind: kind.into(),
+        host,
+        image,
+        disk,
+        grow_last_partition,
+        inject_drivers,
+        after: Some(after.as_str().into()),
+        show_token,
+    }
 }
 
-fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
-fn create(global: &Global, db: &mut Db, new: NewTask, show_token: bool, json: bool) -> Result<()> {
-    // A restore names an image that must be in the data directory's store.
-    let path = global.dirs().store();
-    let store = LocalStore::is_store(&path)
-        .then(|| LocalStore::open(&path))
-        .transpose()?;
-    let name = path.display().to_string();
-    let images = Images {
-        store: store.as_ref().map(|s| s as &dyn ManifestStore),
-        name: &name,
-    };
-    let created = tasks::create(db, &Actor::Cli, &new, images, SystemClock.now(), &mut OsRng)?;
-    let (id, token) = (created.id, created.token);
-    match (json, show_token) {
-        (true, true) => print_json(&json!({ "id": id, "token": token })),
-        (true, false) => print_json(&json!({ "id": id })),
-        (false, true) => println!("{id}\ntoken {token}"),
-        (false, false) => println!("{id}"),
+fn created(c: CreatedTask, json: bool) -> Result<()> {
+    match (json, &c.token) {
+        (true, _) => super::print_json(&c)?,
+        (false, Some(token)) => println!("{}\ntoken {token}", c.id),
+        (false, None) => println!("{}", c.id),
     }
     Ok(())
 }
 
+/// `task show`: one `key value` line per field, keys sorted.
+fn show_text(t: &TaskView) {
+    let v = serde_json::to_value(t).unwrap_or_default();
+    for (key, value) in v.as_object().into_iter().flatten() {
+        let shown = match value {
+            serde_json::Value::Null => "-".to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        println!("{key:<20} {shown}");
+    }
+}
+
 pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
-    let path = global.dirs().db();
-    let mut db = match &cmd {
-        TaskCommand::List { .. } | TaskCommand::Show { .. } => Db::open_for_reading(&path)?,
-        _ => Db::open(&path)?,
-    };
+    let mut backend = global.backend()?;
     match cmd {
         TaskCommand::Capture {
             host,
@@ -148,16 +141,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             show_token,
             json,
         } => {
-            let new = NewTask {
-                kind: TaskKind::Capture,
-                host,
-                image,
-                disk_rule: disk,
-                grow_last_partition: false,
-                after,
-                inject_drivers: None,
-            };
-            create(global, &mut db, new, show_token, json)
+            let req = request("capture", host, image, disk, false, None, after, show_token);
+            created(backend.create_task(&req)?, json)
         }
         TaskCommand::Restore {
             host,
@@ -169,22 +154,22 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             show_token,
             json,
         } => {
-            let new = NewTask {
-                kind: TaskKind::Restore,
+            let req = request(
+                "restore",
                 host,
                 image,
-                disk_rule: disk,
+                disk,
                 grow_last_partition,
-                after,
                 inject_drivers,
-            };
-            create(global, &mut db, new, show_token, json)
+                after,
+                show_token,
+            );
+            created(backend.create_task(&req)?, json)
         }
         TaskCommand::List { json } => {
-            let tasks = db.tasks().all()?;
+            let tasks = backend.tasks()?;
             if json {
-                print_json(&tasks.iter().map(task_json).collect());
-                return Ok(());
+                return super::print_json(&tasks);
             }
             if tasks.is_empty() {
                 println!("no tasks");
@@ -198,9 +183,9 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 println!(
                     "{:>5}  {:<8}  {:<17}  {:<10}  {}",
                     t.id,
-                    t.kind.as_str(),
-                    t.host.to_string(),
-                    t.state.as_str(),
+                    t.kind,
+                    t.host,
+                    t.state,
                     match t.session {
                         Some(s) => format!("{} (session {s})", t.image),
                         None => t.image.clone(),
@@ -211,37 +196,31 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
         }
         TaskCommand::Show { id, json, follow } => {
             if follow {
-                return follow_task(&db, id, json);
+                return follow_task(backend.as_mut(), id.0, json);
             }
-            let t = db
-                .tasks()
-                .get(id)?
-                .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
-            if json {
-                print_json(&task_json(&t));
-                return Ok(());
+            let t = backend.task(id.0)?;
+            match json {
+                true => super::print_json(&t),
+                false => {
+                    show_text(&t);
+                    Ok(())
+                }
             }
-            let v = task_json(&t);
-            for (key, value) in v.as_object().into_iter().flatten() {
-                let shown = match value {
-                    serde_json::Value::Null => "-".to_string(),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                println!("{key:<20} {shown}");
-            }
-            Ok(())
         }
         TaskCommand::Cancel { id } => {
-            tasks::cancel(&mut db, &Actor::Cli, id, SystemClock.now())?;
+            backend.cancel_task(id.0)?;
             println!("task {id} cancelled");
             Ok(())
         }
     }
 }
 
+fn active(state: &str) -> bool {
+    matches!(state, "pending" | "running")
+}
+
 /// Polls the task until it ends, drawing its progress.
-fn follow_task(db: &Db, id: TaskId, json: bool) -> Result<()> {
+fn follow_task(backend: &mut dyn Backend, id: i64, json: bool) -> Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use std::io::IsTerminal;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
@@ -259,18 +238,15 @@ fn follow_task(db: &Db, id: TaskId, json: bool) -> Result<()> {
     let mut last_phase = String::new();
     let task =
         loop {
-            let t = db
-                .tasks()
-                .get(id)?
-                .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
-            if last_state != Some(t.state) {
-                let line = format!("task {id}: {}", t.state.as_str());
+            let t = backend.task(id)?;
+            if last_state.as_deref() != Some(t.state.as_str()) {
+                let line = format!("task {id}: {}", t.state);
                 match &bar {
                     Some(b) => b.println(line),
                     None if !json => println!("{line}"),
                     None => {}
                 }
-                last_state = Some(t.state);
+                last_state = Some(t.state.clone());
             }
             if let Some(p) = t.progress.as_ref().and_then(|p| {
                 serde_json::from_value::<marrow_protocol::api::Progress>(p.clone()).ok()
@@ -284,7 +260,7 @@ fn follow_task(db: &Db, id: TaskId, json: bool) -> Result<()> {
                 }
                 last_phase = p.phase;
             }
-            if !matches!(t.state, TaskState::Pending | TaskState::Running) {
+            if !active(&t.state) {
                 break t;
             }
             std::thread::sleep(std::time::Duration::from_millis(500));
@@ -293,18 +269,17 @@ fn follow_task(db: &Db, id: TaskId, json: bool) -> Result<()> {
         b.finish_and_clear();
     }
     if json {
-        print_json(&task_json(&task));
+        super::print_json(&task)?;
     } else if let Some(report) = &task.report {
         println!(
             "{}",
             serde_json::to_string_pretty(report).unwrap_or_default()
         );
     }
-    match task.state {
-        TaskState::Done => Ok(()),
+    match task.state.as_str() {
+        "done" => Ok(()),
         other => Err(Error::Usage(format!(
-            "task {id} ended {}{}",
-            other.as_str(),
+            "task {id} ended {other}{}",
             task.error.map(|e| format!(": {e}")).unwrap_or_default()
         ))),
     }

@@ -87,7 +87,7 @@ impl Hosts<'_> {
             .optional()
             .map_err(self.0.err())?;
         if let Some(other) = taken {
-            return Err(Error::Usage(format!(
+            return Err(Error::Conflict(format!(
                 "host name {name:?} is already used by {other}"
             )));
         }

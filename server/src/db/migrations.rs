@@ -17,6 +17,13 @@
 //!   (`session_joined`) and the receiver's last status (`session_status`,
 //!   JSON). Hosts gain a group (`hosts.group_name`, a room).
 //!
+//! - 5: the admin side. `users` (a role, an argon2id password hash once
+//!   set, and the BLAKE3 hash of a one-time password-setting link),
+//!   `api_tokens` (only each token's BLAKE3 hash; a role, or the `sync`
+//!   scope of site sync), `web_sessions` (a browser's cookie, stored
+//!   hashed, and its CSRF token), and `audit`, one row per state-changing
+//!   action or refused request.
+//!
 //! Later versions add steps; a step never edits an earlier one, so a
 //! database written by any version opens in a newer one.
 
@@ -93,4 +100,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE tasks ADD COLUMN session_status TEXT;
     CREATE INDEX tasks_by_session ON tasks(session_id) WHERE session_id IS NOT NULL;
     ALTER TABLE hosts ADD COLUMN group_name TEXT;",
+    // 5: users, API tokens, browser sessions, the audit log.
+    "CREATE TABLE users (
+        name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
+        password TEXT,
+        setup_hash TEXT UNIQUE,
+        setup_expires INTEGER,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer', 'sync')),
+        hash TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        expires INTEGER,
+        revoked INTEGER,
+        last_used INTEGER
+    );
+    CREATE TABLE web_sessions (
+        hash TEXT PRIMARY KEY NOT NULL,
+        user_name TEXT NOT NULL COLLATE NOCASE,
+        csrf TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        address TEXT,
+        action TEXT NOT NULL,
+        object TEXT,
+        args TEXT,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit(at);",
 ];

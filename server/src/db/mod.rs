@@ -9,20 +9,28 @@
 //!
 //! The schema and its versions are in [`migrations`].
 
+mod api_tokens;
+mod audit;
 mod hosts;
 mod leases;
 mod migrations;
 mod sessions;
 mod tasks;
+mod users;
+mod web_sessions;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior};
 
+pub use api_tokens::{ApiToken, ApiTokens};
+pub use audit::{AuditEntry, AuditFilter, AuditRows, NewAudit};
 pub use hosts::{BootSeen, Host, Hosts};
 pub use leases::Leases;
 pub use sessions::{NewSessionRow, Session, SessionRows, StartPolicyRow};
 pub use tasks::{NewTaskRow, Task, TaskRows, TaskState};
+pub use users::{User, Users};
+pub use web_sessions::{WebSession, WebSessions};
 
 use crate::error::{Error, Result};
 use migrations::MIGRATIONS;
@@ -142,6 +150,22 @@ impl Db {
         SessionRows(self.c())
     }
 
+    pub fn users(&self) -> Users<'_> {
+        Users(self.c())
+    }
+
+    pub fn api_tokens(&self) -> ApiTokens<'_> {
+        ApiTokens(self.c())
+    }
+
+    pub fn web_sessions(&self) -> WebSessions<'_> {
+        WebSessions(self.c())
+    }
+
+    pub fn audit(&self) -> AuditRows<'_> {
+        AuditRows(self.c())
+    }
+
     /// Begins a write transaction. It takes SQLite's write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-update sequence never finds its
     /// reads stale, and two writers (the service and a CLI command) queue
@@ -190,6 +214,22 @@ impl Tx<'_> {
 
     pub fn sessions(&self) -> SessionRows<'_> {
         SessionRows(self.c())
+    }
+
+    pub fn users(&self) -> Users<'_> {
+        Users(self.c())
+    }
+
+    pub fn api_tokens(&self) -> ApiTokens<'_> {
+        ApiTokens(self.c())
+    }
+
+    pub fn web_sessions(&self) -> WebSessions<'_> {
+        WebSessions(self.c())
+    }
+
+    pub fn audit(&self) -> AuditRows<'_> {
+        AuditRows(self.c())
     }
 
     pub fn commit(self) -> Result<()> {

@@ -33,7 +33,7 @@ pub(crate) enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -48,7 +48,7 @@ impl ApiError {
         }
     }
 
-    fn message(self) -> String {
+    pub(crate) fn message(self) -> String {
         match self {
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)
@@ -69,16 +69,32 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let error = self.message();
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            warn!(status = status.as_u16(), "client API: {error}");
+            warn!(status = status.as_u16(), "API: {error}");
         }
         (status, Json(Body { error })).into_response()
     }
 }
 
-/// The server's own errors (database, store, files) are 500s.
+/// What the caller got wrong is a 4xx naming it; the server's own errors
+/// (database, store, files) are 500s.
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
-        ApiError::Internal(e.to_string())
+        use crate::Error as E;
+        let message = e.to_string();
+        match e {
+            E::Usage(_) | E::Config { .. } => ApiError::BadRequest(message),
+            E::NotFound(_) => ApiError::NotFound(message),
+            E::Conflict(_) => ApiError::Conflict(message),
+            E::Refused(_) => ApiError::Forbidden(message),
+            E::Image(
+                image_format::Error::ImageNotFound { .. }
+                | image_format::Error::VersionNotFound { .. },
+            ) => ApiError::NotFound(message),
+            E::Image(
+                image_format::Error::BadName { .. } | image_format::Error::AmbiguousVersion { .. },
+            ) => ApiError::BadRequest(message),
+            _ => ApiError::Internal(message),
+        }
     }
 }
 
@@ -95,3 +111,12 @@ impl From<driver_store::Error> for ApiError {
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// The error body, as the OpenAPI document describes it (the wire type is
+/// `marrow_protocol::api::ApiError`, of the same shape).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    /// What was wrong, naming the thing.
+    error: String,
+}

@@ -90,7 +90,8 @@ fn app(shared: Arc<Shared>, base_url: String) -> Router {
             shared: shared.clone(),
             base_url,
         })
-        .merge(super::api::routes().with_state(shared))
+        .merge(super::api::routes().with_state(shared.clone()))
+        .merge(super::admin::router(shared))
 }
 
 async fn metrics(State(Http { shared, .. }): State<Http>) -> Response {

@@ -5,6 +5,7 @@
 //! the modules here only move datagrams and bytes between sockets, that
 //! code, the database and the file system.
 
+mod admin;
 mod api;
 mod api_error;
 mod auth;
@@ -116,6 +117,10 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
         show(&b.uefi_arm64),
         shared.dirs.boot().display()
     );
+
+    if let Some(iface) = interfaces.first() {
+        admin::announce(&shared, &shared.http_base(iface)).await?;
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(Error::io("SIGTERM handler"))?;

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub images: ImageState,
     /// Running multicast sessions.
     pub sessions: super::multicast::Registry,
+    /// Login throttling and the first admin's setup link.
+    pub admin: super::admin::AdminState,
 }
 
 /// What DHCP, TFTP and the boot files need.
@@ -101,6 +103,7 @@ impl Shared {
                 holds: Holds::default(),
             },
             sessions: super::multicast::Registry::default(),
+            admin: super::admin::AdminState::default(),
             config,
         })
     }

@@ -1,6 +1,5 @@
-//! Who asks for a change of task or host state. Every operation of
-//! `crate::tasks` takes one, so that the audit log (issue "Operating
-//! Marrow") records it in the same transaction as the change.
+//! Who asks for a change of state. Every operation of `crate::tasks` and
+//! `crate::access` takes one, and the audit log records it.
 
 use std::fmt;
 
@@ -15,14 +14,24 @@ pub enum Actor {
     Client(TaskId),
     /// A host's firmware asking for its boot script.
     Boot(MacAddr),
+    /// A signed-in user of the admin API or web UI.
+    User(String),
+    /// An API token, by its id and name.
+    Token { id: i64, name: Option<String> },
+    /// A request that carried no valid credentials.
+    Anonymous,
 }
 
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Actor::Cli => f.write_str("cli"),
+            Actor::Cli => f.write_str("local"),
             Actor::Client(id) => write!(f, "client of task {id}"),
             Actor::Boot(mac) => write!(f, "boot of {mac}"),
+            Actor::User(name) => write!(f, "user {name}"),
+            Actor::Token { id, name: Some(n) } => write!(f, "token {n} (#{id})"),
+            Actor::Token { id, name: None } => write!(f, "token #{id}"),
+            Actor::Anonymous => f.write_str("anonymous"),
         }
     }
 }

@@ -75,7 +75,7 @@ pub fn add_host(
     let tx = db.transaction()?;
     if let Some(old) = tx.hosts().get(mac)?.and_then(|h| h.name) {
         if old != name && !rename {
-            return Err(Error::Usage(format!(
+            return Err(Error::Conflict(format!(
                 "host {mac} is already named {old:?}; add --rename to name it {name:?}"
             )));
         }
@@ -94,7 +94,7 @@ pub fn set_group(db: &mut Db, actor: &Actor, mac: MacAddr, group: &str) -> Resul
     }
     let tx = db.transaction()?;
     if tx.hosts().get(mac)?.is_none() {
-        return Err(Error::Usage(format!("no host {mac}")));
+        return Err(Error::NotFound(format!("no host {mac}")));
     }
     tx.hosts()
         .set_group(mac, (!group.is_empty()).then_some(group))?;

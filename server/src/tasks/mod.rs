@@ -1,12 +1,13 @@
 //! The rules of tasks and hosts, in one place, and the only writer of task
 //! state: creating, cancelling, claiming, reporting progress, finishing,
-//! and the boot decision that hands a booting host its task. The CLI, the
-//! client API (and later the admin API and the scheduler) all come here.
+//! and the boot decision that hands a booting host its task. The admin
+//! operations (`crate::admin`, behind the CLI and the admin API) and the
+//! client API all come here.
 //!
 //! Every operation takes the [`Actor`] that asks, `now`, and where it
-//! needs one a token [`Rng`]; each runs in one database transaction, and
-//! the spot where the audit record will be written in that transaction is
-//! marked `audit:`.
+//! needs one a token [`Rng`]; each runs in one database transaction. The
+//! audit log is written by `crate::admin`, around the operation, so that
+//! a refused action is recorded too.
 
 mod actor;
 mod hosts;
@@ -122,7 +123,7 @@ pub(crate) fn insert(
 /// A host has one active task at a time.
 fn refuse_second(tx: &Tx<'_>, host: MacAddr) -> Result<()> {
     match tx.tasks().active_for(host)? {
-        Some(active) => Err(Error::Usage(format!(
+        Some(active) => Err(Error::Conflict(format!(
             "host {host} already has task {} ({}); cancel it first with `marrow task cancel {}`",
             active.id,
             active.state.as_str(),
@@ -175,7 +176,7 @@ pub fn cancel(db: &mut Db, actor: &Actor, id: TaskId, now: i64) -> Result<()> {
     let task = tx
         .tasks()
         .get(id)?
-        .ok_or_else(|| Error::Usage(format!("no task {id}")))?;
+        .ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
     if !task.state.is_active() {
         return Err(Error::Usage(format!(
             "task {id} is already {}; only pending or running tasks can be cancelled",
@@ -346,10 +347,10 @@ pub fn boot(
     Ok(BootDecision { host, task })
 }
 
-/// The one place every change of task state is recorded, inside the
-/// transaction that makes it. Today that is a debug log line; the audit
-/// log (issue "Operating Marrow") writes its row here through `tx`, so a
-/// change and its record commit together or not at all.
+/// The one place every change of task state is traced, inside the
+/// transaction that makes it: a debug log line naming the actor. The
+/// client's own changes (claim, progress, end) land in the task's row and
+/// report; an admin's are in the audit log (`crate::admin`).
 pub(crate) fn record(_tx: &Tx<'_>, actor: &Actor, action: &str, task: TaskId) {
     tracing::debug!(%actor, %task, "task {action}");
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 
-/// `90`, `90s`, `10m`, `2h` → seconds.
+/// `90`, `90s`, `10m`, `2h`, `30d` → seconds.
 pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
@@ -18,7 +18,8 @@ pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
     };
     Ok(n * mul)
 }

@@ -1,0 +1,85 @@
+//! Where CLI commands go: the local data directory, or a server's admin
+//! API (`marrow --server URL`). Both answer with the same views, so a
+//! command prints the same either way.
+
+use crate::db::{AuditEntry, AuditFilter, Db};
+use crate::error::Result;
+use crate::paths::DataDir;
+use crate::tasks::OsRng;
+
+use super::requests::{AddHost, NewTaskRequest};
+use super::views::{CreatedTask, HostView, ImageRow, TaskView};
+use super::Ctx;
+
+/// The operations the CLI can run here or remotely.
+pub trait Backend {
+    fn hosts(&mut self) -> Result<Vec<HostView>>;
+    fn add_host(&mut self, req: &AddHost) -> Result<HostView>;
+    fn tasks(&mut self) -> Result<Vec<TaskView>>;
+    fn task(&mut self, id: i64) -> Result<TaskView>;
+    fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask>;
+    fn cancel_task(&mut self, id: i64) -> Result<TaskView>;
+    fn images(&mut self) -> Result<Vec<ImageRow>>;
+    fn delete_image(&mut self, image: &str) -> Result<Vec<String>>;
+    fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+}
+
+/// The data directory, opened per command, as the local user.
+pub struct Local {
+    pub dirs: DataDir,
+}
+
+impl Local {
+    fn read(&self) -> Result<Db> {
+        Db::open_for_reading(&self.dirs.db())
+    }
+
+    fn write(&self) -> Result<Db> {
+        Db::open(&self.dirs.db())
+    }
+
+    fn ctx(&self) -> Ctx {
+        use crate::clock::{Clock, SystemClock};
+        Ctx::local(SystemClock.now())
+    }
+}
+
+impl Backend for Local {
+    fn hosts(&mut self) -> Result<Vec<HostView>> {
+        super::list_hosts(&self.read()?)
+    }
+
+    fn add_host(&mut self, req: &AddHost) -> Result<HostView> {
+        super::add_host(&mut self.write()?, &self.ctx(), req)
+    }
+
+    fn tasks(&mut self) -> Result<Vec<TaskView>> {
+        super::list_tasks(&self.read()?)
+    }
+
+    fn task(&mut self, id: i64) -> Result<TaskView> {
+        super::get_task(&self.read()?, id)
+    }
+
+    fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask> {
+        let ctx = self.ctx();
+        super::create_task(&mut self.write()?, &self.dirs, &ctx, req, &mut OsRng)
+    }
+
+    fn cancel_task(&mut self, id: i64) -> Result<TaskView> {
+        super::cancel_task(&mut self.write()?, &self.ctx(), id)
+    }
+
+    fn images(&mut self) -> Result<Vec<ImageRow>> {
+        super::list_images(&self.dirs.store())
+    }
+
+    fn delete_image(&mut self, image: &str) -> Result<Vec<String>> {
+        let ctx = self.ctx();
+        super::delete_image(&mut self.write()?, &ctx, &self.dirs.store(), image)
+    }
+
+    fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        super::list_audit(&self.read()?, filter)
+    }
+}

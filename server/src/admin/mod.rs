@@ -1,0 +1,89 @@
+//! The admin operations: one function per thing an admin does, called by
+//! the local CLI and by the admin API alike, each recorded in the audit
+//! log with its outcome. The CLI's remote mode sends the same requests
+//! over HTTP and gets the same [`views`] back ([`backend`]).
+
+pub mod backend;
+mod hosts;
+mod images;
+pub mod requests;
+mod tasks;
+mod tokens;
+mod users;
+pub mod views;
+
+pub use hosts::{add_host, list_hosts};
+pub use images::{delete_image, list_images};
+pub use tasks::{cancel_task, create_task, get_task, list_tasks};
+pub use tokens::{create_token, list_tokens, revoke_token};
+pub use users::{
+    add_user, check_user_name, list_users, remove_user, reset_user, set_password, setup_link_base,
+};
+
+use crate::db::{AuditEntry, AuditFilter, Db, NewAudit};
+use crate::error::Result;
+use crate::tasks::Actor;
+
+/// Who asks, from where, and when.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub actor: Actor,
+    /// The caller's IP address (API), `None` at the server's shell.
+    pub address: Option<String>,
+    pub now: i64,
+}
+
+impl Ctx {
+    pub fn local(now: i64) -> Ctx {
+        Ctx {
+            actor: Actor::Cli,
+            address: None,
+            now,
+        }
+    }
+}
+
+/// Runs `op` and records it with its outcome. The record is written after
+/// the operation's own transaction, so a failed action is recorded too.
+pub fn audited<T>(
+    db: &mut Db,
+    ctx: &Ctx,
+    action: &str,
+    object: Option<&str>,
+    args: serde_json::Value,
+    op: impl FnOnce(&mut Db) -> Result<T>,
+) -> Result<T> {
+    let result = op(db);
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("failed: {e}"),
+    };
+    record(db, ctx, action, object, Some(&args), &outcome)?;
+    result
+}
+
+/// Writes one audit row.
+pub fn record(
+    db: &Db,
+    ctx: &Ctx,
+    action: &str,
+    object: Option<&str>,
+    args: Option<&serde_json::Value>,
+    outcome: &str,
+) -> Result<()> {
+    let actor = ctx.actor.to_string();
+    db.audit().insert(&NewAudit {
+        at: ctx.now,
+        actor: &actor,
+        address: ctx.address.as_deref(),
+        action,
+        object,
+        args,
+        outcome,
+    })
+}
+
+/// `marrow audit`.
+pub fn list_audit(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+    db.audit().list(filter)
+}

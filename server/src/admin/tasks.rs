@@ -1,0 +1,94 @@
+//! Tasks: create, list, show, cancel.
+
+use image_format::store::{LocalStore, ManifestStore};
+use marrow_protocol::api::{After, TaskKind};
+use marrow_protocol::TaskId;
+use serde_json::json;
+
+use super::requests::NewTaskRequest;
+use super::views::{CreatedTask, TaskView};
+use super::{audited, Ctx};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::paths::DataDir;
+use crate::tasks::{self, Images, NewTask, Rng};
+
+pub fn list_tasks(db: &Db) -> Result<Vec<TaskView>> {
+    Ok(db.tasks().all()?.iter().map(TaskView::from).collect())
+}
+
+pub fn get_task(db: &Db, id: i64) -> Result<TaskView> {
+    db.tasks()
+        .get(TaskId(id))?
+        .map(|t| TaskView::from(&t))
+        .ok_or_else(|| Error::NotFound(format!("no task {id}")))
+}
+
+/// Checks and stores a new task; a restore's image must be in the data
+/// directory's store.
+pub fn create_task(
+    db: &mut Db,
+    dirs: &DataDir,
+    ctx: &Ctx,
+    req: &NewTaskRequest,
+    rng: &mut dyn Rng,
+) -> Result<CreatedTask> {
+    let args = json!({
+        "kind": req.kind, "host": req.host, "image": req.image, "disk": req.disk,
+        "grow_last_partition": req.grow_last_partition,
+        "inject_drivers": req.inject_drivers, "after": req.after,
+    });
+    let action = format!("task.{}", req.kind);
+    audited(db, ctx, &action, Some(&req.host), args, |db| {
+        let kind = match req.kind.as_str() {
+            "capture" => TaskKind::Capture,
+            "restore" => TaskKind::Restore,
+            other => {
+                return Err(Error::Usage(format!(
+                    "task kind {other:?}: use capture or restore"
+                )))
+            }
+        };
+        let after = match req.after.as_deref() {
+            None => After::Reboot,
+            Some(a) => After::parse(a)
+                .ok_or_else(|| Error::Usage(format!("after {a:?}: use reboot or poweroff")))?,
+        };
+        if kind == TaskKind::Capture && (req.grow_last_partition || req.inject_drivers.is_some()) {
+            return Err(Error::Usage(
+                "growing a partition and injecting drivers are for restore tasks only".into(),
+            ));
+        }
+        let new = NewTask {
+            kind,
+            host: req.host.clone(),
+            image: req.image.clone(),
+            disk_rule: req.disk.clone(),
+            grow_last_partition: req.grow_last_partition,
+            after,
+            inject_drivers: req.inject_drivers.clone(),
+        };
+        let path = dirs.store();
+        let store = LocalStore::is_store(&path)
+            .then(|| LocalStore::open(&path))
+            .transpose()?;
+        let name = path.display().to_string();
+        let images = Images {
+            store: store.as_ref().map(|s| s as &dyn ManifestStore),
+            name: &name,
+        };
+        let created = tasks::create(db, &ctx.actor, &new, images, ctx.now, rng)?;
+        Ok(CreatedTask {
+            id: created.id.0,
+            token: req.show_token.then_some(created.token),
+        })
+    })
+}
+
+pub fn cancel_task(db: &mut Db, ctx: &Ctx, id: i64) -> Result<TaskView> {
+    let object = id.to_string();
+    audited(db, ctx, "task.cancel", Some(&object), json!({}), |db| {
+        tasks::cancel(db, &ctx.actor, TaskId(id), ctx.now)?;
+        get_task(db, id)
+    })
+}

@@ -1,0 +1,166 @@
+//! What the admin operations return, as the CLI prints it (`--json` is
+//! these types serialised) and as the admin API sends it: one shape both
+//! ways, so `marrow --server URL …` prints what the local command prints.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::{Host, Task};
+
+/// A registered host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HostView {
+    /// `aa:bb:cc:dd:ee:ff`
+    pub mac: String,
+    pub name: Option<String>,
+    /// `bios`, `uefi-x64`, … from its last PXE boot.
+    pub arch: Option<String>,
+    pub client_uuid: Option<String>,
+    /// Unix seconds of its last PXE boot.
+    pub last_boot: Option<i64>,
+    pub ip: Option<String>,
+    /// The room it stands in.
+    pub group: Option<String>,
+}
+
+impl From<&Host> for HostView {
+    fn from(h: &Host) -> Self {
+        HostView {
+            mac: h.mac.to_string(),
+            name: h.name.clone(),
+            arch: h.arch.clone(),
+            client_uuid: h.client_uuid.clone(),
+            last_boot: h.last_boot,
+            ip: h.ip.clone(),
+            group: h.group.clone(),
+        }
+    }
+}
+
+/// A capture or restore task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskView {
+    pub id: i64,
+    /// `capture` or `restore`.
+    pub kind: String,
+    pub host: String,
+    /// `NAME` or `NAME@ID`.
+    pub image: String,
+    /// The disk rule, when not the only internal disk.
+    pub disk: Option<String>,
+    pub grow_last_partition: bool,
+    pub inject_drivers: Option<String>,
+    /// `reboot` or `poweroff`.
+    pub after: String,
+    /// The manifest a restore resolved to when claimed.
+    pub manifest: Option<String>,
+    /// `pending`, `running`, `done`, `failed` or `cancelled`.
+    pub state: String,
+    pub error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub progress: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+    /// Unix seconds.
+    pub created: i64,
+    pub updated: i64,
+    /// The multicast session it belongs to.
+    pub session: Option<i64>,
+}
+
+impl From<&Task> for TaskView {
+    fn from(t: &Task) -> Self {
+        TaskView {
+            id: t.id.0,
+            kind: t.kind.as_str().into(),
+            host: t.host.to_string(),
+            image: t.image.clone(),
+            disk: t.disk_rule.clone(),
+            grow_last_partition: t.grow_last_partition,
+            inject_drivers: t.inject_drivers.clone(),
+            after: t.after.as_str().into(),
+            manifest: t.manifest.as_ref().map(|m| m.to_hex()),
+            state: t.state.as_str().into(),
+            error: t.error.clone(),
+            progress: t.progress.clone(),
+            report: t.report.clone(),
+            created: t.created,
+            updated: t.updated,
+            session: t.session,
+        }
+    }
+}
+
+/// A new task. Its one-time token is in the answer only when asked for:
+/// it is not stored and cannot be shown again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedTask {
+    pub id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// The latest version of one image name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImageRow {
+    pub name: String,
+    /// The latest version's id (its manifest's BLAKE3).
+    pub id: String,
+    pub versions: usize,
+    /// Unix seconds the latest version was made.
+    pub created: i64,
+    /// The disk's size.
+    pub logical_bytes: u64,
+    /// Bytes in use on the disk (the image's payload).
+    pub used_bytes: u64,
+    /// Bytes of chunk data the image references.
+    pub data_bytes: u64,
+    pub chunks: u64,
+    /// `gpt`, `mbr` or `none`.
+    pub table: String,
+}
+
+/// One user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    pub role: String,
+    /// Whether a password is set (else the setup link is still open).
+    pub password_set: bool,
+    /// When the open setup link expires (Unix seconds).
+    pub setup_expires: Option<i64>,
+    pub created: i64,
+}
+
+/// A user made or reset: the one-time link that sets the password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SetupLink {
+    pub name: String,
+    pub role: String,
+    pub link: String,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
+/// One API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: i64,
+    pub name: Option<String>,
+    /// `admin`, `operator`, `viewer` or `sync`.
+    pub role: String,
+    pub created: i64,
+    pub expires: Option<i64>,
+    pub revoked: Option<i64>,
+    pub last_used: Option<i64>,
+}
+
+/// A new API token: the secret is shown once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: Option<String>,
+    pub role: String,
+    pub expires: Option<i64>,
+    pub token: String,
+}

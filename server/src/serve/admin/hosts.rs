@@ -1,0 +1,51 @@
+//! `/api/v1/admin/hosts`: list and register hosts.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::caller::Caller;
+use super::json;
+use super::page::{self, Page, PageQuery};
+use crate::access::Need;
+use crate::admin::{self, requests::AddHost, views::HostView};
+use crate::serve::api_error::{ApiResult, ErrorBody};
+use crate::serve::state::Shared;
+
+/// Registered hosts, by MAC.
+#[utoipa::path(get, path = "/api/v1/admin/hosts", tag = "hosts", params(PageQuery),
+    responses((status = 200, body = Page<HostView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<HostView>>> {
+    caller.require(Need::Read)?;
+    let q: PageQuery = page::query(q.as_deref())?;
+    let all = shared.db.call(|db| admin::list_hosts(db)).await?;
+    Ok(Json(Page::of(all, &q)?))
+}
+
+/// Registers or names a host, and sets its group.
+#[utoipa::path(post, path = "/api/v1/admin/hosts", tag = "hosts", request_body = AddHost,
+    responses((status = 201, body = HostView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(crate) async fn add(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<HostView>)> {
+    let who = caller.require(Need::Admin)?;
+    let req: AddHost = json("host", &body)?;
+    let ctx = caller.ctx(who, shared.now());
+    let host = shared
+        .db
+        .call(move |db| admin::add_host(db, &ctx, &req))
+        .await?;
+    Ok((StatusCode::CREATED, Json(host)))
+}

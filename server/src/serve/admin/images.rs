@@ -1,0 +1,54 @@
+//! `/api/v1/admin/images`: list and delete images.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+
+use super::caller::Caller;
+use super::page::{self, Page, PageQuery};
+use crate::access::Need;
+use crate::admin::{self, views::ImageRow};
+use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
+use crate::serve::state::Shared;
+
+/// The latest version of every image name.
+#[utoipa::path(get, path = "/api/v1/admin/images", tag = "images", params(PageQuery),
+    responses((status = 200, body = Page<ImageRow>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn list(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<ImageRow>>> {
+    caller.require(Need::Read)?;
+    let q: PageQuery = page::query(q.as_deref())?;
+    let path = shared.dirs.store();
+    let all = tokio::task::spawn_blocking(move || admin::list_images(&path))
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker: {e}")))??;
+    Ok(Json(Page::of(all, &q)?))
+}
+
+/// Deletes an image name, or one version with `NAME@ID`; answers with the
+/// versions removed.
+#[utoipa::path(delete, path = "/api/v1/admin/images/{image}", tag = "images",
+    params(("image" = String, Path, description = "NAME or NAME@ID")),
+    responses((status = 200, body = Vec<String>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(image): Path<String>,
+) -> ApiResult<Json<Vec<String>>> {
+    let who = caller.require(Need::Admin)?;
+    let ctx = caller.ctx(who, shared.now());
+    let path = shared.dirs.store();
+    Ok(Json(
+        shared
+            .db
+            .call(move |db| admin::delete_image(db, &ctx, &path, &image))
+            .await?,
+    ))
+}

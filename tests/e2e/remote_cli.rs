@@ -1,0 +1,217 @@
+//! The same CLI scenario twice: on a local data directory, and through a
+//! server's admin API with `--server URL` and `MARROW_TOKEN`. Each
+//! command's standard output, standard error and exit status must match
+//! (times and data directory paths aside).
+
+use std::path::Path;
+use std::process::Command;
+
+use marrow_tests::lab::Lab;
+use marrow_tests::missing_root;
+
+/// The scenario: successes, refusals and listings.
+const SCRIPT: &[&[&str]] = &[
+    &["host", "list"],
+    &["task", "list"],
+    &["image", "list"],
+    &[
+        "host",
+        "add",
+        "52:54:00:88:00:01",
+        "--name",
+        "lab-01",
+        "--group",
+        "room-b",
+    ],
+    &["host", "add", "52:54:00:88:00:02", "--name", "lab-02"],
+    &["host", "add", "52:54:00:88:00:01", "--name", "other"],
+    &["host", "add", "52:54:00:88:00:03", "--name", "lab-01"],
+    &["host", "add", "not-a-mac", "--name", "x"],
+    &["host", "list"],
+    &["host", "list", "--json"],
+    &["task", "capture", "--host", "lab-01", "--image", "golden"],
+    &["task", "capture", "--host", "lab-01", "--image", "golden"],
+    &["task", "restore", "--host", "lab-02", "--image", "missing"],
+    &[
+        "task",
+        "capture",
+        "--host",
+        "lab-02",
+        "--image",
+        "golden@abc",
+    ],
+    &[
+        "task",
+        "capture",
+        "--host",
+        "52:54:00:88:00:09",
+        "--image",
+        "other",
+        "--json",
+    ],
+    &["task", "list"],
+    &["task", "list", "--json"],
+    &["task", "show", "1"],
+    &["task", "show", "1", "--json"],
+    &["task", "show", "99"],
+    &["task", "cancel", "1"],
+    &["task", "cancel", "1"],
+    &["task", "show", "1", "--follow"],
+    &["image", "list", "--json"],
+    &["image", "delete", "nothing"],
+];
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut cmd: Command, args: &[&str]) -> Run {
+    let out = cmd.args(args).output().expect("run marrow");
+    Run {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Times (Unix seconds of this decade, and `YYYY-MM-DD HH:MM:SS`) and the
+/// data directory differ between the runs.
+fn normal(s: &str, dir: &Path) -> String {
+    let s = s.replace(&dir.display().to_string(), "DATA");
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in s.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() == 10 && digits.starts_with('1') {
+            out.push_str("TIME");
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+#[test]
+fn remote_cli_prints_what_the_local_cli_prints() {
+    if let Some(why) = missing_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut lab = Lab::new("10.88.0");
+    lab.start_marrow_plain(&["--dhcp", "off"]);
+    let token = serde_json::from_str::<serde_json::Value>(&lab.marrow_cli(&[
+        "token", "create", "--role", "admin", "--name", "script", "--json",
+    ]))
+    .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let local_dir = lab.dir.path().join("local");
+    let url = format!("http://{}:8080", lab.server_ip);
+    let bin = marrow_tests::workspace_bin("marrow");
+    let bin = bin.to_str().unwrap();
+    for args in SCRIPT {
+        let mut local = Command::new(bin);
+        local.arg("--data-dir").arg(&local_dir);
+        let local = run(local, args);
+        let mut remote = lab.ns.command(bin);
+        remote
+            .args(["--server", &url])
+            .env("MARROW_TOKEN", &token)
+            // Not the server's data directory: the remote CLI must not
+            // touch any.
+            .arg("--data-dir")
+            .arg(lab.dir.path().join("unused"));
+        let remote = run(remote, args);
+        let (l, r) = (
+            (
+                local.status,
+                normal(&local.stdout, &local_dir),
+                normal(&local.stderr, &local_dir),
+            ),
+            (
+                remote.status,
+                normal(&remote.stdout, &lab.data_dir),
+                normal(&remote.stderr, &lab.data_dir),
+            ),
+        );
+        assert_eq!(
+            l, r,
+            "marrow {args:?}: local (left) and remote (right) differ"
+        );
+    }
+    assert!(
+        !lab.dir.path().join("unused").exists(),
+        "the remote CLI made a data directory"
+    );
+
+    // Refusals say what failed, with a non-zero exit.
+    let mut viewer_cmd = Command::new(bin);
+    viewer_cmd.arg("--data-dir").arg(&lab.data_dir);
+    let viewer = run(
+        viewer_cmd,
+        &["token", "create", "--role", "viewer", "--json"],
+    );
+    let viewer: serde_json::Value = serde_json::from_str(&viewer.stdout).unwrap();
+    let mut cmd = lab.ns.command(bin);
+    cmd.args([
+        "--server",
+        &url,
+        "--token",
+        viewer["token"].as_str().unwrap(),
+    ]);
+    let refused = run(
+        cmd,
+        &["host", "add", "52:54:00:88:00:05", "--name", "lab-05"],
+    );
+    assert_ne!(refused.status, 0);
+    assert!(refused.stderr.contains("role viewer"), "{}", refused.stderr);
+    let mut cmd = lab.ns.command(bin);
+    cmd.args(["--server", &url]);
+    let no_token = run(cmd, &["host", "list"]);
+    assert_ne!(no_token.status, 0);
+    assert!(
+        no_token.stderr.contains("MARROW_TOKEN"),
+        "{}",
+        no_token.stderr
+    );
+    let mut cmd = lab.ns.command(bin);
+    cmd.args(["--server", &url, "--token", &token]);
+    let local_only = run(cmd, &["store", "gc"]);
+    assert_ne!(local_only.status, 0);
+    assert!(
+        local_only.stderr.contains("runs on the server itself"),
+        "{}",
+        local_only.stderr
+    );
+
+    // The server's audit log names the token for the remote run; the local
+    // run's own log names the shell.
+    let audit = lab.marrow_cli(&["audit", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    assert!(
+        rows.as_array().unwrap().iter().any(|r| r["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("token script")
+            && r["action"] == "task.capture"
+            && r["outcome"] == "ok"),
+        "{audit}"
+    );
+    let mut cmd = Command::new(bin);
+    cmd.arg("--data-dir").arg(&local_dir);
+    let local_audit = run(cmd, &["audit"]);
+    assert!(
+        local_audit.stdout.contains("local") && local_audit.stdout.contains("task.cancel"),
+        "{}",
+        local_audit.stdout
+    );
+}
