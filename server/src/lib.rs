@@ -28,6 +28,7 @@ pub mod serve;
 pub mod sessions;
 mod sys;
 pub mod tasks;
+pub mod wake;
 pub mod when;
 
 pub use error::Error;

@@ -9,6 +9,7 @@
 //! tftp/            the TFTP root, with the iPXE binaries
 //! cache/kernel/    downloaded kernel packages for initramfs builds
 //! served-url       the HTTP base `marrow serve` last served on
+//! served-interface the interface it sends Wake-on-LAN on
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,12 @@ impl DataDir {
     /// CLI prints.
     pub fn served_url(&self) -> PathBuf {
         self.0.join("served-url")
+    }
+
+    /// The interface `marrow serve` last woke hosts on, for `host wake` at
+    /// the server's shell.
+    pub fn served_interface(&self) -> PathBuf {
+        self.0.join("served-interface")
     }
 
     pub fn kernel_cache(&self) -> PathBuf {

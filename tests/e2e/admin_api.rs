@@ -52,7 +52,7 @@ fn need(method: &str, path: &str) -> Option<&'static str> {
         ("GET", "/audit" | "/users" | "/tokens") => "admin",
         ("GET", _) => "viewer",
         ("POST", "/logout") => "viewer",
-        ("POST", "/tasks" | "/tasks/{id}/cancel") => "operator",
+        ("POST", "/tasks" | "/tasks/{id}/cancel" | "/hosts/wake") => "operator",
         ("POST", "/hosts" | "/users" | "/tokens" | "/users/{name}/reset") => "admin",
         ("DELETE", "/images/{image}" | "/users/{name}" | "/tokens/{id}") => "admin",
         _ => panic!("{method} {path} is in the OpenAPI document but not in this test's table"),

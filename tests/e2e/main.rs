@@ -15,3 +15,4 @@ mod initramfs_boot;
 mod multicast_room;
 mod multicast_vm;
 mod remote_cli;
+mod wake_on_lan;

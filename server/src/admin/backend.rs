@@ -7,9 +7,10 @@ use crate::error::Result;
 use crate::paths::DataDir;
 use crate::tasks::OsRng;
 
-use super::requests::{AddHost, NewTaskRequest};
-use super::views::{CreatedTask, HostView, ImageRow, TaskView};
+use super::requests::{AddHost, NewTaskRequest, WakeRequest};
+use super::views::{CreatedTask, HostView, ImageRow, TaskView, WakeReport};
 use super::Ctx;
+use crate::serve::net::{self, Interface};
 
 /// The operations the CLI can run here or remotely.
 pub trait Backend {
@@ -22,11 +23,15 @@ pub trait Backend {
     fn images(&mut self) -> Result<Vec<ImageRow>>;
     fn delete_image(&mut self, image: &str) -> Result<Vec<String>>;
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport>;
 }
 
 /// The data directory, opened per command, as the local user.
 pub struct Local {
     pub dirs: DataDir,
+    /// Where Wake-on-LAN goes; default: the interface `marrow serve` last
+    /// woke hosts on, else the only one with IPv4.
+    pub interface: Option<String>,
 }
 
 impl Local {
@@ -36,6 +41,24 @@ impl Local {
 
     fn write(&self) -> Result<Db> {
         Db::open(&self.dirs.db())
+    }
+
+    fn wake_iface(&self) -> Result<Interface> {
+        let named = match &self.interface {
+            Some(i) => Some(i.clone()),
+            None => std::fs::read_to_string(self.dirs.served_interface())
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        };
+        let chosen = net::choose(
+            &named.into_iter().collect::<Vec<_>>(),
+            &net::ipv4_interfaces()?,
+        )?;
+        chosen
+            .into_iter()
+            .next()
+            .ok_or_else(|| crate::Error::Usage("no interface to send Wake-on-LAN on".into()))
     }
 
     fn ctx(&self) -> Ctx {
@@ -63,7 +86,18 @@ impl Backend for Local {
 
     fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask> {
         let ctx = self.ctx();
-        super::create_task(&mut self.write()?, &self.dirs, &ctx, req, &mut OsRng)
+        let iface = match req.wake {
+            true => Some(self.wake_iface()?),
+            false => None,
+        };
+        super::create_task_and_wake(
+            &mut self.write()?,
+            &self.dirs,
+            &ctx,
+            req,
+            iface.as_ref(),
+            &mut OsRng,
+        )
     }
 
     fn cancel_task(&mut self, id: i64) -> Result<TaskView> {
@@ -81,5 +115,10 @@ impl Backend for Local {
 
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         super::list_audit(&self.read()?, filter)
+    }
+
+    fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport> {
+        let iface = self.wake_iface()?;
+        super::wake_hosts(&mut self.write()?, &self.ctx(), &iface, req)
     }
 }

@@ -11,14 +11,16 @@ mod tasks;
 mod tokens;
 mod users;
 pub mod views;
+mod wake;
 
 pub use hosts::{add_host, list_hosts};
 pub use images::{delete_image, list_images};
-pub use tasks::{cancel_task, create_task, get_task, list_tasks};
+pub use tasks::{cancel_task, create_task, create_task_and_wake, get_task, list_tasks};
 pub use tokens::{create_token, list_tokens, revoke_token};
 pub use users::{
     add_user, check_user_name, list_users, remove_user, reset_user, set_password, setup_link_base,
 };
+pub use wake::wake_hosts;
 
 use crate::db::{AuditEntry, AuditFilter, Db, NewAudit};
 use crate::error::Result;

@@ -39,6 +39,20 @@ pub struct NewTaskRequest {
     /// Return the one-time token in the answer.
     #[serde(default)]
     pub show_token: bool,
+    /// Wake the host now, so that it PXE-boots into the task.
+    #[serde(default)]
+    pub wake: bool,
+}
+
+/// `marrow host wake`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct WakeRequest {
+    /// MACs or registered names.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Every host of this group (room).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// `marrow user add`.

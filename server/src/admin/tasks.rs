@@ -5,12 +5,13 @@ use marrow_protocol::api::{After, TaskKind};
 use marrow_protocol::TaskId;
 use serde_json::json;
 
-use super::requests::NewTaskRequest;
+use super::requests::{NewTaskRequest, WakeRequest};
 use super::views::{CreatedTask, TaskView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::paths::DataDir;
+use crate::serve::net::Interface;
 use crate::tasks::{self, Images, NewTask, Rng};
 
 pub fn list_tasks(db: &Db) -> Result<Vec<TaskView>> {
@@ -81,8 +82,45 @@ pub fn create_task(
         Ok(CreatedTask {
             id: created.id.0,
             token: req.show_token.then_some(created.token),
+            woke: None,
         })
     })
+}
+
+/// [`create_task`], then with `wake` the host's magic packet on `iface`.
+pub fn create_task_and_wake(
+    db: &mut Db,
+    dirs: &DataDir,
+    ctx: &Ctx,
+    req: &NewTaskRequest,
+    iface: Option<&Interface>,
+    rng: &mut dyn Rng,
+) -> Result<CreatedTask> {
+    let mut created = create_task(db, dirs, ctx, req, rng)?;
+    if req.wake {
+        let host = get_task(db, created.id)?.host;
+        let woke = iface
+            .ok_or_else(|| Error::Usage("no interface to send Wake-on-LAN on".into()))
+            .and_then(|i| {
+                super::wake_hosts(
+                    db,
+                    ctx,
+                    i,
+                    &WakeRequest {
+                        hosts: vec![host],
+                        group: None,
+                    },
+                )
+            })
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "task {} was made, but waking its host failed: {e}",
+                    created.id
+                ))
+            })?;
+        created.woke = Some(woke);
+    }
+    Ok(created)
 }
 
 pub fn cancel_task(db: &mut Db, ctx: &Ctx, id: i64) -> Result<TaskView> {

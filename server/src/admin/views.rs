@@ -98,6 +98,25 @@ pub struct CreatedTask {
     pub id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// With `--wake`: where the magic packet went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub woke: Option<WakeReport>,
+}
+
+/// A host a magic packet went to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WokenHost {
+    pub mac: String,
+    pub name: Option<String>,
+}
+
+/// Where the magic packets went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WakeReport {
+    pub interface: String,
+    /// `ADDRESS:PORT` of the broadcast.
+    pub broadcast: String,
+    pub hosts: Vec<WokenHost>,
 }
 
 /// The latest version of one image name.

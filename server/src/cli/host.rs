@@ -1,8 +1,10 @@
 //! `marrow host`: list and register hosts.
 
 use super::Global;
-use crate::admin::requests::AddHost;
-use crate::error::Result;
+use crate::admin::backend::{Backend, Local};
+use crate::admin::requests::{AddHost, WakeRequest};
+use crate::admin::views::WakeReport;
+use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostCommand {
@@ -25,6 +27,38 @@ pub enum HostCommand {
         #[arg(long, value_name = "ROOM")]
         group: Option<String>,
     },
+    /// Send Wake-on-LAN magic packets to hosts, or to a whole group.
+    Wake {
+        /// MACs or registered names.
+        hosts: Vec<String>,
+        /// Every host of this group (room).
+        #[arg(long, value_name = "ROOM")]
+        group: Option<String>,
+        /// Send on this interface (default: the one `marrow serve` last
+        /// woke hosts on); not with --server, where the server chooses.
+        #[arg(long, value_name = "IF")]
+        interface: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `woke MAC (NAME), … on IF (BROADCAST)`.
+pub(crate) fn print_woke(r: &WakeReport) {
+    let hosts: Vec<String> = r
+        .hosts
+        .iter()
+        .map(|h| match &h.name {
+            Some(n) => format!("{} ({n})", h.mac),
+            None => h.mac.clone(),
+        })
+        .collect();
+    println!(
+        "woke {} on {} ({})",
+        hosts.join(", "),
+        r.interface,
+        r.broadcast
+    );
 }
 
 pub(crate) fn format_time(secs: i64) -> String {
@@ -50,6 +84,22 @@ pub(crate) fn format_time(secs: i64) -> String {
 }
 
 pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
+    if let HostCommand::Wake {
+        interface: Some(i), ..
+    } = &cmd
+    {
+        if global.server.is_none() {
+            let mut local = Local {
+                dirs: global.dirs(),
+                interface: Some(i.clone()),
+            };
+            return wake(&mut local, cmd);
+        }
+        return Err(Error::Usage(
+            "--interface is for waking from the server's shell; with --server the server chooses"
+                .into(),
+        ));
+    }
     let mut backend = global.backend()?;
     match cmd {
         HostCommand::List { json } => {
@@ -98,7 +148,23 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             }
             Ok(())
         }
+        cmd @ HostCommand::Wake { .. } => wake(backend.as_mut(), cmd),
     }
+}
+
+fn wake(backend: &mut dyn Backend, cmd: HostCommand) -> Result<()> {
+    let HostCommand::Wake {
+        hosts, group, json, ..
+    } = cmd
+    else {
+        unreachable!("only wake comes here")
+    };
+    let report = backend.wake(&WakeRequest { hosts, group })?;
+    if json {
+        return super::print_json(&report);
+    }
+    print_woke(&report);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -60,7 +60,10 @@ impl Global {
     pub fn backend(&self) -> Result<Box<dyn Backend>> {
         match &self.server {
             Some(url) => Ok(Box::new(remote::Remote::new(url, self.token.as_deref())?)),
-            None => Ok(Box::new(Local { dirs: self.dirs() })),
+            None => Ok(Box::new(Local {
+                dirs: self.dirs(),
+                interface: None,
+            })),
         }
     }
 

@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::backend::Backend;
-use crate::admin::requests::{AddHost, NewTaskRequest};
-use crate::admin::views::{CreatedTask, HostView, ImageRow, TaskView};
+use crate::admin::requests::{AddHost, NewTaskRequest, WakeRequest};
+use crate::admin::views::{CreatedTask, HostView, ImageRow, TaskView, WakeReport};
 use crate::db::{AuditEntry, AuditFilter};
 use crate::error::{Error, Result};
 
@@ -186,6 +186,10 @@ impl Backend for Remote {
             q.push_str(&format!("user={}&", segment(u)));
         }
         self.all("/audit", &q)
+    }
+
+    fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport> {
+        self.send("POST", "/hosts/wake", req)
     }
 }
 

@@ -30,6 +30,9 @@ pub enum TaskCommand {
         /// Print the one-time token (it is not stored and cannot be shown later).
         #[arg(long)]
         show_token: bool,
+        /// Wake the host with Wake-on-LAN now, so it PXE-boots into the task.
+        #[arg(long)]
+        wake: bool,
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +61,9 @@ pub enum TaskCommand {
         /// Print the one-time token (it is not stored and cannot be shown later).
         #[arg(long)]
         show_token: bool,
+        /// Wake the host with Wake-on-LAN now, so it PXE-boots into the task.
+        #[arg(long)]
+        wake: bool,
         #[arg(long)]
         json: bool,
     },
@@ -95,6 +101,7 @@ fn request(
     inject_drivers: Option<String>,
     after: After,
     show_token: bool,
+    wake: bool,
 ) -> NewTaskRequest {
     NewTaskRequest {
         kind: kind.into(),
@@ -105,14 +112,19 @@ fn request(
         inject_drivers,
         after: Some(after.as_str().into()),
         show_token,
+        wake,
     }
 }
 
 fn created(c: CreatedTask, json: bool) -> Result<()> {
     match (json, &c.token) {
-        (true, _) => super::print_json(&c)?,
+        (true, _) => return super::print_json(&c),
         (false, Some(token)) => println!("{}\ntoken {token}", c.id),
         (false, None) => println!("{}", c.id),
+    }
+    // Scripts read the id from the first line; the wake note follows.
+    if let Some(w) = &c.woke {
+        super::host::print_woke(w);
     }
     Ok(())
 }
@@ -139,9 +151,12 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             disk,
             after,
             show_token,
+            wake,
             json,
         } => {
-            let req = request("capture", host, image, disk, false, None, after, show_token);
+            let req = request(
+                "capture", host, image, disk, false, None, after, show_token, wake,
+            );
             created(backend.create_task(&req)?, json)
         }
         TaskCommand::Restore {
@@ -152,6 +167,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
             inject_drivers,
             after,
             show_token,
+            wake,
             json,
         } => {
             let req = request(
@@ -163,6 +179,7 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
                 inject_drivers,
                 after,
                 show_token,
+                wake,
             );
             created(backend.create_task(&req)?, json)
         }

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub sessions: super::multicast::Registry,
     /// Login throttling and the first admin's setup link.
     pub admin: super::admin::AdminState,
+    /// Where Wake-on-LAN goes: the multicast interface (the rooms' segment).
+    pub wake_iface: Option<Interface>,
 }
 
 /// What DHCP, TFTP and the boot files need.
@@ -104,6 +106,10 @@ impl Shared {
             },
             sessions: super::multicast::Registry::default(),
             admin: super::admin::AdminState::default(),
+            wake_iface: match &config.multicast.interface {
+                Some(name) => interfaces.iter().find(|i| &i.name == name).cloned(),
+                None => interfaces.first().cloned(),
+            },
             config,
         })
     }

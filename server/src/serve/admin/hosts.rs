@@ -11,8 +11,10 @@ use super::caller::Caller;
 use super::json;
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
-use crate::admin::{self, requests::AddHost, views::HostView};
-use crate::serve::api_error::{ApiResult, ErrorBody};
+use crate::admin;
+use crate::admin::requests::{AddHost, WakeRequest};
+use crate::admin::views::{HostView, WakeReport};
+use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
 use crate::serve::state::Shared;
 
 /// Registered hosts, by MAC.
@@ -48,4 +50,29 @@ pub(crate) async fn add(
         .call(move |db| admin::add_host(db, &ctx, &req))
         .await?;
     Ok((StatusCode::CREATED, Json(host)))
+}
+
+/// Sends Wake-on-LAN magic packets to hosts or a group, on the interface
+/// that serves the rooms.
+#[utoipa::path(post, path = "/api/v1/admin/hosts/wake", tag = "hosts", request_body = WakeRequest,
+    responses((status = 200, body = WakeReport), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn wake(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Json<WakeReport>> {
+    let who = caller.require(Need::Operate)?;
+    let req: WakeRequest = json("wake", &body)?;
+    let ctx = caller.ctx(who, shared.now());
+    let iface = shared.wake_iface.clone().ok_or_else(|| {
+        ApiError::Unavailable("this server serves no interface to wake hosts on".into())
+    })?;
+    Ok(Json(
+        shared
+            .db
+            .call(move |db| admin::wake_hosts(db, &ctx, &iface, &req))
+            .await?,
+    ))
 }

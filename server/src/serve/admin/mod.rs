@@ -54,9 +54,14 @@ struct ApiDoc;
 /// while no user exists, makes and prints the first admin's one-time setup
 /// link. There is no default user or password.
 pub(crate) async fn announce(shared: &Arc<Shared>, base: &str) -> crate::error::Result<()> {
-    let path = shared.dirs.served_url();
-    if let Err(e) = std::fs::write(&path, format!("{base}\n")) {
-        tracing::warn!("{}: {e}", path.display());
+    let mut notes = vec![(shared.dirs.served_url(), base.to_string())];
+    if let Some(i) = &shared.wake_iface {
+        notes.push((shared.dirs.served_interface(), i.name.clone()));
+    }
+    for (path, value) in notes {
+        if let Err(e) = std::fs::write(&path, format!("{value}\n")) {
+            tracing::warn!("{}: {e}", path.display());
+        }
     }
     let users = shared.db.call(|db| db.users().count()).await?;
     if users > 0 {
@@ -104,6 +109,7 @@ pub(crate) const OPENAPI: &str = "/api/v1/openapi.json";
 fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(hosts::list, hosts::add))
+        .routes(routes!(hosts::wake))
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::show))
         .routes(routes!(tasks::cancel))
@@ -161,6 +167,7 @@ mod tests {
             "GET /api/v1/admin/tokens",
             "GET /api/v1/admin/users",
             "POST /api/v1/admin/hosts",
+            "POST /api/v1/admin/hosts/wake",
             "POST /api/v1/admin/login",
             "POST /api/v1/admin/logout",
             "POST /api/v1/admin/setup",

@@ -45,9 +45,12 @@ pub(crate) async fn create(
     let req: NewTaskRequest = json("task", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let dirs = shared.dirs.clone();
+    let iface = shared.wake_iface.clone();
     let created = shared
         .db
-        .call(move |db| admin::create_task(db, &dirs, &ctx, &req, &mut OsRng))
+        .call(move |db| {
+            admin::create_task_and_wake(db, &dirs, &ctx, &req, iface.as_ref(), &mut OsRng)
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

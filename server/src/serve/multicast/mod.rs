@@ -15,7 +15,6 @@
 pub mod channel;
 mod sender;
 mod table;
-mod wake;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -158,7 +157,7 @@ fn waiting(
             .filter(|t| t.state.is_active())
             .map(|t| t.host)
             .collect();
-        wake::wake(iface, &hosts)?;
+        crate::wake::wake(iface, &hosts)?;
         shared.db.blocking(|db| sessions::woken(db, s.id, now))?;
         info!(
             session = s.id,

@@ -1,5 +1,6 @@
-//! Wake-on-LAN for a session's members: one magic packet per host,
-//! broadcast on the serving interface's subnet.
+//! Wake-on-LAN: one magic packet per host, broadcast on the serving
+//! interface's subnet. `marrow host wake`, `task … --wake` and a session's
+//! `--wake` all send through here.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::serve::net::Interface;
 
 /// The interface's directed broadcast address (RFC 919).
-fn broadcast(iface: &Interface) -> Ipv4Addr {
+pub fn broadcast(iface: &Interface) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(iface.ip) | !u32::from(iface.netmask()))
 }
 
