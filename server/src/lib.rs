@@ -24,6 +24,7 @@ mod driver_plan;
 mod error;
 pub mod paths;
 mod progress;
+pub mod schedules;
 pub mod serve;
 pub mod sessions;
 mod sys;

@@ -53,6 +53,10 @@ fn need(method: &str, path: &str) -> Option<&'static str> {
         ("GET", _) => "viewer",
         ("POST", "/logout") => "viewer",
         ("POST", "/tasks" | "/tasks/{id}/cancel" | "/hosts/wake") => "operator",
+        ("POST", "/schedules" | "/schedules/{name}/pause" | "/schedules/{name}/resume") => {
+            "operator"
+        }
+        ("DELETE", "/schedules/{name}") => "operator",
         ("POST", "/hosts" | "/users" | "/tokens" | "/users/{name}/reset") => "admin",
         ("DELETE", "/images/{image}" | "/users/{name}" | "/tokens/{id}") => "admin",
         _ => panic!("{method} {path} is in the OpenAPI document but not in this test's table"),

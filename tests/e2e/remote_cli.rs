@@ -59,6 +59,95 @@ const SCRIPT: &[&[&str]] = &[
     &["task", "show", "1", "--follow"],
     &["image", "list", "--json"],
     &["image", "delete", "nothing"],
+    &["schedule", "list"],
+    &[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 22 * * 1-5",
+        "--tz",
+        "Europe/Paris",
+        "--",
+        "session",
+        "create",
+        "--group",
+        "room-b",
+        "--image",
+        "win11-lab",
+        "--wake",
+        "--after",
+        "poweroff",
+    ],
+    &[
+        "schedule",
+        "add",
+        "eve",
+        "--at",
+        "2031-12-24T18:00",
+        "--tz",
+        "Europe/Paris",
+        "--",
+        "task",
+        "restore",
+        "--host",
+        "lab-01",
+        "--image",
+        "win11-lab",
+    ],
+    &[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 1 * * *",
+        "--",
+        "task",
+        "cancel",
+        "1",
+    ],
+    &[
+        "schedule",
+        "add",
+        "bad",
+        "--cron",
+        "0 25 * * *",
+        "--",
+        "task",
+        "cancel",
+        "1",
+    ],
+    &[
+        "schedule",
+        "add",
+        "bad",
+        "--cron",
+        "0 1 * * *",
+        "--",
+        "store",
+        "gc",
+    ],
+    &[
+        "schedule",
+        "add",
+        "bad",
+        "--cron",
+        "0 1 * * *",
+        "--tz",
+        "Mars/Olympus",
+        "--",
+        "task",
+        "cancel",
+        "1",
+    ],
+    &["schedule", "list"],
+    &["schedule", "show", "eve"],
+    &["schedule", "show", "nightly", "--json"],
+    &["schedule", "pause", "nightly"],
+    &["schedule", "list", "--json"],
+    &["schedule", "resume", "nightly"],
+    &["schedule", "remove", "eve"],
+    &["schedule", "show", "eve"],
 ];
 
 struct Run {
@@ -191,6 +280,56 @@ fn remote_cli_prints_what_the_local_cli_prints() {
         local_only.stderr.contains("runs on the server itself"),
         "{}",
         local_only.stderr
+    );
+
+    // A schedule fires in the running server (every two seconds: the
+    // pattern's optional seconds field), as itself.
+    let mut cmd = lab.ns.command(bin);
+    cmd.args(["--server", &url, "--token", &token]);
+    let added = run(
+        cmd,
+        &[
+            "schedule",
+            "add",
+            "often",
+            "--cron",
+            "*/2 * * * * *",
+            "--",
+            "task",
+            "capture",
+            "--host",
+            "lab-02",
+            "--image",
+            "often",
+        ],
+    );
+    assert_eq!(added.status, 0, "{}", added.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let fired = loop {
+        let show = lab.marrow_cli(&["schedule", "show", "often", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+        let ok = v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["outcome"] == "ok")
+            .cloned();
+        if let Some(run) = ok {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the schedule never ran: {show}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    lab.marrow_cli(&["schedule", "pause", "often"]);
+    let task = fired["task"].as_i64().expect("the run made a task");
+    let shown = lab.marrow_cli(&["task", "show", &task.to_string(), "--json"]);
+    assert!(shown.contains("\"host\": \"52:54:00:88:00:02\""), "{shown}");
+    assert!(
+        lab.marrow_cli(&["audit"]).contains("schedule often"),
+        "the run is audited as the schedule"
     );
 
     // The server's audit log names the token for the remote run; the local

@@ -10,6 +10,7 @@ use crate::tasks::OsRng;
 use super::requests::{AddHost, NewTaskRequest, WakeRequest};
 use super::views::{CreatedTask, HostView, ImageRow, TaskView, WakeReport};
 use super::Ctx;
+use crate::schedules::{self, NewSchedule, ScheduleView};
 use crate::serve::net::{self, Interface};
 
 /// The operations the CLI can run here or remotely.
@@ -24,6 +25,11 @@ pub trait Backend {
     fn delete_image(&mut self, image: &str) -> Result<Vec<String>>;
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
     fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport>;
+    fn schedules(&mut self) -> Result<Vec<ScheduleView>>;
+    fn schedule(&mut self, name: &str) -> Result<ScheduleView>;
+    fn add_schedule(&mut self, req: &NewSchedule) -> Result<ScheduleView>;
+    fn remove_schedule(&mut self, name: &str) -> Result<()>;
+    fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<ScheduleView>;
 }
 
 /// The data directory, opened per command, as the local user.
@@ -120,5 +126,25 @@ impl Backend for Local {
     fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport> {
         let iface = self.wake_iface()?;
         super::wake_hosts(&mut self.write()?, &self.ctx(), &iface, req)
+    }
+
+    fn schedules(&mut self) -> Result<Vec<ScheduleView>> {
+        schedules::list(&self.read()?, self.ctx().now)
+    }
+
+    fn schedule(&mut self, name: &str) -> Result<ScheduleView> {
+        schedules::show(&self.read()?, name, self.ctx().now)
+    }
+
+    fn add_schedule(&mut self, req: &NewSchedule) -> Result<ScheduleView> {
+        schedules::add(&mut self.write()?, &self.ctx(), req)
+    }
+
+    fn remove_schedule(&mut self, name: &str) -> Result<()> {
+        schedules::remove(&mut self.write()?, &self.ctx(), name)
+    }
+
+    fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<ScheduleView> {
+        schedules::set_paused(&mut self.write()?, &self.ctx(), name, paused)
     }
 }

@@ -1,10 +1,10 @@
 //! `marrow audit`: who did what, when, from where, and how it ended.
 
-use super::host::format_time;
 use super::Global;
 use crate::clock::{Clock, SystemClock};
 use crate::db::AuditFilter;
 use crate::error::{Error, Result};
+use crate::when::format_time;
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {

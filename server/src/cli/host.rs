@@ -5,6 +5,7 @@ use crate::admin::backend::{Backend, Local};
 use crate::admin::requests::{AddHost, WakeRequest};
 use crate::admin::views::WakeReport;
 use crate::error::{Error, Result};
+use crate::when::format_time;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum HostCommand {
@@ -59,28 +60,6 @@ pub(crate) fn print_woke(r: &WakeReport) {
         r.interface,
         r.broadcast
     );
-}
-
-pub(crate) fn format_time(secs: i64) -> String {
-    // UTC, without a date crate: days since the epoch to a civil date
-    // (Howard Hinnant's days_from_civil inverse).
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
@@ -165,15 +144,4 @@ fn wake(backend: &mut dyn Backend, cmd: HostCommand) -> Result<()> {
     }
     print_woke(&report);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_time;
-
-    #[test]
-    fn formats_unix_seconds_as_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00");
-        assert_eq!(format_time(1_800_000_000), "2027-01-15 08:00:00");
-    }
 }

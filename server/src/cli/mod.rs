@@ -3,6 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub(crate) use scheduled::scheduled_action;
+
 use crate::admin::backend::{Backend, Local};
 use crate::error::{Error, Result};
 use crate::paths::DataDir;
@@ -13,6 +15,8 @@ mod host;
 mod image;
 mod initramfs;
 mod remote;
+mod schedule;
+mod scheduled;
 mod serve;
 mod session;
 mod store;
@@ -72,7 +76,7 @@ impl Global {
     fn local_only(&self, what: &str) -> Result<()> {
         match &self.server {
             Some(_) => Err(Error::Usage(format!(
-                "`marrow {what}` runs on the server itself; --server works with host, task, image list|delete and audit"
+                "`marrow {what}` runs on the server itself; --server works with host, task, schedule, image list|delete and audit"
             ))),
             None => Ok(()),
         }
@@ -120,6 +124,9 @@ pub enum Command {
     Token(token::TokenCommand),
     /// The log of every state-changing action and refused request.
     Audit(audit::AuditArgs),
+    /// Run task and session commands at set times.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -150,5 +157,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user::run(&global, cmd),
         Command::Token(cmd) => token::run(&global, cmd),
         Command::Audit(args) => audit::run(&global, args),
+        Command::Schedule(cmd) => schedule::run(&global, cmd),
     }
 }

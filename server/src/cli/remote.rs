@@ -11,6 +11,7 @@ use crate::admin::requests::{AddHost, NewTaskRequest, WakeRequest};
 use crate::admin::views::{CreatedTask, HostView, ImageRow, TaskView, WakeReport};
 use crate::db::{AuditEntry, AuditFilter};
 use crate::error::{Error, Result};
+use crate::schedules::{NewSchedule, ScheduleView};
 
 const ADMIN: &str = "/api/v1/admin";
 /// Rows fetched per page of a listing.
@@ -190,6 +191,31 @@ impl Backend for Remote {
 
     fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport> {
         self.send("POST", "/hosts/wake", req)
+    }
+
+    fn schedules(&mut self) -> Result<Vec<ScheduleView>> {
+        self.all("/schedules", "")
+    }
+
+    fn schedule(&mut self, name: &str) -> Result<ScheduleView> {
+        self.get(&format!("/schedules/{}", segment(name)))
+    }
+
+    fn add_schedule(&mut self, req: &NewSchedule) -> Result<ScheduleView> {
+        self.send("POST", "/schedules", req)
+    }
+
+    fn remove_schedule(&mut self, name: &str) -> Result<()> {
+        self.call("DELETE", &format!("/schedules/{}", segment(name)), None)
+    }
+
+    fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<ScheduleView> {
+        let verb = if paused { "pause" } else { "resume" };
+        self.send(
+            "POST",
+            &format!("/schedules/{}/{verb}", segment(name)),
+            &serde_json::json!({}),
+        )
     }
 }
 

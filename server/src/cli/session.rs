@@ -12,9 +12,8 @@ use crate::db::{Db, StartPolicyRow};
 use crate::error::{Error, Result};
 use crate::sessions::view::SessionView;
 use crate::sessions::{self, NewSession};
-use crate::tasks::{Actor, Images, OsRng};
+use crate::tasks::{Actor, OsRng};
 use crate::when::{parse_at, parse_duration, parse_rate};
-use image_format::store::{LocalStore, ManifestStore};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SessionCommand {
@@ -90,6 +89,40 @@ pub enum SessionCommand {
     Cancel { id: i64 },
 }
 
+/// The checked request of `session create` (also a scheduled command's).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn new_session(
+    image: String,
+    group: Option<String>,
+    hosts: Vec<String>,
+    (min_receivers, max_wait, at): (Option<u32>, Option<i64>, Option<String>),
+    rate_cap: u64,
+    disk: Option<String>,
+    grow_last_partition: bool,
+    after: After,
+    wake: bool,
+) -> Result<NewSession> {
+    let start_at = at.as_deref().map(parse_at).transpose()?;
+    if min_receivers == Some(0) {
+        return Err(Error::Usage("--min-receivers must be at least 1".into()));
+    }
+    Ok(NewSession {
+        image,
+        group,
+        hosts,
+        policy: StartPolicyRow {
+            min_receivers,
+            max_wait_secs: max_wait,
+            start_at,
+        },
+        rate_cap,
+        disk_rule: disk,
+        grow_last_partition,
+        after,
+        wake,
+    })
+}
+
 fn parse_after(s: &str) -> std::result::Result<After, String> {
     After::parse(s).ok_or_else(|| format!("{s:?}: use reboot or poweroff"))
 }
@@ -121,35 +154,19 @@ pub fn run(global: &Global, cmd: SessionCommand) -> Result<()> {
             show_tokens,
             json,
         } => {
-            let start_at = at.as_deref().map(parse_at).transpose()?;
-            if min_receivers == Some(0) {
-                return Err(Error::Usage("--min-receivers must be at least 1".into()));
-            }
-            let new = NewSession {
+            let new = new_session(
                 image,
                 group,
-                hosts: host,
-                policy: StartPolicyRow {
-                    min_receivers,
-                    max_wait_secs: max_wait,
-                    start_at,
-                },
+                host,
+                (min_receivers, max_wait, at),
                 rate_cap,
-                disk_rule: disk,
+                disk,
                 grow_last_partition,
                 after,
                 wake,
-            };
-            let store_path = global.dirs().store();
-            let store = LocalStore::is_store(&store_path)
-                .then(|| LocalStore::open(&store_path))
-                .transpose()?;
-            let name = store_path.display().to_string();
-            let images = Images {
-                store: store.as_ref().map(|s| s as &dyn ManifestStore),
-                name: &name,
-            };
-            let c = sessions::create(&mut db, &Actor::Cli, &new, images, now, &mut OsRng)?;
+            )?;
+            let c =
+                sessions::create_in(&mut db, &global.dirs(), &Actor::Cli, &new, now, &mut OsRng)?;
             if let Some(n) = min_receivers {
                 if n as usize > c.members.len() {
                     eprintln!(

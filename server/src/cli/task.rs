@@ -92,7 +92,7 @@ fn parse_after(s: &str) -> std::result::Result<After, String> {
 
 /// What `task capture|restore` sends.
 #[allow(clippy::too_many_arguments)]
-fn request(
+pub(super) fn request(
     kind: &str,
     host: String,
     image: String,

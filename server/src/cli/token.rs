@@ -1,13 +1,13 @@
 //! `marrow token`: API tokens for scripts and the remote CLI. The secret
 //! is printed once; only its hash is stored.
 
-use super::host::format_time;
 use super::Global;
 use crate::admin::{self, requests::NewToken, Ctx};
 use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::error::Result;
 use crate::tasks::OsRng;
+use crate::when::format_time;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCommand {

@@ -23,6 +23,11 @@
 //!   scope of site sync), `web_sessions` (a browser's cookie, stored
 //!   hashed, and its CSRF token), and `audit`, one row per state-changing
 //!   action or refused request.
+//! - 6: `schedules` (when, as JSON; the command, as its argument list;
+//!   the grace period; paused; `done` once a one-shot has fired; the time
+//!   up to which due runs were handled) and `schedule_runs`, the history:
+//!   each due time, whether it ran or was missed, and the task or session
+//!   it made.
 //!
 //! Later versions add steps; a step never edits an earlier one, so a
 //! database written by any version opens in a newer one.
@@ -137,4 +142,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         outcome TEXT NOT NULL
     );
     CREATE INDEX audit_by_time ON audit(at);",
+    // 6: schedules and their runs.
+    "CREATE TABLE schedules (
+        name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        spec TEXT NOT NULL,
+        argv TEXT NOT NULL,
+        grace_secs INTEGER NOT NULL,
+        paused INTEGER NOT NULL DEFAULT 0,
+        done INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL,
+        checked_until INTEGER NOT NULL
+    );
+    CREATE TABLE schedule_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        schedule TEXT NOT NULL COLLATE NOCASE,
+        due INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        task_id INTEGER,
+        session_id INTEGER
+    );
+    CREATE INDEX schedule_runs_by_schedule ON schedule_runs(schedule, due);",
 ];

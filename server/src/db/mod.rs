@@ -14,6 +14,7 @@ mod audit;
 mod hosts;
 mod leases;
 mod migrations;
+mod schedules;
 mod sessions;
 mod tasks;
 mod users;
@@ -27,6 +28,7 @@ pub use api_tokens::{ApiToken, ApiTokens};
 pub use audit::{AuditEntry, AuditFilter, AuditRows, NewAudit};
 pub use hosts::{BootSeen, Host, Hosts};
 pub use leases::Leases;
+pub use schedules::{ScheduleRow, ScheduleRows, ScheduleRun};
 pub use sessions::{NewSessionRow, Session, SessionRows, StartPolicyRow};
 pub use tasks::{NewTaskRow, Task, TaskRows, TaskState};
 pub use users::{User, Users};
@@ -166,6 +168,10 @@ impl Db {
         AuditRows(self.c())
     }
 
+    pub fn schedules(&self) -> ScheduleRows<'_> {
+        ScheduleRows(self.c())
+    }
+
     /// Begins a write transaction. It takes SQLite's write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-update sequence never finds its
     /// reads stale, and two writers (the service and a CLI command) queue
@@ -230,6 +236,10 @@ impl Tx<'_> {
 
     pub fn audit(&self) -> AuditRows<'_> {
         AuditRows(self.c())
+    }
+
+    pub fn schedules(&self) -> ScheduleRows<'_> {
+        ScheduleRows(self.c())
     }
 
     pub fn commit(self) -> Result<()> {

@@ -20,6 +20,7 @@ mod metrics;
 mod multicast;
 pub mod net;
 mod ra;
+mod scheduler;
 mod state;
 mod tftp;
 mod witness;
@@ -91,6 +92,7 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
     }
     tftp::spawn(shared.clone(), tftp_sockets)?;
     tokio::spawn(holds::sweep(shared.clone()));
+    tokio::spawn(scheduler::run(shared.clone()));
     match multicast::interface(&shared, &interfaces) {
         Some(iface) => {
             info!(

@@ -157,6 +157,28 @@ pub fn create(
 /// Adds member hosts to a waiting or running session (a running one
 /// serves them when the carousel comes round). Their tasks copy the
 /// session's disk rule, growth and end action from its first member.
+/// [`create`] with the images of the data directory's store.
+pub fn create_in(
+    db: &mut Db,
+    dirs: &crate::paths::DataDir,
+    actor: &Actor,
+    new: &NewSession,
+    now: i64,
+    rng: &mut dyn Rng,
+) -> Result<CreatedSession> {
+    use image_format::store::{LocalStore, ManifestStore};
+    let store_path = dirs.store();
+    let store = LocalStore::is_store(&store_path)
+        .then(|| LocalStore::open(&store_path))
+        .transpose()?;
+    let name = store_path.display().to_string();
+    let images = Images {
+        store: store.as_ref().map(|s| s as &dyn ManifestStore),
+        name: &name,
+    };
+    create(db, actor, new, images, now, rng)
+}
+
 pub fn add(
     db: &mut Db,
     actor: &Actor,

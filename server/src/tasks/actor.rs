@@ -20,6 +20,8 @@ pub enum Actor {
     Token { id: i64, name: Option<String> },
     /// A request that carried no valid credentials.
     Anonymous,
+    /// A schedule firing, by its name.
+    Scheduler(String),
 }
 
 impl fmt::Display for Actor {
@@ -32,6 +34,7 @@ impl fmt::Display for Actor {
             Actor::Token { id, name: Some(n) } => write!(f, "token {n} (#{id})"),
             Actor::Token { id, name: None } => write!(f, "token #{id}"),
             Actor::Anonymous => f.write_str("anonymous"),
+            Actor::Scheduler(name) => write!(f, "schedule {name}"),
         }
     }
 }

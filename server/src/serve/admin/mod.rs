@@ -13,6 +13,7 @@ mod hosts;
 mod images;
 mod login;
 mod page;
+mod schedules;
 mod setup_page;
 mod tasks;
 mod tokens;
@@ -116,6 +117,10 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(images::list))
         .routes(routes!(images::delete))
         .routes(routes!(audit::list))
+        .routes(routes!(schedules::list, schedules::add))
+        .routes(routes!(schedules::show, schedules::remove))
+        .routes(routes!(schedules::pause))
+        .routes(routes!(schedules::resume))
         .routes(routes!(users::list, users::add))
         .routes(routes!(users::remove))
         .routes(routes!(users::reset))
@@ -156,12 +161,15 @@ mod tests {
         ops.sort();
         let want = [
             "DELETE /api/v1/admin/images/{image}",
+            "DELETE /api/v1/admin/schedules/{name}",
             "DELETE /api/v1/admin/tokens/{id}",
             "DELETE /api/v1/admin/users/{name}",
             "GET /api/v1/admin/audit",
             "GET /api/v1/admin/hosts",
             "GET /api/v1/admin/images",
             "GET /api/v1/admin/me",
+            "GET /api/v1/admin/schedules",
+            "GET /api/v1/admin/schedules/{name}",
             "GET /api/v1/admin/tasks",
             "GET /api/v1/admin/tasks/{id}",
             "GET /api/v1/admin/tokens",
@@ -170,6 +178,9 @@ mod tests {
             "POST /api/v1/admin/hosts/wake",
             "POST /api/v1/admin/login",
             "POST /api/v1/admin/logout",
+            "POST /api/v1/admin/schedules",
+            "POST /api/v1/admin/schedules/{name}/pause",
+            "POST /api/v1/admin/schedules/{name}/resume",
             "POST /api/v1/admin/setup",
             "POST /api/v1/admin/tasks",
             "POST /api/v1/admin/tasks/{id}/cancel",
