@@ -9,13 +9,17 @@ use std::time::Duration;
 use marrow_tests::lab::Lab;
 use marrow_tests::missing_root;
 
-/// `curl` in the lab: status, response headers, body.
+/// `curl` in the lab: status, response headers, body. An event stream
+/// does not end by itself: five seconds of it is what is kept. An event stream
+/// does not end by itself: five seconds of it is what is kept.
 fn curl(lab: &Lab, args: &[&str]) -> (u16, String, String) {
     let out = lab.ns.output(
         "curl",
         &[
             &[
                 "-sS",
+                "--max-time",
+                "5",
                 "-D",
                 "/dev/stderr",
                 "-o",

@@ -332,6 +332,47 @@ fn remote_cli_prints_what_the_local_cli_prints() {
         "the run is audited as the schedule"
     );
 
+    // Live progress over Server-Sent Events: the remote `--follow` and the
+    // all-events stream see a cancel made at the server's shell.
+    let follow = {
+        let mut cmd = lab.ns.command(bin);
+        cmd.args([
+            "--server", &url, "--token", &token, "task", "show", "2", "--follow",
+        ]);
+        std::thread::spawn(move || run(cmd, &[]))
+    };
+    let stream = {
+        let mut cmd = lab.ns.command("curl");
+        cmd.args([
+            "-sN",
+            "--max-time",
+            "8",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .arg(format!("{url}/api/v1/admin/events"));
+        std::thread::spawn(move || cmd.output().unwrap())
+    };
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    lab.marrow_cli(&["task", "cancel", "2"]);
+    let followed = follow.join().unwrap();
+    assert_ne!(followed.status, 0, "a cancelled task's follow fails");
+    assert_eq!(
+        followed.stdout, "task 2: pending\ntask 2: cancelled\n",
+        "{}",
+        followed.stderr
+    );
+    assert!(
+        followed.stderr.contains("task 2 ended cancelled"),
+        "{}",
+        followed.stderr
+    );
+    let events = String::from_utf8_lossy(&stream.join().unwrap().stdout).into_owned();
+    assert!(
+        events.contains("event: task") && events.contains(r#""state":"cancelled""#),
+        "{events}"
+    );
+
     // The server's audit log names the token for the remote run; the local
     // run's own log names the shell.
     let audit = lab.marrow_cli(&["audit", "--json"]);

@@ -19,6 +19,9 @@ pub trait Backend {
     fn add_host(&mut self, req: &AddHost) -> Result<HostView>;
     fn tasks(&mut self) -> Result<Vec<TaskView>>;
     fn task(&mut self, id: i64) -> Result<TaskView>;
+    /// Calls `seen` with the task each time it changes, until it ends;
+    /// returns the last view.
+    fn follow_task(&mut self, id: i64, seen: &mut dyn FnMut(&TaskView)) -> Result<TaskView>;
     fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask>;
     fn cancel_task(&mut self, id: i64) -> Result<TaskView>;
     fn images(&mut self) -> Result<Vec<ImageRow>>;
@@ -88,6 +91,22 @@ impl Backend for Local {
 
     fn task(&mut self, id: i64) -> Result<TaskView> {
         super::get_task(&self.read()?, id)
+    }
+
+    fn follow_task(&mut self, id: i64, seen: &mut dyn FnMut(&TaskView)) -> Result<TaskView> {
+        // At the server's shell the database is here: look at it.
+        let mut last: Option<TaskView> = None;
+        loop {
+            let t = self.task(id)?;
+            if last.as_ref() != Some(&t) {
+                seen(&t);
+            }
+            if !matches!(t.state.as_str(), "pending" | "running") {
+                return Ok(t);
+            }
+            last = Some(t);
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 
     fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask> {

@@ -77,27 +77,31 @@ impl Remote {
             None => req.call(),
         };
         let text = match sent {
-            Ok(resp) => resp.into_string(),
-            Err(ureq::Error::Status(code, resp)) => {
+            Ok(resp) => resp.into_string().map_err(Error::io(&url))?,
+            Err(e) => return Err(self.error(method, &url, e)),
+        };
+        let text = if text.is_empty() { "null".into() } else { text };
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Refused(format!("{method} {url}: unreadable answer: {e}")))
+    }
+
+    /// The server's refusal as the error the local command would give.
+    fn error(&self, method: &str, url: &str, e: ureq::Error) -> Error {
+        match e {
+            ureq::Error::Status(code, resp) => {
                 let text = resp.into_string().unwrap_or_default();
                 let message = serde_json::from_str::<ErrorBody>(&text)
                     .map(|b| b.error)
                     .unwrap_or_else(|_| format!("{method} {url}: HTTP {code}: {}", text.trim()));
-                return Err(match code {
+                match code {
                     400 | 422 => Error::Usage(message),
                     404 => Error::NotFound(message),
                     409 => Error::Conflict(message),
                     _ => Error::Refused(format!("server {}: {message}", self.base)),
-                });
+                }
             }
-            Err(e) => {
-                return Err(Error::Refused(format!("server {}: {e}", self.base)));
-            }
+            e => Error::Refused(format!("server {}: {e}", self.base)),
         }
-        .map_err(Error::io(&url))?;
-        let text = if text.is_empty() { "null".into() } else { text };
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Refused(format!("{method} {url}: unreadable answer: {e}")))
     }
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -112,6 +116,49 @@ impl Remote {
     ) -> Result<T> {
         let body = serde_json::to_string(body).expect("requests serialise");
         self.call(method, path, Some(body))
+    }
+
+    /// A Server-Sent Events stream as `(event, data)` pairs (the WHATWG
+    /// event-stream format: `event:` and `data:` lines, a blank line ends
+    /// one; `:` lines keep the connection alive).
+    fn events(&self, path: &str) -> Result<impl Iterator<Item = (String, String)>> {
+        use std::io::BufRead;
+        let url = self.url(path);
+        // No overall deadline: a stream lasts as long as the task; the
+        // server's keep-alives arrive every 15 s.
+        let agent = ureq::AgentBuilder::new()
+            .timeout_read(std::time::Duration::from_secs(60))
+            .build();
+        let resp = match agent
+            .get(&url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .set("Accept", "text/event-stream")
+            .call()
+        {
+            Ok(r) => r,
+            Err(e) => return Err(self.error("GET", &url, e)),
+        };
+        let mut lines = std::io::BufReader::new(resp.into_reader()).lines();
+        Ok(std::iter::from_fn(move || {
+            let (mut kind, mut data) = (String::from("message"), String::new());
+            loop {
+                let line = lines.next()?.ok()?;
+                if line.is_empty() {
+                    if !data.is_empty() {
+                        return Some((kind, data));
+                    }
+                    continue;
+                }
+                if let Some(v) = line.strip_prefix("event:") {
+                    kind = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+        }))
     }
 
     /// Every page of a listing; `query` is `""` or ends with `&`.
@@ -156,6 +203,29 @@ impl Backend for Remote {
 
     fn task(&mut self, id: i64) -> Result<TaskView> {
         self.get(&format!("/tasks/{id}"))
+    }
+
+    fn follow_task(&mut self, id: i64, seen: &mut dyn FnMut(&TaskView)) -> Result<TaskView> {
+        let mut last = None;
+        for (kind, data) in self.events(&format!("/tasks/{id}/events"))? {
+            match kind.as_str() {
+                "task" => {
+                    let t: TaskView = serde_json::from_str(&data).map_err(|e| {
+                        Error::Refused(format!("server {}: unreadable task event: {e}", self.base))
+                    })?;
+                    seen(&t);
+                    last = Some(t);
+                }
+                "end" => break,
+                "error" => return Err(Error::Refused(format!("server {}: {data}", self.base))),
+                _ => {}
+            }
+        }
+        // The stream ended (or broke): the task as it is now.
+        match last {
+            Some(t) if !matches!(t.state.as_str(), "pending" | "running") => Ok(t),
+            _ => self.task(id),
+        }
     }
 
     fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask> {

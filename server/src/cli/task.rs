@@ -232,11 +232,8 @@ pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
     }
 }
 
-fn active(state: &str) -> bool {
-    matches!(state, "pending" | "running")
-}
-
-/// Polls the task until it ends, drawing its progress.
+/// Follows the task until it ends, drawing its progress: a bar on a
+/// terminal, state and phase changes in a pipe.
 fn follow_task(backend: &mut dyn Backend, id: i64, json: bool) -> Result<()> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use std::io::IsTerminal;
@@ -251,11 +248,10 @@ fn follow_task(backend: &mut dyn Backend, id: i64, json: bool) -> Result<()> {
         );
         bar
     });
-    let mut last_state = None;
+    let mut last_state: Option<String> = None;
     let mut last_phase = String::new();
     let task =
-        loop {
-            let t = backend.task(id)?;
+        backend.follow_task(id, &mut |t| {
             if last_state.as_deref() != Some(t.state.as_str()) {
                 let line = format!("task {id}: {}", t.state);
                 match &bar {
@@ -277,11 +273,7 @@ fn follow_task(backend: &mut dyn Backend, id: i64, json: bool) -> Result<()> {
                 }
                 last_phase = p.phase;
             }
-            if !active(&t.state) {
-                break t;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        };
+        })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -9,6 +9,7 @@
 
 mod audit;
 pub(crate) mod caller;
+mod events;
 mod hosts;
 mod images;
 mod login;
@@ -114,6 +115,9 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::show))
         .routes(routes!(tasks::cancel))
+        .routes(routes!(events::task))
+        .routes(routes!(events::session))
+        .routes(routes!(events::all))
         .routes(routes!(images::list))
         .routes(routes!(images::delete))
         .routes(routes!(audit::list))
@@ -165,13 +169,16 @@ mod tests {
             "DELETE /api/v1/admin/tokens/{id}",
             "DELETE /api/v1/admin/users/{name}",
             "GET /api/v1/admin/audit",
+            "GET /api/v1/admin/events",
             "GET /api/v1/admin/hosts",
             "GET /api/v1/admin/images",
             "GET /api/v1/admin/me",
             "GET /api/v1/admin/schedules",
             "GET /api/v1/admin/schedules/{name}",
+            "GET /api/v1/admin/sessions/{id}/events",
             "GET /api/v1/admin/tasks",
             "GET /api/v1/admin/tasks/{id}",
+            "GET /api/v1/admin/tasks/{id}/events",
             "GET /api/v1/admin/tokens",
             "GET /api/v1/admin/users",
             "POST /api/v1/admin/hosts",
