@@ -29,10 +29,6 @@ struct Page<T> {
     total: usize,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-}
 
 impl Remote {
     pub fn new(base: &str, token: Option<&str>) -> Result<Remote> {
@@ -90,7 +86,7 @@ impl Remote {
         match e {
             ureq::Error::Status(code, resp) => {
                 let text = resp.into_string().unwrap_or_default();
-                let message = serde_json::from_str::<ErrorBody>(&text)
+                let message = serde_json::from_str::<marrow_protocol::api::ApiError>(&text)
                     .map(|b| b.error)
                     .unwrap_or_else(|_| format!("{method} {url}: HTTP {code}: {}", text.trim()));
                 match code {

@@ -1,9 +1,9 @@
 //! Who is calling, as axum extractors: handlers name what they need in
 //! their arguments, and the request is refused before its body is read.
 //!
-//! Today there is one kind of caller, the imaging client with its task's
-//! token ([`TaskAuth`]); an admin identity (issue "Operating Marrow") is a
-//! second extractor beside it.
+//! This is the imaging client with its task's token ([`TaskAuth`]); the
+//! admin API's callers are resolved by `super::admin::caller`, from other
+//! tables, with the same bearer parsing.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::tasks;
 
 /// The token of an `Authorization: Bearer TOKEN` header. The scheme is
 /// case-insensitive (RFC 9110 §11.1), so `bearer` works too.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

@@ -54,6 +54,11 @@ pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<By
     })
 }
 
+/// A JSON body of type `T`, or a JSON 400 naming `what` did not parse.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
+}
+
 /// A JSON-sized body, as an extractor: the last argument of a handler, so
 /// the token is checked before any of it is read.
 pub(crate) struct Small(pub Bytes);

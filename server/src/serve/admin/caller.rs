@@ -23,14 +23,13 @@ use axum::response::{IntoResponse, Response};
 use crate::access::{self, Identity, Need};
 use crate::admin::{self, Ctx};
 use crate::serve::api_error::{ApiError, ApiResult};
+use crate::serve::auth::bearer;
+use crate::serve::body;
 use crate::serve::state::Shared;
 use crate::tasks::Actor;
 
 pub(crate) const SESSION_COOKIE: &str = "marrow_session";
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
-/// The most a form post may carry (forms are small; uploads are JSON or
-/// raw bodies with the header).
-const FORM_LIMIT: usize = 1 << 20;
 
 /// What [`identify`] found, for the handlers.
 #[derive(Clone)]
@@ -85,13 +84,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .cloned()
             .ok_or_else(|| ApiError::Internal("admin route without the identify layer".into()))
     }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The value of cookie `name` (RFC 6265 §5.4: `a=b; c=d`).
@@ -210,10 +202,8 @@ async fn csrf_check(caller: &Caller, req: Request) -> ApiResult<Request> {
     if !is_form {
         return Err(refused());
     }
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, FORM_LIMIT)
-        .await
-        .map_err(|e| ApiError::TooLarge(format!("form body: {e}")))?;
+    let (parts, stream) = req.into_parts();
+    let bytes = body::read(&parts.headers, stream, body::JSON_LIMIT).await?;
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("form body: {e}")))?;
     let ok = fields

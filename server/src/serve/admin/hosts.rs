@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use super::json;
+use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin;
@@ -40,10 +39,10 @@ pub(crate) async fn list(
 pub(crate) async fn add(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<(StatusCode, Json<HostView>)> {
     let who = caller.require(Need::Admin)?;
-    let req: AddHost = json("host", &body)?;
+    let req: AddHost = json_body("host", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let host = shared
         .db
@@ -61,10 +60,10 @@ pub(crate) async fn add(
 pub(crate) async fn wake(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<Json<WakeReport>> {
     let who = caller.require(Need::Operate)?;
-    let req: WakeRequest = json("wake", &body)?;
+    let req: WakeRequest = json_body("wake", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let iface = shared.wake_iface.clone().ok_or_else(|| {
         ApiError::Unavailable("this server serves no interface to wake hosts on".into())

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::caller::{Caller, SESSION_COOKIE};
-use super::json;
+use crate::serve::body::{json_body, Small};
 use crate::access::{self, password, Need, WEB_SESSION_SECS};
 use crate::admin::{self, Ctx};
 use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
@@ -54,9 +53,9 @@ fn anonymous(caller: &Caller, now: i64) -> Ctx {
 pub(crate) async fn login(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<Response> {
-    let req: Login = json("login", &body)?;
+    let req: Login = json_body("login", &body)?;
     let now = shared.now();
     let ctx = anonymous(&caller, now);
     let wait = shared.admin.throttle.lock().unwrap().check(&req.name, now);
@@ -193,9 +192,9 @@ pub(crate) struct Setup {
 pub(crate) async fn setup(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<Json<Me>> {
-    let req: Setup = json("setup", &body)?;
+    let req: Setup = json_body("setup", &body)?;
     let (name, role) = complete_setup(&shared, &caller, req).await?;
     Ok(Json(Me {
         actor: Actor::User(name).to_string(),

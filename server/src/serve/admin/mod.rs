@@ -77,15 +77,6 @@ pub(crate) async fn announce(shared: &Arc<Shared>, base: &str) -> crate::error::
     Ok(())
 }
 
-/// A JSON body of type `T`, or a JSON 400 naming `what` did not parse.
-fn json<T: serde::de::DeserializeOwned>(
-    what: &str,
-    body: &[u8],
-) -> crate::serve::api_error::ApiResult<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| crate::serve::api_error::ApiError::BadRequest(format!("{what}: {e}")))
-}
-
 /// The admin routes and their OpenAPI document.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let (api, doc) = split();

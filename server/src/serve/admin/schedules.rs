@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use super::json;
+use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::schedules::{self, NewSchedule, ScheduleView};
@@ -39,10 +38,10 @@ pub(crate) async fn list(
 pub(crate) async fn add(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
     let who = caller.require(Need::Operate)?;
-    let req: NewSchedule = json("schedule", &body)?;
+    let req: NewSchedule = json_body("schedule", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let v = shared
         .db

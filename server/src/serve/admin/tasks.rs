@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use super::json;
+use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin::{self, requests::NewTaskRequest, views::CreatedTask, views::TaskView};
@@ -39,10 +38,10 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<(StatusCode, Json<CreatedTask>)> {
     let who = caller.require(Need::Operate)?;
-    let req: NewTaskRequest = json("task", &body)?;
+    let req: NewTaskRequest = json_body("task", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let dirs = shared.dirs.clone();
     let iface = shared.wake_iface.clone();

@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use super::json;
+use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin::{self, requests::NewToken, views::CreatedToken, views::TokenView};
@@ -37,10 +36,10 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let who = caller.require(Need::Admin)?;
-    let req: NewToken = json("token", &body)?;
+    let req: NewToken = json_body("token", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let created = shared
         .db

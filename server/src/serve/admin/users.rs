@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use super::json;
+use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin::{self, requests::AddUser, views::SetupLink, views::UserView};
@@ -39,10 +38,10 @@ pub(crate) async fn list(
 pub(crate) async fn add(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
-    body: Bytes,
+    Small(body): Small,
 ) -> ApiResult<(StatusCode, Json<SetupLink>)> {
     let who = caller.require(Need::Admin)?;
-    let req: AddUser = json("user", &body)?;
+    let req: AddUser = json_body("user", &body)?;
     let ctx = caller.ctx(who, shared.now());
     let base = admin::setup_link_base(&shared.dirs);
     let link = shared

@@ -22,6 +22,7 @@ use axum::Router;
 use marrow_protocol::routes;
 
 use super::api_error::{ApiError, ApiResult};
+use super::body::json_body;
 use super::state::Shared;
 use crate::db::Task;
 
@@ -77,7 +78,3 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("worker: {e}")))?
 }
 
-/// A JSON body of type `T`, or a 400 naming `what` did not parse.
-fn json_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("{what}: {e}")))
-}
