@@ -67,16 +67,6 @@ pub fn by_cookie(db: &Db, cookie: &str, now: i64) -> Result<Option<Identity>> {
     }))
 }
 
-/// The user whose password this is, or `None`.
-pub fn check_password(db: &Db, name: &str, given: &str) -> Result<Option<crate::db::User>> {
-    let user = db.users().get(name)?;
-    Ok(user.filter(|u| {
-        u.password
-            .as_deref()
-            .is_some_and(|phc| password::verify(given, phc))
-    }))
-}
-
 /// A new browser session for `user`: the cookie and its CSRF token.
 pub fn open_session(db: &Db, user: &str, now: i64, rng: &mut dyn Rng) -> Result<(String, String)> {
     let cookie = new_token(rng)?;

@@ -17,9 +17,7 @@ pub use hosts::{add_host, list_hosts};
 pub use images::{delete_image, list_images};
 pub use tasks::{cancel_task, create_task, create_task_and_wake, get_task, list_tasks};
 pub use tokens::{create_token, list_tokens, revoke_token};
-pub use users::{
-    add_user, check_user_name, list_users, remove_user, reset_user, set_password, setup_link_base,
-};
+pub use users::{add_user, list_users, remove_user, reset_user, set_password, setup_link_base};
 pub use wake::wake_hosts;
 
 use crate::db::{AuditEntry, AuditFilter, Db, NewAudit};
@@ -42,6 +40,22 @@ impl Ctx {
             address: None,
             now,
         }
+    }
+}
+
+/// A user or schedule name (`what` says which): 1–64 of letters, digits,
+/// `.`, `_`, `-`.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    match ok {
+        true => Ok(()),
+        false => Err(crate::error::Error::Usage(format!(
+            "{what} {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
+        ))),
     }
 }
 

@@ -10,8 +10,8 @@ use crate::db::{ApiToken, Db};
 use crate::error::{Error, Result};
 use crate::tasks::{new_token, token_hash, Rng};
 
-/// Tokens are told apart from task tokens (bare hex) by this prefix, so a
-/// token pasted in the wrong place fails with a clear message.
+/// Marks an API token at sight (task tokens are bare hex), in logs and in
+/// a user's password manager.
 pub const PREFIX: &str = "mrw_";
 
 impl From<&ApiToken> for TokenView {

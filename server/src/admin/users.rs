@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::views::{SetupLink, UserView};
-use super::{audited, Ctx};
+use super::{audited, check_name, Ctx};
 use crate::access::{password, Role};
 use crate::db::{Db, User};
 use crate::error::{Error, Result};
@@ -24,21 +24,6 @@ impl From<&User> for UserView {
             setup_expires: u.setup_expires,
             created: u.created,
         }
-    }
-}
-
-/// A user name: 1–64 of letters, digits, `.`, `_`, `-`.
-pub fn check_user_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    match ok {
-        true => Ok(()),
-        false => Err(Error::Usage(format!(
-            "user name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
-        ))),
     }
 }
 
@@ -93,7 +78,7 @@ pub fn add_user(
         Some(name),
         json!({ "role": role }),
         |db| {
-            check_user_name(name)?;
+            check_name("user name", name)?;
             let role = user_role(role)?;
             let token = new_token(rng)?;
             let expires = ctx.now + SETUP_SECS;

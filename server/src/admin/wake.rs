@@ -11,30 +11,23 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::serve::net::Interface;
 
-/// The hosts a request names: each MAC (registered or not), each
-/// registered name, and every host of the group.
-fn targets(db: &Db, req: &WakeRequest) -> Result<Vec<WokenHost>> {
-    let mut out: Vec<WokenHost> = Vec::new();
+/// The hosts a request names, each once, by MAC: each MAC (registered
+/// or not), each registered name, and every host of the group.
+fn targets(db: &Db, req: &WakeRequest) -> Result<Vec<(MacAddr, Option<String>)>> {
+    let mut out = Vec::new();
     for arg in &req.hosts {
         let host = match arg.parse::<MacAddr>() {
             Ok(mac) => {
                 if !mac.is_unicast() {
                     return Err(Error::Usage(format!("{mac} is not one machine's address")));
                 }
-                let name = db.hosts().get(mac)?.and_then(|h| h.name);
-                WokenHost {
-                    mac: mac.to_string(),
-                    name,
-                }
+                (mac, db.hosts().get(mac)?.and_then(|h| h.name))
             }
             Err(_) => {
                 let h = db.hosts().by_name(arg)?.ok_or_else(|| {
                     Error::NotFound(format!("no host named {arg:?} (and it is not a MAC)"))
                 })?;
-                WokenHost {
-                    mac: h.mac.to_string(),
-                    name: h.name,
-                }
+                (h.mac, h.name)
             }
         };
         out.push(host);
@@ -44,18 +37,15 @@ fn targets(db: &Db, req: &WakeRequest) -> Result<Vec<WokenHost>> {
         if members.is_empty() {
             return Err(Error::NotFound(format!("group {g:?} has no hosts")));
         }
-        out.extend(members.into_iter().map(|h| WokenHost {
-            mac: h.mac.to_string(),
-            name: h.name,
-        }));
+        out.extend(members.into_iter().map(|h| (h.mac, h.name)));
     }
     if out.is_empty() {
         return Err(Error::Usage(
             "name the hosts to wake: MAC or NAME, or --group ROOM".into(),
         ));
     }
-    out.sort_by(|a, b| a.mac.cmp(&b.mac));
-    out.dedup_by(|a, b| a.mac == b.mac);
+    out.sort_by_key(|(mac, _)| *mac);
+    out.dedup_by_key(|(mac, _)| *mac);
     Ok(out)
 }
 
@@ -69,11 +59,7 @@ pub fn wake_hosts(
     let object = req.group.clone().unwrap_or_else(|| req.hosts.join(","));
     audited(db, ctx, "host.wake", Some(&object), json!(req), |db| {
         let hosts = targets(db, req)?;
-        let macs = hosts
-            .iter()
-            .map(|h| h.mac.parse::<MacAddr>())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let macs: Vec<MacAddr> = hosts.iter().map(|(mac, _)| *mac).collect();
         crate::wake::wake(iface, &macs)?;
         Ok(WakeReport {
             interface: iface.name.clone(),
@@ -82,7 +68,13 @@ pub fn wake_hosts(
                 crate::wake::broadcast(iface),
                 marrow_protocol::wol::PORT
             ),
-            hosts,
+            hosts: hosts
+                .into_iter()
+                .map(|(mac, name)| WokenHost {
+                    mac: mac.to_string(),
+                    name,
+                })
+                .collect(),
         })
     })
 }

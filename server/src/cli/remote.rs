@@ -29,7 +29,6 @@ struct Page<T> {
     total: usize,
 }
 
-
 impl Remote {
     pub fn new(base: &str, token: Option<&str>) -> Result<Remote> {
         let base = base.trim_end_matches('/').to_string();

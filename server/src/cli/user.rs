@@ -72,11 +72,11 @@ pub fn run(global: &Global, cmd: UserCommand) -> Result<()> {
             }
             println!("{:<24}  {:<8}  PASSWORD", "NAME", "ROLE");
             for u in users {
-                let state = match (u.password_set, u.setup_expires) {
-                    (_, Some(_)) if !u.password_set => "not set (link open)",
-                    (true, Some(_)) => "set (reset link open)",
-                    (true, None) => "set",
-                    (false, _) => "not set",
+                let state = match (u.password_set, u.setup_expires.is_some()) {
+                    (false, true) => "not set (link open)",
+                    (true, true) => "set (reset link open)",
+                    (true, false) => "set",
+                    (false, false) => "not set",
                 };
                 println!("{:<24}  {:<8}  {state}", u.name, u.role);
             }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::admin::{audited, Ctx};
+use crate::admin::{audited, check_name, Ctx};
 use crate::db::{Db, ScheduleRow, ScheduleRun};
 use crate::error::{Error, Result};
 use crate::paths::DataDir;
@@ -105,20 +105,6 @@ fn view(db: &Db, row: &ScheduleRow, now: i64, history: usize) -> Result<Schedule
     })
 }
 
-fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    match ok {
-        true => Ok(()),
-        false => Err(Error::Usage(format!(
-            "schedule name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
-        ))),
-    }
-}
-
 fn get(db: &Db, name: &str) -> Result<ScheduleRow> {
     db.schedules()
         .get(name)?
@@ -129,7 +115,7 @@ fn get(db: &Db, name: &str) -> Result<ScheduleRow> {
 /// count from now.
 pub fn add(db: &mut Db, ctx: &Ctx, req: &NewSchedule) -> Result<ScheduleView> {
     audited(db, ctx, "schedule.add", Some(&req.name), json!(req), |db| {
-        check_name(&req.name)?;
+        check_name("schedule name", &req.name)?;
         let when = match (&req.cron, &req.at) {
             (Some(p), None) => When::Cron {
                 pattern: p.clone(),

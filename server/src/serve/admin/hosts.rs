@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin;
 use crate::admin::requests::{AddHost, WakeRequest};
 use crate::admin::views::{HostView, WakeReport};
 use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
+use crate::serve::body::{json_body, Small};
 use crate::serve::state::Shared;
 
 /// Registered hosts, by MAC.

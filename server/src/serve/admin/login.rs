@@ -14,10 +14,10 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::caller::{Caller, SESSION_COOKIE};
-use crate::serve::body::{json_body, Small};
 use crate::access::{self, password, Need, WEB_SESSION_SECS};
 use crate::admin::{self, Ctx};
 use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
+use crate::serve::body::{json_body, Small};
 use crate::serve::state::Shared;
 use crate::tasks::{token_hash, Actor, OsRng};
 
@@ -238,7 +238,7 @@ pub(crate) async fn complete_setup(
                     Some(&name),
                     json!({}),
                     |db| {
-                        admin::check_user_name(&name)?;
+                        admin::check_name("user name", &name)?;
                         db.users().insert(&name, "admin", &hash, now + 60, now)?;
                         db.users().set_password(&name, &phc)?;
                         Ok(())

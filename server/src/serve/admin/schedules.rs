@@ -7,11 +7,11 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::schedules::{self, NewSchedule, ScheduleView};
 use crate::serve::api_error::{ApiResult, ErrorBody};
+use crate::serve::body::{json_body, Small};
 use crate::serve::state::Shared;
 
 /// Schedules, with their next run and last outcome.

@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::caller::Caller;
-use crate::serve::body::{json_body, Small};
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin::{self, requests::AddUser, views::SetupLink, views::UserView};
 use crate::serve::api_error::{ApiResult, ErrorBody};
+use crate::serve::body::{json_body, Small};
 use crate::serve::state::Shared;
 use crate::tasks::OsRng;
 

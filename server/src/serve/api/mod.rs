@@ -77,4 +77,3 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::Internal(format!("worker: {e}")))?
 }
-
