@@ -1,6 +1,5 @@
 //! Tasks: create, list, show, cancel.
 
-use image_format::store::{LocalStore, ManifestStore};
 use marrow_protocol::api::{After, TaskKind};
 use marrow_protocol::TaskId;
 use serde_json::json;
@@ -12,7 +11,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::paths::DataDir;
 use crate::serve::net::Interface;
-use crate::tasks::{self, Images, NewTask, Rng};
+use crate::tasks::{self, NewTask, Rng, StoreImages};
 
 pub fn list_tasks(db: &Db) -> Result<Vec<TaskView>> {
     Ok(db.tasks().all()?.iter().map(TaskView::from).collect())
@@ -69,16 +68,8 @@ pub fn create_task(
             after,
             inject_drivers: req.inject_drivers.clone(),
         };
-        let path = dirs.store();
-        let store = LocalStore::is_store(&path)
-            .then(|| LocalStore::open(&path))
-            .transpose()?;
-        let name = path.display().to_string();
-        let images = Images {
-            store: store.as_ref().map(|s| s as &dyn ManifestStore),
-            name: &name,
-        };
-        let created = tasks::create(db, &ctx.actor, &new, images, ctx.now, rng)?;
+        let store = StoreImages::open(dirs)?;
+        let created = tasks::create(db, &ctx.actor, &new, store.images(), ctx.now, rng)?;
         Ok(CreatedTask {
             id: created.id.0,
             token: req.show_token.then_some(created.token),

@@ -4,8 +4,8 @@
 
 use clap::Parser;
 
-use super::session::{new_session, SessionCommand};
-use super::task::{request, TaskCommand};
+use super::session::SessionCommand;
+use super::task::TaskCommand;
 use super::{Cli, Command};
 use crate::error::{Error, Result};
 use crate::schedules::Action;
@@ -45,61 +45,16 @@ pub(crate) fn scheduled_action(argv: &[String]) -> Result<Action> {
             })?;
     let refused = || Error::Usage(format!("scheduled command `{shown}`: {WHAT}"));
     Ok(match cli.command {
-        Command::Task(TaskCommand::Capture {
-            host,
-            image,
-            disk,
-            after,
-            wake,
-            ..
-        }) => Action::Task(request(
-            "capture", host, image, disk, false, None, after, false, wake,
-        )),
-        Command::Task(TaskCommand::Restore {
-            host,
-            image,
-            disk,
-            grow_last_partition,
-            inject_drivers,
-            after,
-            wake,
-            ..
-        }) => Action::Task(request(
-            "restore",
-            host,
-            image,
-            disk,
-            grow_last_partition,
-            inject_drivers,
-            after,
-            false,
-            wake,
-        )),
+        Command::Task(c @ (TaskCommand::Capture { .. } | TaskCommand::Restore { .. })) => {
+            let (mut req, _) = c.into_request().expect("capture and restore are requests");
+            // No one reads a scheduled run's output: its token stays unshown.
+            req.show_token = false;
+            Action::Task(req)
+        }
         Command::Task(TaskCommand::Cancel { id }) => Action::TaskCancel(id.0),
-        Command::Session(SessionCommand::Create {
-            image,
-            group,
-            host,
-            min_receivers,
-            max_wait,
-            at,
-            rate_cap,
-            disk,
-            grow_last_partition,
-            after,
-            wake,
-            ..
-        }) => Action::Session(new_session(
-            image,
-            group,
-            host,
-            (min_receivers, max_wait, at),
-            rate_cap,
-            disk,
-            grow_last_partition,
-            after,
-            wake,
-        )?),
+        Command::Session(c @ SessionCommand::Create { .. }) => {
+            Action::Session(c.new_session().expect("create is a new session")?)
+        }
         Command::Session(SessionCommand::Start { id }) => Action::SessionStart(id),
         Command::Session(SessionCommand::Cancel { id }) => Action::SessionCancel(id),
         _ => return Err(refused()),

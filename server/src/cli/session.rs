@@ -89,38 +89,52 @@ pub enum SessionCommand {
     Cancel { id: i64 },
 }
 
-/// The checked request of `session create` (also a scheduled command's).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn new_session(
-    image: String,
-    group: Option<String>,
-    hosts: Vec<String>,
-    (min_receivers, max_wait, at): (Option<u32>, Option<i64>, Option<String>),
-    rate_cap: u64,
-    disk: Option<String>,
-    grow_last_partition: bool,
-    after: After,
-    wake: bool,
-) -> Result<NewSession> {
-    let start_at = at.as_deref().map(parse_at).transpose()?;
-    if min_receivers == Some(0) {
-        return Err(Error::Usage("--min-receivers must be at least 1".into()));
-    }
-    Ok(NewSession {
-        image,
-        group,
-        hosts,
-        policy: StartPolicyRow {
+impl SessionCommand {
+    /// The checked request of `session create` (a scheduled command's
+    /// too); `None` for the other subcommands.
+    pub(super) fn new_session(&self) -> Option<Result<NewSession>> {
+        let SessionCommand::Create {
+            image,
+            group,
+            host,
             min_receivers,
-            max_wait_secs: max_wait,
-            start_at,
-        },
-        rate_cap,
-        disk_rule: disk,
-        grow_last_partition,
-        after,
-        wake,
-    })
+            max_wait,
+            at,
+            rate_cap,
+            disk,
+            grow_last_partition,
+            after,
+            wake,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let start_at = match at.as_deref().map(parse_at).transpose() {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        if *min_receivers == Some(0) {
+            return Some(Err(Error::Usage(
+                "--min-receivers must be at least 1".into(),
+            )));
+        }
+        Some(Ok(NewSession {
+            image: image.clone(),
+            group: group.clone(),
+            hosts: host.clone(),
+            policy: StartPolicyRow {
+                min_receivers: *min_receivers,
+                max_wait_secs: *max_wait,
+                start_at,
+            },
+            rate_cap: *rate_cap,
+            disk_rule: disk.clone(),
+            grow_last_partition: *grow_last_partition,
+            after: *after,
+            wake: *wake,
+        }))
+    }
 }
 
 fn parse_after(s: &str) -> std::result::Result<After, String> {
@@ -139,32 +153,13 @@ pub fn run(global: &Global, cmd: SessionCommand) -> Result<()> {
     };
     let now = SystemClock.now();
     match cmd {
-        SessionCommand::Create {
-            image,
-            group,
-            host,
+        ref c @ SessionCommand::Create {
             min_receivers,
-            max_wait,
-            at,
-            rate_cap,
-            disk,
-            grow_last_partition,
-            after,
-            wake,
             show_tokens,
             json,
+            ..
         } => {
-            let new = new_session(
-                image,
-                group,
-                host,
-                (min_receivers, max_wait, at),
-                rate_cap,
-                disk,
-                grow_last_partition,
-                after,
-                wake,
-            )?;
+            let new = c.new_session().expect("create is a new session")?;
             let c =
                 sessions::create_in(&mut db, &global.dirs(), &Actor::Cli, &new, now, &mut OsRng)?;
             if let Some(n) = min_receivers {

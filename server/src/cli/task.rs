@@ -90,29 +90,58 @@ fn parse_after(s: &str) -> std::result::Result<After, String> {
     After::parse(s).ok_or_else(|| format!("{s:?}: use reboot or poweroff"))
 }
 
-/// What `task capture|restore` sends.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn request(
-    kind: &str,
-    host: String,
-    image: String,
-    disk: Option<String>,
-    grow_last_partition: bool,
-    inject_drivers: Option<String>,
-    after: After,
-    show_token: bool,
-    wake: bool,
-) -> NewTaskRequest {
-    NewTaskRequest {
-        kind: kind.into(),
-        host,
-        image,
-        disk,
-        grow_last_partition,
-        inject_drivers,
-        after: Some(after.as_str().into()),
-        show_token,
-        wake,
+impl TaskCommand {
+    /// What `task capture|restore` sends, and whether it asked for JSON;
+    /// `None` for the other subcommands. A scheduled command is this too.
+    pub(super) fn into_request(self) -> Option<(NewTaskRequest, bool)> {
+        let (kind, host, image, disk, grow, inject, after, show_token, wake, json) = match self {
+            TaskCommand::Capture {
+                host,
+                image,
+                disk,
+                after,
+                show_token,
+                wake,
+                json,
+            } => (
+                "capture", host, image, disk, false, None, after, show_token, wake, json,
+            ),
+            TaskCommand::Restore {
+                host,
+                image,
+                disk,
+                grow_last_partition,
+                inject_drivers,
+                after,
+                show_token,
+                wake,
+                json,
+            } => (
+                "restore",
+                host,
+                image,
+                disk,
+                grow_last_partition,
+                inject_drivers,
+                after,
+                show_token,
+                wake,
+                json,
+            ),
+            _ => return None,
+        };
+        let req = NewTaskRequest {
+            kind: kind.into(),
+            host,
+            image,
+            disk,
+            grow_last_partition: grow,
+            inject_drivers: inject,
+            after: Some(after.as_str().into()),
+            show_token,
+            wake,
+        };
+        Some((req, json))
     }
 }
 
@@ -145,42 +174,8 @@ fn show_text(t: &TaskView) {
 pub fn run(global: &Global, cmd: TaskCommand) -> Result<()> {
     let mut backend = global.backend()?;
     match cmd {
-        TaskCommand::Capture {
-            host,
-            image,
-            disk,
-            after,
-            show_token,
-            wake,
-            json,
-        } => {
-            let req = request(
-                "capture", host, image, disk, false, None, after, show_token, wake,
-            );
-            created(backend.create_task(&req)?, json)
-        }
-        TaskCommand::Restore {
-            host,
-            image,
-            disk,
-            grow_last_partition,
-            inject_drivers,
-            after,
-            show_token,
-            wake,
-            json,
-        } => {
-            let req = request(
-                "restore",
-                host,
-                image,
-                disk,
-                grow_last_partition,
-                inject_drivers,
-                after,
-                show_token,
-                wake,
-            );
+        c @ (TaskCommand::Capture { .. } | TaskCommand::Restore { .. }) => {
+            let (req, json) = c.into_request().expect("capture and restore are requests");
             created(backend.create_task(&req)?, json)
         }
         TaskCommand::List { json } => {

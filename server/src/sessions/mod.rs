@@ -166,17 +166,8 @@ pub fn create_in(
     now: i64,
     rng: &mut dyn Rng,
 ) -> Result<CreatedSession> {
-    use image_format::store::{LocalStore, ManifestStore};
-    let store_path = dirs.store();
-    let store = LocalStore::is_store(&store_path)
-        .then(|| LocalStore::open(&store_path))
-        .transpose()?;
-    let name = store_path.display().to_string();
-    let images = Images {
-        store: store.as_ref().map(|s| s as &dyn ManifestStore),
-        name: &name,
-    };
-    create(db, actor, new, images, now, rng)
+    let store = tasks::StoreImages::open(dirs)?;
+    create(db, actor, new, store.images(), now, rng)
 }
 
 pub fn add(

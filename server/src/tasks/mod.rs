@@ -61,6 +61,33 @@ pub struct Images<'a> {
     pub name: &'a str,
 }
 
+/// The data directory's store, opened when there is one, for [`Images`].
+pub struct StoreImages {
+    store: Option<image_format::store::LocalStore>,
+    name: String,
+}
+
+impl StoreImages {
+    pub fn open(dirs: &crate::paths::DataDir) -> Result<StoreImages> {
+        use image_format::store::LocalStore;
+        let path = dirs.store();
+        let store = LocalStore::is_store(&path)
+            .then(|| LocalStore::open(&path))
+            .transpose()?;
+        Ok(StoreImages {
+            store,
+            name: path.display().to_string(),
+        })
+    }
+
+    pub fn images(&self) -> Images<'_> {
+        Images {
+            store: self.store.as_ref().map(|s| s as &dyn ManifestStore),
+            name: &self.name,
+        }
+    }
+}
+
 /// Checks `new` and stores it as a pending task for its host. Refuses an
 /// image reference `ImageRef::parse` rejects (or, for a capture, one with
 /// an `@ID`: a capture makes a new version), a restore of an image that is
