@@ -38,8 +38,9 @@ pub use inf::{
     Version,
 };
 pub use inject::{
-    add_driver_path, inject, new_answer_file, setup_complete_script, InjectOptions, InjectPackage,
-    InjectReport, Injected, Skipped, PASSES, SETUP_COMPLETE,
+    add_driver_path, inject, name_computer, new_answer_file, refuse_computer_name,
+    set_computer_name, setup_complete_script, InjectOptions, InjectPackage, InjectReport, Injected,
+    Skipped, PASSES, SETUP_COMPLETE,
 };
 pub use marrow_ids::PackageId;
 pub use rank::{

@@ -301,6 +301,14 @@ fn run_task(
         job::run(&client, &task, &disk, Console::Lines)
     });
     let report = match outcome {
+        Ok(report) if report.error.is_some() => {
+            say(&format!(
+                "task {} failed: {}",
+                task.id,
+                report.error.as_deref().unwrap_or_default()
+            ));
+            report
+        }
         Ok(report) => {
             say(&format!(
                 "task {} done in {:.1} s: read {} B, written {} B, skipped {} B, fetched {} B in {} chunks, uploaded {} B in {} chunks",
@@ -326,6 +334,17 @@ fn run_task(
     };
     if let Some(d) = &report.drivers {
         say(&format!("drivers: {d}"));
+    }
+    if let Some(h) = &report.hostname {
+        say(&format!(
+            "hostname {} written in {} file(s)",
+            h.name,
+            h.files.len()
+        ));
+    }
+    if let Some(s) = &report.post_script {
+        say(&format!("post-script {} {}:", s.name, s.status));
+        print!("{}", s.output);
     }
     // The report ends the task; without it the host would boot the client
     // again, so keep trying for a while. If the server stays away, the

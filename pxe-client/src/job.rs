@@ -19,7 +19,8 @@ use marrow_protocol::api::{Progress, Report, TaskInfo, TaskKind};
 use crate::api::Client;
 use crate::remote_store::HttpStore;
 use crate::session::{self, SessionRestore};
-use crate::{inject, Error, Result};
+use crate::{inject, post, Error, Result};
+use driver_store::{Arch, TargetOs};
 
 /// Parallel transfers: a remote store hides its round trips behind them,
 /// so there are at least four whatever the CPU count.
@@ -135,7 +136,9 @@ fn with_progress<T>(
 }
 
 /// Runs the claimed `task` on `disk` and returns the report to send.
-/// Failures come back as `Err`; the caller reports them.
+/// Failures come back as `Err`; the caller reports them. A report with
+/// `error` set (a post-deploy script that failed) fails the task too,
+/// with the script's output kept.
 pub fn run(client: &Arc<Client>, task: &TaskInfo, disk: &Path, console: Console) -> Result<Report> {
     run_on(client, task, disk, console, None)
 }
@@ -252,6 +255,17 @@ fn run_restore(
         Some(os) => Some(inject::after_restore(client, &manifest, disk, os)?),
         None => None,
     };
+    let arch = match &task.inject_drivers {
+        Some(os) => os.parse::<TargetOs>()?.arch,
+        None => Arch::Amd64,
+    };
+    let done = post::after_restore(&task.post, &manifest, disk, arch, client.base())?;
+    report.hostname = done.hostname;
+    // A failing script fails the task; its output stays in the report.
+    if let Some(s) = done.script.as_ref().filter(|s| !s.succeeded()) {
+        report.error = Some(format!("post-script {} {}", s.name, s.status));
+    }
+    report.post_script = done.script;
     Ok(report)
 }
 

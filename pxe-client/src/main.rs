@@ -139,9 +139,27 @@ fn run_task(want: TaskKind, args: TaskArgs) -> Result<(), Error> {
         if let Some(d) = &report.drivers {
             println!("drivers   {d}");
         }
+        if let Some(h) = &report.hostname {
+            let files: Vec<String> = h
+                .files
+                .iter()
+                .map(|f| format!("partition {} {}", f.partition, f.path))
+                .collect();
+            println!("hostname  {} in {}", h.name, files.join(", "));
+        }
+        if let Some(s) = &report.post_script {
+            println!("script    {} {} in {:.1} s", s.name, s.status, s.seconds);
+            for line in s.output.lines() {
+                println!("  | {line}");
+            }
+        }
         println!("time      {:.1} s", report.seconds);
     }
-    Ok(())
+    // A failed post-deploy script: the report above shows its output.
+    match report.error {
+        Some(e) => Err(Error::Usage(e)),
+        None => Ok(()),
+    }
 }
 
 fn run(cli: Cli) -> Result<(), Error> {

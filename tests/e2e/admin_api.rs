@@ -53,16 +53,25 @@ fn need(method: &str, path: &str) -> Option<&'static str> {
     let p = path.trim_start_matches("/api/v1/admin");
     Some(match (method, p) {
         ("POST", "/login" | "/setup") => return None,
-        ("GET", "/audit" | "/users" | "/tokens") => "admin",
+        ("GET", "/audit" | "/users" | "/tokens" | "/scripts/{name}") => "admin",
         ("GET", _) => "viewer",
         ("POST", "/logout") => "viewer",
         ("POST", "/tasks" | "/tasks/{id}/cancel" | "/hosts/wake") => "operator",
+        (
+            "POST",
+            "/sessions"
+            | "/sessions/{id}/members"
+            | "/sessions/{id}/start"
+            | "/sessions/{id}/cancel",
+        ) => "operator",
         ("POST", "/schedules" | "/schedules/{name}/pause" | "/schedules/{name}/resume") => {
             "operator"
         }
         ("DELETE", "/schedules/{name}") => "operator",
-        ("POST", "/hosts" | "/users" | "/tokens" | "/users/{name}/reset") => "admin",
-        ("DELETE", "/images/{image}" | "/users/{name}" | "/tokens/{id}") => "admin",
+        ("POST", "/hosts" | "/users" | "/tokens" | "/users/{name}/reset" | "/scripts") => "admin",
+        ("DELETE", "/images/{image}" | "/users/{name}" | "/tokens/{id}" | "/scripts/{name}") => {
+            "admin"
+        }
         _ => panic!("{method} {path} is in the OpenAPI document but not in this test's table"),
     })
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use marrow_tests::disks::{
-    assert_windows_like_disk, blank, partition_range, tools_missing, windows_like_disk,
+    assert_windows_like_disk, blank, partition_range, sh, tools_missing, windows_like_disk,
 };
 use marrow_tests::lab::Lab;
 use serde_json::Value;
@@ -381,4 +381,209 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
     assert_eq!(t["state"], "failed", "{t}");
     assert!(t["error"].as_str().unwrap().contains("alpha"), "{t}");
     lab.marrow_cli(&["store", "check"]);
+}
+
+/// `marrow --data-dir D ARGS` expected to fail: its stderr.
+fn cli_fails(lab: &Lab, args: &[&str]) -> String {
+    let out = Command::new(marrow_tests::workspace_bin("marrow"))
+        .arg("--data-dir")
+        .arg(&lab.data_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "marrow {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_restore_names_the_machine_and_runs_the_post_script_with_the_partitions_mounted() {
+    let Some((lab, source)) = lab_with_disk("10.85.0", "post", 128, 2) else {
+        return;
+    };
+    let dir = lab.dir.path().to_path_buf();
+    let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
+    client_ok(&lab, "capture", &token, &source);
+    lab.marrow_cli(&["host", "add", MAC_C, "--name", "pc-a", "--group", "room-b"]);
+    lab.marrow_cli(&["host", "add", MAC_B, "--name", "pc-b", "--group", "room-b"]);
+
+    // The script sees the task's variables and the mounted partitions,
+    // and what it writes lands on the restored disk.
+    let script = dir.join("fixup.sh");
+    std::fs::write(
+        &script,
+        "set -e\necho \"host=$MARROW_HOST_NAME name=$MARROW_HOSTNAME group=$MARROW_GROUP task=$MARROW_TASK_ID\"\n\
+         echo \"root=$(cat \"$MARROW_LINUX_ROOT/etc/hostname\")\"\n\
+         ls \"$MARROW_WINDOWS\" | grep -q Windows && echo windows-mounted\n\
+         echo \"stamped by $MARROW_IMAGE\" > \"$MARROW_LINUX_ROOT/etc/marrow-stamp\"\n\
+         echo to-stderr >&2\n",
+    )
+    .unwrap();
+    lab.marrow_cli(&["script", "add", "fixup", script.to_str().unwrap()]);
+    let listed: Value =
+        serde_json::from_str(&lab.marrow_cli(&["script", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["name"], "fixup", "{listed}");
+    let err = cli_fails(&lab, &["script", "add", "fixup", script.to_str().unwrap()]);
+    assert!(err.contains("--replace"), "{err}");
+    let err = cli_fails(
+        &lab,
+        &[
+            "task",
+            "restore",
+            "--host",
+            MAC_B,
+            "--image",
+            "lab",
+            "--post-script",
+            "nope",
+        ],
+    );
+    assert!(err.contains("no post-deploy script \"nope\""), "{err}");
+
+    let target = blank(&dir, "target.img", 128);
+    let (id, token) = task(
+        &lab,
+        &[
+            "restore",
+            "--host",
+            MAC_B,
+            "--image",
+            "lab",
+            "--hostname",
+            "{group}-{n}",
+            "--post-script",
+            "fixup",
+        ],
+    );
+    // A script an active task runs stays.
+    let err = cli_fails(&lab, &["script", "remove", "fixup"]);
+    assert!(err.contains(&format!("active task(s) {id}")), "{err}");
+    let report = client_ok(&lab, "restore", &token, &target);
+    let t = task_json(&lab, id);
+    assert_eq!(t["state"], "done", "{t}");
+    assert_eq!(t["hostname"], "room-b-2");
+    // pc-a is 1 and pc-b 2 in room-b, by name.
+    let hostname = &report["hostname"];
+    assert_eq!(hostname["name"], "room-b-2", "{report}");
+    let files: Vec<String> = hostname["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["partition"],
+                f["os"].as_str().unwrap(),
+                f["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "2 linux etc/hostname",
+            "2 linux etc/hosts",
+            "3 windows Windows/Panther/unattend.xml"
+        ],
+        "{report}"
+    );
+    let script_report = &report["post_script"];
+    assert_eq!(script_report["exit_code"], 0, "{report}");
+    let output = script_report["output"].as_str().unwrap();
+    assert!(
+        output.contains(&format!("host=pc-b name=room-b-2 group=room-b task={id}"))
+            && output.contains("root=room-b-2")
+            && output.contains("windows-mounted")
+            && output.contains("to-stderr"),
+        "{output}"
+    );
+    assert_eq!(
+        t["report"]["post_script"]["output"],
+        script_report["output"]
+    );
+
+    // Read back from the restored disk with the filesystems' own tools.
+    let fs_ok = assert_windows_like_disk(&target, "post", 2);
+    let root = marrow_tests::disks::partition(&target, 2);
+    let cat = |path: &str| {
+        sh(&format!(
+            "debugfs -R 'cat {path}' {} 2>/dev/null",
+            root.display()
+        ))
+    };
+    assert_eq!(cat("/etc/hostname"), "room-b-2\n");
+    assert!(
+        cat("/etc/hosts").contains("127.0.1.1\troom-b-2\n"),
+        "{}",
+        cat("/etc/hosts")
+    );
+    assert_eq!(cat("/etc/marrow-stamp"), "stamped by lab\n");
+    let answer = dir.join("unattend.xml");
+    sh(&format!(
+        "ntfscat {} Windows/Panther/unattend.xml > {}; xmllint --noout {}",
+        fs_ok.display(),
+        answer.display(),
+        answer.display()
+    ));
+    let xml = std::fs::read_to_string(&answer).unwrap();
+    assert!(
+        xml.contains("<ComputerName>room-b-2</ComputerName>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<settings pass=\"specialize\">"), "{xml}");
+    assert!(xml.contains("<SystemLocale>en-US</SystemLocale>"), "{xml}");
+
+    // A failing script fails the task, its output kept, and the client
+    // exits non-zero naming it.
+    let failing = dir.join("fail.sh");
+    std::fs::write(
+        &failing,
+        "echo checking; echo 'no licence server' >&2; exit 7\n",
+    )
+    .unwrap();
+    lab.marrow_cli(&["script", "add", "check", failing.to_str().unwrap()]);
+    let (id, token) = task(
+        &lab,
+        &[
+            "restore",
+            "--host",
+            MAC_B,
+            "--image",
+            "lab",
+            "--post-script",
+            "check",
+        ],
+    );
+    let out = client(&lab, "restore", &token, &target);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("post-script check exited 7"), "{stderr}");
+    let t = task_json(&lab, id);
+    assert_eq!(t["state"], "failed", "{t}");
+    assert_eq!(t["error"], "post-script check exited 7");
+    assert_eq!(t["report"]["post_script"]["exit_code"], 7);
+    assert_eq!(
+        t["report"]["post_script"]["output"],
+        "checking\nno licence server\n"
+    );
+
+    // Both actions are audited; an unused script can go.
+    lab.marrow_cli(&["script", "remove", "check"]);
+    let audit: Value = serde_json::from_str(&lab.marrow_cli(&["audit", "--json"])).unwrap();
+    let entries = audit.as_array().expect("audit entries");
+    let has = |action: &str, object: &str, outcome: &str| {
+        entries.iter().any(|e| {
+            e["action"] == action
+                && e["object"] == object
+                && e["outcome"].as_str().unwrap_or("").starts_with(outcome)
+        })
+    };
+    assert!(has("script.add", "fixup", "ok"), "{audit}");
+    assert!(has("script.add", "fixup", "failed"), "{audit}");
+    assert!(has("script.remove", "fixup", "failed"), "{audit}");
+    assert!(has("script.remove", "check", "ok"), "{audit}");
+    assert!(
+        entries.iter().any(|e| e["action"] == "task.restore"
+            && e["args"].to_string().contains("{group}-{n}")),
+        "{audit}"
+    );
 }

@@ -187,6 +187,16 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
         "--os",
         "win11-x64",
     ]);
+    // After it, the machine is named from its MAC and a script checks,
+    // in the client's own shell, what the restore left mounted.
+    let script = dir.join("check.sh");
+    std::fs::write(
+        &script,
+        "set -e\necho \"hostname $(cat \"$MARROW_LINUX_ROOT/etc/hostname\")\"\n\
+         ls \"$MARROW_WINDOWS/Drivers/marrow\"\necho \"disk $MARROW_DISK\"\n",
+    )
+    .unwrap();
+    lab.marrow_cli(&["script", "add", "vm-check", script.to_str().unwrap()]);
     let target = blank(&dir, "target.img", 400);
     let rest = task(
         &lab,
@@ -199,6 +209,10 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
             "--grow-last-partition",
             "--inject-drivers",
             "win11-x64",
+            "--hostname",
+            "lab-{mac}",
+            "--post-script",
+            "vm-check",
             "--after",
             "poweroff",
         ],
@@ -303,6 +317,28 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
     let xml = std::fs::read_to_string(&answer).unwrap();
     assert!(xml.contains(r"C:\Drivers\marrow"), "{xml}");
     assert!(xml.contains("<SystemLocale>en-US</SystemLocale>"), "{xml}");
+
+    // Post-deploy: the name in both systems, and the script's report.
+    let name = format!("lab-{}", RESTORE_MAC.replace(':', ""));
+    assert!(
+        xml.contains(&format!("<ComputerName>{name}</ComputerName>")),
+        "{xml}"
+    );
+    let root = marrow_tests::disks::partition(&target, 2);
+    let etc = sh(&format!(
+        "debugfs -R 'cat /etc/hostname' {} 2>/dev/null",
+        root.display()
+    ));
+    assert_eq!(etc, format!("{name}\n"));
+    let post = &report["post_script"];
+    assert_eq!(post["exit_code"], 0, "{report}\n--- serial ---\n{serial}");
+    let output = post["output"].as_str().unwrap();
+    assert!(
+        output.contains(&format!("hostname {name}\n"))
+            && output.contains("netkvm-amd64")
+            && output.contains("disk /dev/"),
+        "{output}"
+    );
     // The inventory the client reported drives `drivers match --host`.
     let matched: Value = serde_json::from_str(&lab.marrow_cli(&[
         "drivers",

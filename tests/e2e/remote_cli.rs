@@ -148,6 +148,49 @@ const SCRIPT: &[&[&str]] = &[
     &["schedule", "resume", "nightly"],
     &["schedule", "remove", "eve"],
     &["schedule", "show", "eve"],
+    // Images and sessions: `tiny` is captured into both data directories
+    // before the scenario runs.
+    &["image", "inspect", "tiny"],
+    &["image", "inspect", "tiny", "--json"],
+    &["image", "inspect", "nothing"],
+    &["session", "list"],
+    &[
+        "session", "create", "--image", "nothing", "--group", "room-b",
+    ],
+    &["session", "create", "--image", "tiny", "--group", "nobody"],
+    &[
+        "session",
+        "create",
+        "--image",
+        "tiny",
+        "--group",
+        "room-b",
+        "--hostname",
+        "{group}-{n}",
+        "--min-receivers",
+        "2",
+    ],
+    &[
+        "session",
+        "create",
+        "--image",
+        "tiny",
+        "--host",
+        "lab-02",
+        "--hostname",
+        "{group}-{n}",
+    ],
+    &["session", "add", "1", "--host", "lab-02"],
+    &["session", "add", "1", "--host", "lab-02"],
+    &["session", "show", "1"],
+    &["session", "show", "1", "--json"],
+    &["session", "list", "--json"],
+    &["task", "list"],
+    &["session", "start", "99"],
+    &["session", "cancel", "1"],
+    &["session", "cancel", "1"],
+    &["session", "show", "99"],
+    &["session", "show", "1", "--follow"],
 ];
 
 struct Run {
@@ -207,6 +250,25 @@ fn remote_cli_prints_what_the_local_cli_prints() {
     let url = format!("http://{}:8080", lab.server_ip);
     let bin = marrow_tests::workspace_bin("marrow");
     let bin = bin.to_str().unwrap();
+    // The same small image in both stores, for `image inspect` and sessions.
+    let disk = lab.dir.path().join("tiny.img");
+    let bytes: Vec<u8> = (0..(2u32 << 20)).map(|i| (i / 4096 % 251) as u8).collect();
+    std::fs::write(&disk, bytes).unwrap();
+    for dir in [&local_dir, &lab.data_dir] {
+        let out = Command::new(bin)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["image", "capture"])
+            .arg(&disk)
+            .args(["--name", "tiny"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     for args in SCRIPT {
         let mut local = Command::new(bin);
         local.arg("--data-dir").arg(&local_dir);

@@ -16,6 +16,7 @@
 //! was, and the result is checked to be well-formed before it replaces the
 //! original. `docs/drivers.md` says when Windows reads those passes.
 
+mod computer_name;
 mod package;
 mod setup_complete;
 mod unattend;
@@ -23,6 +24,7 @@ mod unattend;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use computer_name::{refuse as refuse_computer_name, set_computer_name};
 pub use marrow_protocol::api::{InjectReport, Injected, Skipped};
 pub use setup_complete::{setup_complete_script, SETUP_COMPLETE};
 pub use unattend::{add_driver_path, new_answer_file, PASSES};
@@ -127,15 +129,9 @@ pub fn inject(
     }
     let answer = resolve_ci(root, &options.answer_file);
     let driver_path = options.windows_path();
-    let (text, created) = match fs::read(&answer) {
-        Ok(bytes) => (decode_answer(&answer, bytes)?, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
-        Err(e) => {
-            return Err(Error::Io {
-                path: answer,
-                source: e,
-            })
-        }
+    let (text, created) = match read_answer(&answer)? {
+        Some(text) => (text, false),
+        None => (String::new(), true),
     };
     let (edited, added) = if created {
         (
@@ -149,20 +145,9 @@ pub fn inject(
         })?
     };
     if !added.is_empty() {
-        if let Some(p) = answer.parent() {
-            fs::create_dir_all(p).map_err(io(p))?;
-        }
-        let tmp = answer.with_extension("xml.marrow-tmp");
-        fs::write(&tmp, edited.as_bytes()).map_err(io(&tmp))?;
-        fs::rename(&tmp, &answer).map_err(io(&answer))?;
+        replace_file(&answer, edited.as_bytes())?;
     }
-    report.answer_file = Some(
-        answer
-            .strip_prefix(root)
-            .unwrap_or(&answer)
-            .to_string_lossy()
-            .to_string(),
-    );
+    report.answer_file = Some(relative(root, &answer));
     report.answer_file_created = created;
     report.passes_added = added;
     if options.setup_complete {
@@ -178,20 +163,62 @@ pub fn inject(
             }
         };
         if let Some(new) = setup_complete_script(old.as_deref(), &options.folder) {
-            if let Some(p) = script.parent() {
-                fs::create_dir_all(p).map_err(io(p))?;
-            }
-            let tmp = script.with_extension("cmd.marrow-tmp");
-            fs::write(&tmp, &new).map_err(io(&tmp))?;
-            fs::rename(&tmp, &script).map_err(io(&script))?;
-            report.setup_complete = Some(
-                script
-                    .strip_prefix(root)
-                    .unwrap_or(&script)
-                    .to_string_lossy()
-                    .to_string(),
-            );
+            replace_file(&script, &new)?;
+            report.setup_complete = Some(relative(root, &script));
         }
     }
     Ok(report)
+}
+
+/// Names the machine `name` in the answer file `answer_file` (relative to
+/// the mounted Windows volume at `root`, found case-insensitively),
+/// creating the file when there is none. Returns the file's path inside
+/// the volume.
+pub fn name_computer(root: &Path, answer_file: &str, name: &str, arch: Arch) -> Result<String> {
+    let answer = resolve_ci(root, answer_file);
+    let text = read_answer(&answer)?.unwrap_or_else(|| {
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <unattend xmlns=\"urn:schemas-microsoft-com:unattend\">\n</unattend>\n"
+            .to_string()
+    });
+    let edited = set_computer_name(&text, name, arch).map_err(|reason| Error::AnswerFile {
+        path: answer.clone(),
+        reason,
+    })?;
+    if edited != text || !answer.exists() {
+        replace_file(&answer, edited.as_bytes())?;
+    }
+    Ok(relative(root, &answer))
+}
+
+/// The answer file's text, or `None` when there is none.
+fn read_answer(answer: &Path) -> Result<Option<String>> {
+    match fs::read(answer) {
+        Ok(bytes) => Ok(Some(decode_answer(answer, bytes)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io {
+            path: answer.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Writes `bytes` beside `path` and renames it over: the file is the old
+/// one or the new one, never half of each.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(io(p))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".marrow-tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .to_string()
 }

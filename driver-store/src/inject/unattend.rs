@@ -35,7 +35,7 @@ pub(super) fn decode_answer(path: &Path, bytes: Vec<u8>) -> Result<String> {
     })
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     quick_xml::escape::escape(text).into_owned()
 }
 
@@ -84,22 +84,22 @@ pub fn new_answer_file(driver_path: &str, arch: Arch) -> String {
 }
 
 /// An element the edit cares about, with where it is in the text.
-struct Node {
-    local: String,
-    attrs: Vec<(String, String)>,
+pub(super) struct Node {
+    pub(super) local: String,
+    pub(super) attrs: Vec<(String, String)>,
     /// Byte offset of its `<`.
-    start: usize,
+    pub(super) start: usize,
     /// Byte offset just after its start tag (or the whole empty element).
-    after_start: usize,
+    pub(super) after_start: usize,
     /// Byte offset of its end tag's `<`; for an empty element, `start`.
-    end: Option<usize>,
-    empty: bool,
-    parent: Option<usize>,
-    text: String,
+    pub(super) end: Option<usize>,
+    pub(super) empty: bool,
+    pub(super) parent: Option<usize>,
+    pub(super) text: String,
 }
 
 impl Node {
-    fn attr(&self, local: &str) -> Option<&str> {
+    pub(super) fn attr(&self, local: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| {
@@ -109,7 +109,7 @@ impl Node {
     }
 }
 
-fn parse_nodes(text: &str) -> std::result::Result<Vec<Node>, String> {
+pub(super) fn parse_nodes(text: &str) -> std::result::Result<Vec<Node>, String> {
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut nodes: Vec<Node> = Vec::new();
@@ -177,7 +177,7 @@ fn parse_nodes(text: &str) -> std::result::Result<Vec<Node>, String> {
 }
 
 /// The whitespace before the line that holds byte `at`.
-fn indent_at(text: &str, at: usize) -> String {
+pub(super) fn indent_at(text: &str, at: usize) -> String {
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     text[line_start..at]
         .chars()
@@ -279,6 +279,15 @@ pub fn add_driver_path(
         ));
         added.push(pass.to_string());
     }
+    let out = insert_into(text, &nodes, &inserts);
+    // The edit must leave a well-formed answer file, or nothing is written.
+    parse_nodes(&out).map_err(|e| format!("edit produced invalid XML ({e}); left unchanged"))?;
+    Ok((out, added))
+}
+
+/// `text` with each insert's inner text added at the end of its element
+/// (an empty element is opened up for it); every other byte stays.
+pub(super) fn insert_into(text: &str, nodes: &[Node], inserts: &[(usize, String)]) -> String {
     // One edit per element: (offset, bytes to remove, text to insert).
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut targets: Vec<usize> = inserts.iter().map(|(i, _)| *i).collect();
@@ -316,14 +325,18 @@ pub fn add_driver_path(
             }
         }
     }
+    apply(text, edits)
+}
+
+/// `text` with the edits (offset, bytes to remove, text to insert) made,
+/// last first so the earlier offsets still hold.
+pub(super) fn apply(text: &str, mut edits: Vec<(usize, usize, String)>) -> String {
     edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = text.to_string();
     for (at, remove, insert) in edits {
         out.replace_range(at..at + remove, &insert);
     }
-    // The edit must leave a well-formed answer file, or nothing is written.
-    parse_nodes(&out).map_err(|e| format!("edit produced invalid XML ({e}); left unchanged"))?;
-    Ok((out, added))
+    out
 }
 
 #[cfg(test)]

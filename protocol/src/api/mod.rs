@@ -26,6 +26,7 @@
 //! | POST | [`crate::routes::SESSION_REPORT`] | [`session::ReceiverReport`] → [`session::ReportReply`] |
 
 mod drivers;
+pub mod post;
 pub mod session;
 
 pub use drivers::{
@@ -109,6 +110,9 @@ pub struct TaskInfo {
     /// ([`crate::routes::SESSION_JOIN`]) instead of fetching every chunk.
     #[serde(default)]
     pub session: Option<i64>,
+    /// For a restore: the hostname to set and the script to run after it.
+    #[serde(default)]
+    pub post: post::PostDeploy,
 }
 
 /// One progress report.
@@ -158,6 +162,12 @@ pub struct Report {
     /// Driver injection, when the task asked for it: what was injected and
     /// why, and what was skipped.
     pub drivers: Option<DriverReport>,
+    /// The hostname written into the restored system, when the task set one.
+    #[serde(default)]
+    pub hostname: Option<post::HostnameReport>,
+    /// The post-deploy script's outcome, when the task ran one.
+    #[serde(default)]
+    pub post_script: Option<post::ScriptReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

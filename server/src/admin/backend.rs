@@ -7,11 +7,14 @@ use crate::error::Result;
 use crate::paths::DataDir;
 use crate::tasks::OsRng;
 
-use super::requests::{AddHost, NewTaskRequest, WakeRequest};
-use super::views::{CreatedTask, HostView, ImageRow, TaskView, WakeReport};
+use super::requests::{AddHost, AddMembers, NewSessionRequest, NewTaskRequest, WakeRequest};
+use super::views::{
+    CreatedSession, CreatedTask, HostView, ImageInspect, ImageRow, MemberView, TaskView, WakeReport,
+};
 use super::Ctx;
 use crate::schedules::{self, NewSchedule, ScheduleView};
 use crate::serve::net::{self, Interface};
+use crate::sessions::view::SessionView;
 
 /// The operations the CLI can run here or remotely.
 pub trait Backend {
@@ -25,6 +28,7 @@ pub trait Backend {
     fn create_task(&mut self, req: &NewTaskRequest) -> Result<CreatedTask>;
     fn cancel_task(&mut self, id: i64) -> Result<TaskView>;
     fn images(&mut self) -> Result<Vec<ImageRow>>;
+    fn inspect_image(&mut self, image: &str) -> Result<ImageInspect>;
     fn delete_image(&mut self, image: &str) -> Result<Vec<String>>;
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
     fn wake(&mut self, req: &WakeRequest) -> Result<WakeReport>;
@@ -33,6 +37,19 @@ pub trait Backend {
     fn add_schedule(&mut self, req: &NewSchedule) -> Result<ScheduleView>;
     fn remove_schedule(&mut self, name: &str) -> Result<()>;
     fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<ScheduleView>;
+    fn sessions(&mut self) -> Result<Vec<SessionView>>;
+    fn session(&mut self, id: i64) -> Result<SessionView>;
+    /// Calls `seen` with the session each time it changes, until it ends;
+    /// returns the last view.
+    fn follow_session(
+        &mut self,
+        id: i64,
+        seen: &mut dyn FnMut(&SessionView),
+    ) -> Result<SessionView>;
+    fn create_session(&mut self, req: &NewSessionRequest) -> Result<CreatedSession>;
+    fn add_members(&mut self, id: i64, req: &AddMembers) -> Result<Vec<MemberView>>;
+    fn start_session(&mut self, id: i64) -> Result<SessionView>;
+    fn cancel_session(&mut self, id: i64) -> Result<SessionView>;
 }
 
 /// The data directory, opened per command, as the local user.
@@ -133,6 +150,10 @@ impl Backend for Local {
         super::list_images(&self.dirs.store())
     }
 
+    fn inspect_image(&mut self, image: &str) -> Result<ImageInspect> {
+        super::inspect_image(&self.dirs.store(), image)
+    }
+
     fn delete_image(&mut self, image: &str) -> Result<Vec<String>> {
         let ctx = self.ctx();
         super::delete_image(&mut self.write()?, &ctx, &self.dirs.store(), image)
@@ -165,5 +186,49 @@ impl Backend for Local {
 
     fn pause_schedule(&mut self, name: &str, paused: bool) -> Result<ScheduleView> {
         schedules::set_paused(&mut self.write()?, &self.ctx(), name, paused)
+    }
+
+    fn sessions(&mut self) -> Result<Vec<SessionView>> {
+        super::list_sessions(&self.read()?)
+    }
+
+    fn session(&mut self, id: i64) -> Result<SessionView> {
+        super::get_session(&self.read()?, id)
+    }
+
+    fn follow_session(
+        &mut self,
+        id: i64,
+        seen: &mut dyn FnMut(&SessionView),
+    ) -> Result<SessionView> {
+        let mut last: Option<SessionView> = None;
+        loop {
+            let v = self.session(id)?;
+            if last.as_ref() != Some(&v) {
+                seen(&v);
+            }
+            if !v.state.is_active() {
+                return Ok(v);
+            }
+            last = Some(v);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+
+    fn create_session(&mut self, req: &NewSessionRequest) -> Result<CreatedSession> {
+        let ctx = self.ctx();
+        super::create_session(&mut self.write()?, &self.dirs, &ctx, req, &mut OsRng)
+    }
+
+    fn add_members(&mut self, id: i64, req: &AddMembers) -> Result<Vec<MemberView>> {
+        super::add_members(&mut self.write()?, &self.ctx(), id, req, &mut OsRng)
+    }
+
+    fn start_session(&mut self, id: i64) -> Result<SessionView> {
+        super::start_session(&mut self.write()?, &self.ctx(), id)
+    }
+
+    fn cancel_session(&mut self, id: i64) -> Result<SessionView> {
+        super::cancel_session(&mut self.write()?, &self.ctx(), id)
     }
 }

@@ -1,14 +1,16 @@
-//! Images: list and delete (capture, restore and inspect stay at the
+//! Images: list, inspect and delete (capture and restore stay at the
 //! server's shell, where the disks are).
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use image_format::catalog;
-use image_format::maintenance;
-use image_format::store::{LocalStore, ManifestStore, ReadStore};
+use image_format::maintenance::{self, referenced_chunks};
+use image_format::store::{LocalStore, ManifestStore, PruneStore, ReadStore};
+use image_format::ChunkId;
 use serde_json::json;
 
-use super::views::ImageRow;
+use super::views::{ImageInspect, ImageRow, RegionView, SharedView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::Result;
@@ -62,5 +64,81 @@ pub fn delete_image(db: &mut Db, ctx: &Ctx, path: &Path, image: &str) -> Result<
             .iter()
             .map(|id| id.to_hex())
             .collect())
+    })
+}
+
+/// An image version's layout, regions, stored size and what it shares
+/// with every other version in the store at `path`.
+pub fn inspect_image(path: &Path, reference: &str) -> Result<ImageInspect> {
+    let r = catalog::ImageRef::parse(reference)?;
+    if !LocalStore::is_store(path) {
+        return Err(image_format::Error::ImageNotFound {
+            name: r.name,
+            store: path.display().to_string(),
+        }
+        .into());
+    }
+    let store = LocalStore::open(path)?;
+    let id = catalog::resolve(&store, &r, &store.describe())?.id;
+    let manifest = catalog::load(&store, &id, &store.describe())?;
+    let mut mine = HashSet::new();
+    referenced_chunks(&manifest, &store, &mut mine)?;
+    let mut stored = 0u64;
+    for c in &mine {
+        stored += store.stored_size(c)?.unwrap_or(0);
+    }
+    let mut shared: HashMap<String, (u64, u64)> = HashMap::new();
+    for name in store.names()? {
+        for entry in store.history(&name)? {
+            if entry.id == id {
+                continue;
+            }
+            let other = catalog::load(&store, &entry.id, &store.describe())?;
+            let mut theirs: HashSet<ChunkId> = HashSet::new();
+            referenced_chunks(&other, &store, &mut theirs)?;
+            let common: Vec<_> = mine.intersection(&theirs).collect();
+            if !common.is_empty() {
+                let mut bytes = 0;
+                for c in &common {
+                    bytes += store.stored_size(c)?.unwrap_or(0);
+                }
+                shared.insert(
+                    format!("{name}@{}", entry.id.short()),
+                    (common.len() as u64, bytes),
+                );
+            }
+        }
+    }
+    let mut shared: Vec<SharedView> = shared
+        .into_iter()
+        .map(|(image, (chunks, stored_bytes))| SharedView {
+            image,
+            chunks,
+            stored_bytes,
+        })
+        .collect();
+    shared.sort_by(|a, b| a.image.cmp(&b.image));
+    Ok(ImageInspect {
+        image: id.to_hex(),
+        layout: manifest.layout.clone(),
+        regions: manifest
+            .regions
+            .iter()
+            .map(|r| RegionView {
+                role: r.role,
+                partition: r.partition,
+                start: r.start,
+                length: r.length,
+                fs: r.fs,
+                data_bytes: r.data_bytes,
+                zero_bytes: r.zero_bytes,
+                chunks: r.chunk_count,
+            })
+            .collect(),
+        used_bytes: manifest.used_bytes(),
+        data_bytes: manifest.data_bytes(),
+        stored_bytes: stored,
+        unique_chunks: mine.len() as u64,
+        shared,
     })
 }

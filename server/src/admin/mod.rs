@@ -7,6 +7,8 @@ pub mod backend;
 mod hosts;
 mod images;
 pub mod requests;
+mod scripts;
+mod sessions;
 mod tasks;
 mod tokens;
 mod users;
@@ -14,7 +16,12 @@ pub mod views;
 mod wake;
 
 pub use hosts::{add_host, list_hosts};
-pub use images::{delete_image, list_images};
+pub use images::{delete_image, inspect_image, list_images};
+pub use scripts::{add_script, list_scripts, remove_script, script_body, MAX_SCRIPT_BYTES};
+pub use sessions::{
+    add_members, cancel_session, create_session, get_session, list_sessions, start_session,
+    DEFAULT_RATE_CAP,
+};
 pub use tasks::{cancel_task, create_task, create_task_and_wake, get_task, list_tasks};
 pub use tokens::{create_token, list_tokens, revoke_token};
 pub use users::{add_user, list_users, remove_user, reset_user, set_password, setup_link_base};
@@ -43,7 +50,7 @@ impl Ctx {
     }
 }
 
-/// A user or schedule name (`what` says which): 1–64 of letters, digits,
+/// A user, schedule or script name (`what` says which): 1–64 of letters, digits,
 /// `.`, `_`, `-`.
 pub fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -42,6 +42,24 @@ pub struct NewTaskRequest {
     /// Wake the host now, so that it PXE-boots into the task.
     #[serde(default)]
     pub wake: bool,
+    /// For a restore: the hostname to write, or a pattern of `{host}`,
+    /// `{mac}`, `{group}` and `{n}` (`lab-{mac}`).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// For a restore: the post-deploy script to run after it.
+    #[serde(default)]
+    pub post_script: Option<String>,
+}
+
+/// `marrow script add`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddScript {
+    pub name: String,
+    /// The script's text, run by `/bin/sh` in the client.
+    pub body: String,
+    /// Replace a script of that name.
+    #[serde(default)]
+    pub replace: bool,
 }
 
 /// `marrow host wake`.
@@ -73,4 +91,59 @@ pub struct NewToken {
     /// How long it lives: `30d`, `12h`, `90m`; default: until revoked.
     #[serde(default)]
     pub expires: Option<String>,
+}
+
+/// `marrow session create`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct NewSessionRequest {
+    /// `NAME` (the latest version, fixed now) or `NAME@ID`.
+    pub image: String,
+    /// Every host of this group (room).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Member hosts by MAC or name.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Start once this many receivers have joined.
+    #[serde(default)]
+    pub min_receivers: Option<u32>,
+    /// Start this many seconds after the first receiver joined.
+    #[serde(default)]
+    pub max_wait_secs: Option<i64>,
+    /// Start at this time (Unix seconds).
+    #[serde(default)]
+    pub start_at: Option<i64>,
+    /// The most the sender sends, in bits per second; default 800 Mbit/s.
+    #[serde(default)]
+    pub rate_cap: Option<u64>,
+    /// The disk rule each member's restore uses.
+    #[serde(default)]
+    pub disk: Option<String>,
+    #[serde(default)]
+    pub grow_last_partition: bool,
+    /// `reboot` (default) or `poweroff`.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Wake every member when the session is due.
+    #[serde(default)]
+    pub wake: bool,
+    /// The hostname pattern each member's restore writes.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The post-deploy script each member runs.
+    #[serde(default)]
+    pub post_script: Option<String>,
+    /// Return each member task's one-time token in the answer.
+    #[serde(default)]
+    pub show_tokens: bool,
+}
+
+/// `marrow session add`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AddMembers {
+    /// Hosts by MAC or name.
+    pub hosts: Vec<String>,
+    /// Return each new member task's one-time token in the answer.
+    #[serde(default)]
+    pub show_tokens: bool,
 }

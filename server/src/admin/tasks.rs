@@ -37,6 +37,7 @@ pub fn create_task(
         "kind": req.kind, "host": req.host, "image": req.image, "disk": req.disk,
         "grow_last_partition": req.grow_last_partition,
         "inject_drivers": req.inject_drivers, "after": req.after,
+        "hostname": req.hostname, "post_script": req.post_script,
     });
     let action = format!("task.{}", req.kind);
     audited(db, ctx, &action, Some(&req.host), args, |db| {
@@ -54,9 +55,14 @@ pub fn create_task(
             Some(a) => After::parse(a)
                 .ok_or_else(|| Error::Usage(format!("after {a:?}: use reboot or poweroff")))?,
         };
-        if kind == TaskKind::Capture && (req.grow_last_partition || req.inject_drivers.is_some()) {
+        if kind == TaskKind::Capture
+            && (req.grow_last_partition
+                || req.inject_drivers.is_some()
+                || req.hostname.is_some()
+                || req.post_script.is_some())
+        {
             return Err(Error::Usage(
-                "growing a partition and injecting drivers are for restore tasks only".into(),
+                "growing a partition, injecting drivers, --hostname and --post-script are for restore tasks only".into(),
             ));
         }
         let new = NewTask {
@@ -67,6 +73,8 @@ pub fn create_task(
             grow_last_partition: req.grow_last_partition,
             after,
             inject_drivers: req.inject_drivers.clone(),
+            hostname: req.hostname.clone(),
+            post_script: req.post_script.clone(),
         };
         let store = StoreImages::open(dirs)?;
         let created = tasks::create(db, &ctx.actor, &new, store.images(), ctx.now, rng)?;

@@ -66,6 +66,12 @@ pub struct TaskView {
     pub updated: i64,
     /// The multicast session it belongs to.
     pub session: Option<i64>,
+    /// The hostname a restore writes (its pattern expanded for the host).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// The post-deploy script a restore runs.
+    #[serde(default)]
+    pub post_script: Option<String>,
 }
 
 impl From<&Task> for TaskView {
@@ -87,8 +93,21 @@ impl From<&Task> for TaskView {
             created: t.created,
             updated: t.updated,
             session: t.session,
+            hostname: t.hostname.clone(),
+            post_script: t.post_script.clone(),
         }
     }
+}
+
+/// A post-deploy script, without its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScriptView {
+    pub name: String,
+    pub bytes: usize,
+    /// BLAKE3 of its text, hex.
+    pub blake3: String,
+    pub created: i64,
+    pub updated: i64,
 }
 
 /// A new task. Its one-time token is in the answer only when asked for:
@@ -182,4 +201,63 @@ pub struct CreatedToken {
     pub role: String,
     pub expires: Option<i64>,
     pub token: String,
+}
+
+/// A member of a session: its host and restore task (and, when asked
+/// for, the task's one-time token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    pub host: String,
+    pub task: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// A new multicast session and its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedSession {
+    pub id: i64,
+    pub members: Vec<MemberView>,
+}
+
+/// `image inspect`: one version's layout and regions, and what it shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImageInspect {
+    /// The version's id (its manifest's BLAKE3).
+    pub image: String,
+    /// The disk's layout: size, sector size, table and partitions.
+    #[schema(value_type = Object)]
+    pub layout: image_format::layout::DiskLayout,
+    pub regions: Vec<RegionView>,
+    pub used_bytes: u64,
+    pub data_bytes: u64,
+    /// Compressed bytes of the chunks it references.
+    pub stored_bytes: u64,
+    pub unique_chunks: u64,
+    /// Other versions it shares chunks with.
+    pub shared: Vec<SharedView>,
+}
+
+/// One region of an image: a partition, the boot area or a gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RegionView {
+    #[schema(value_type = String)]
+    pub role: image_format::manifest::RegionRole,
+    pub partition: Option<u32>,
+    pub start: u64,
+    pub length: u64,
+    #[schema(value_type = String)]
+    pub fs: image_format::fs::FsKind,
+    pub data_bytes: u64,
+    pub zero_bytes: u64,
+    pub chunks: u64,
+}
+
+/// Chunks shared with another image version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SharedView {
+    /// `NAME@SHORTID`.
+    pub image: String,
+    pub chunks: u64,
+    pub stored_bytes: u64,
 }

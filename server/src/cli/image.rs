@@ -1,7 +1,6 @@
 //! `marrow image`: capture, restore and manage images in a chunk store.
 //! Works offline, on the store directory alone.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,12 +8,12 @@ use image_format::capture::{capture, CaptureOptions};
 use image_format::catalog::{self, ImageRef};
 use image_format::disk::FileDisk;
 use image_format::layout::TableKind;
-use image_format::maintenance::{self, referenced_chunks};
-use image_format::manifest::Manifest;
+use image_format::maintenance;
+use image_format::manifest::{Manifest, RegionRole};
 use image_format::plan::{RestoreOptions, RestorePlan};
 use image_format::restore::{restore, Target};
-use image_format::store::{LocalStore, LockMode, LockStore, ManifestStore, PruneStore, ReadStore};
-use image_format::{default_threads, human, ChunkId, ChunkParams, ImageId};
+use image_format::store::{LocalStore, LockMode, LockStore, ReadStore};
+use image_format::{default_threads, human, ChunkParams, ImageId};
 use serde_json::json;
 
 use super::Global;
@@ -132,7 +131,7 @@ impl ImageCommand {
     pub fn remote_capable(&self) -> bool {
         matches!(
             self,
-            ImageCommand::List { .. } | ImageCommand::Delete { .. }
+            ImageCommand::List { .. } | ImageCommand::Inspect { .. } | ImageCommand::Delete { .. }
         )
     }
 }
@@ -175,9 +174,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             verify_cmd(&LocalStore::open(&store.path(global))?, &image, json)
         }
         ImageCommand::List { store, json } => list_cmd(global, &store, json),
-        ImageCommand::Inspect { image, store, json } => {
-            inspect_cmd(&LocalStore::open(&store.path(global))?, &image, json)
-        }
+        ImageCommand::Inspect { image, store, json } => inspect_cmd(global, &store, &image, json),
         ImageCommand::Delete { image, store } => delete_cmd(global, &store, &image),
         ImageCommand::Import {
             file,
@@ -588,72 +585,16 @@ fn list_cmd(global: &Global, store: &StoreArg, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn inspect_cmd(store: &LocalStore, reference: &str, json: bool) -> Result<()> {
-    let (id, manifest) = open_image(store, reference)?;
-    let mut mine = HashSet::new();
-    referenced_chunks(&manifest, store, &mut mine)?;
-    let mut stored = 0u64;
-    for c in &mine {
-        stored += store.stored_size(c)?.unwrap_or(0);
-    }
-    // Sharing with every other image version in the store.
-    let mut shared: HashMap<String, (u64, u64)> = HashMap::new();
-    for name in store.names()? {
-        for entry in store.history(&name)? {
-            if entry.id == id {
-                continue;
-            }
-            let other = catalog::load(store, &entry.id, &store.describe())?;
-            let mut theirs: HashSet<ChunkId> = HashSet::new();
-            referenced_chunks(&other, store, &mut theirs)?;
-            let common: Vec<_> = mine.intersection(&theirs).collect();
-            if !common.is_empty() {
-                let mut bytes = 0;
-                for c in &common {
-                    bytes += store.stored_size(c)?.unwrap_or(0);
-                }
-                shared.insert(
-                    format!("{name}@{}", entry.id.short()),
-                    (common.len() as u64, bytes),
-                );
-            }
-        }
-    }
-    let regions: Vec<_> = manifest
-        .regions
-        .iter()
-        .map(|r| {
-            json!({
-                "role": r.role,
-                "partition": r.partition,
-                "start": r.start,
-                "length": r.length,
-                "fs": r.fs,
-                "data_bytes": r.data_bytes,
-                "zero_bytes": r.zero_bytes,
-                "chunks": r.chunk_count,
-            })
-        })
-        .collect();
+fn inspect_cmd(global: &Global, store: &StoreArg, reference: &str, json: bool) -> Result<()> {
+    let v = match named_store(global, store)? {
+        Some(path) => crate::admin::inspect_image(path, reference)?,
+        None => global.backend()?.inspect_image(reference)?,
+    };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "image": id.to_hex(),
-                "layout": manifest.layout,
-                "regions": regions,
-                "used_bytes": manifest.used_bytes(),
-                "data_bytes": manifest.data_bytes(),
-                "stored_bytes": stored,
-                "unique_chunks": mine.len(),
-                "shared": shared.iter().map(|(k, (n, b))| json!({"image": k, "chunks": n, "stored_bytes": b})).collect::<Vec<_>>(),
-            }))
-            .unwrap()
-        );
-        return Ok(());
+        return super::print_json(&v);
     }
-    let l = &manifest.layout;
-    println!("image     {reference} ({id})");
+    let l = &v.layout;
+    println!("image     {reference} ({})", v.image);
     println!(
         "disk      {} ({} bytes), {}, {}-byte sectors",
         human(l.size),
@@ -683,30 +624,40 @@ fn inspect_cmd(store: &LocalStore, reference: &str, json: bool) -> Result<()> {
         );
     }
     println!("regions");
-    for r in &manifest.regions {
+    for r in &v.regions {
+        let label = match (r.role, r.partition) {
+            (RegionRole::Partition, Some(n)) => format!("partition {n}"),
+            (RegionRole::Partition, None) => "partition".into(),
+            (RegionRole::BootArea, _) => "boot area".into(),
+            (RegionRole::Gap, _) => "gap".into(),
+            (RegionRole::WholeDisk, _) => "whole disk".into(),
+        };
         println!(
             "  {:<12} {:<8} data {:>10}  zeros {:>10}  chunks {}",
-            r.label(),
+            label,
             r.fs.name(),
             human(r.data_bytes),
             human(r.zero_bytes),
-            r.chunk_count
+            r.chunks
         );
     }
     println!(
         "sizes     used {}, data {}, stored {} in {} unique chunks",
-        human(manifest.used_bytes()),
-        human(manifest.data_bytes()),
-        human(stored),
-        mine.len()
+        human(v.used_bytes),
+        human(v.data_bytes),
+        human(v.stored_bytes),
+        v.unique_chunks
     );
-    if shared.is_empty() {
+    if v.shared.is_empty() {
         println!("shared    no chunks shared with other images");
     }
-    let mut shared: Vec<_> = shared.into_iter().collect();
-    shared.sort();
-    for (other, (n, bytes)) in shared {
-        println!("shared    {n} chunks ({}) with {other}", human(bytes));
+    for s in &v.shared {
+        println!(
+            "shared    {} chunks ({}) with {}",
+            s.chunks,
+            human(s.stored_bytes),
+            s.image
+        );
     }
     Ok(())
 }

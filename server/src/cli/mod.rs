@@ -17,6 +17,7 @@ mod initramfs;
 mod remote;
 mod schedule;
 mod scheduled;
+mod script;
 mod serve;
 mod session;
 mod store;
@@ -44,8 +45,9 @@ pub struct Global {
         default_value = "/var/lib/marrow"
     )]
     pub data_dir: PathBuf,
-    /// Run `host`, `task`, `image list|delete` and `audit` through this
-    /// server's admin API (http://HOST:8080) instead of the data directory.
+    /// Run `host`, `task`, `session`, `schedule`, `image list|inspect|delete`
+    /// and `audit` through this server's admin API (http://HOST:8080)
+    /// instead of the data directory.
     #[arg(long, global = true, env = "MARROW_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// The API token for --server (`marrow token create` makes one).
@@ -76,7 +78,7 @@ impl Global {
     fn local_only(&self, what: &str) -> Result<()> {
         match &self.server {
             Some(_) => Err(Error::Usage(format!(
-                "`marrow {what}` runs on the server itself; --server works with host, task, schedule, image list|delete and audit"
+                "`marrow {what}` runs on the server itself; --server works with host, task, session, schedule, image list|inspect|delete and audit"
             ))),
             None => Ok(()),
         }
@@ -127,6 +129,9 @@ pub enum Command {
     /// Run task and session commands at set times.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// Post-deploy scripts that restores run (`--post-script NAME`).
+    #[command(subcommand)]
+    Script(script::ScriptCommand),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -135,11 +140,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(_) => Some("serve"),
         Command::Image(cmd) if !cmd.remote_capable() => Some("image"),
         Command::Store(_) => Some("store"),
-        Command::Session(_) => Some("session"),
         Command::Drivers(_) => Some("drivers"),
         Command::Initramfs(_) => Some("initramfs"),
         Command::User(_) => Some("user"),
         Command::Token(_) => Some("token"),
+        Command::Script(_) => Some("script"),
         _ => None,
     };
     if let Some(what) = local_only {
@@ -158,5 +163,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token::run(&global, cmd),
         Command::Audit(args) => audit::run(&global, args),
         Command::Schedule(cmd) => schedule::run(&global, cmd),
+        Command::Script(cmd) => script::run(&global, cmd),
     }
 }

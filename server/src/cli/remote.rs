@@ -7,11 +7,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::backend::Backend;
-use crate::admin::requests::{AddHost, NewTaskRequest, WakeRequest};
-use crate::admin::views::{CreatedTask, HostView, ImageRow, TaskView, WakeReport};
+use crate::admin::requests::{AddHost, AddMembers, NewSessionRequest, NewTaskRequest, WakeRequest};
+use crate::admin::views::{
+    CreatedSession, CreatedTask, HostView, ImageInspect, ImageRow, MemberView, TaskView, WakeReport,
+};
 use crate::db::{AuditEntry, AuditFilter};
 use crate::error::{Error, Result};
 use crate::schedules::{NewSchedule, ScheduleView};
+use crate::sessions::view::SessionView;
 
 const ADMIN: &str = "/api/v1/admin";
 /// Rows fetched per page of a listing.
@@ -172,6 +175,37 @@ impl Remote {
 }
 
 /// A path segment, percent-encoded (RFC 3986 §3.3: unreserved kept).
+impl Remote {
+    /// Reads the event stream at `path`, calling `seen` with each `kind`
+    /// event's view, until `end`; returns the last view.
+    fn follow<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        kind: &str,
+        seen: &mut dyn FnMut(&T),
+    ) -> Result<Option<T>> {
+        let mut last = None;
+        for (event, data) in self.events(path)? {
+            match event.as_str() {
+                e if e == kind => {
+                    let v: T = serde_json::from_str(&data).map_err(|e| {
+                        Error::Refused(format!(
+                            "server {}: unreadable {kind} event: {e}",
+                            self.base
+                        ))
+                    })?;
+                    seen(&v);
+                    last = Some(v);
+                }
+                "end" => break,
+                "error" => return Err(Error::Refused(format!("server {}: {data}", self.base))),
+                _ => {}
+            }
+        }
+        Ok(last)
+    }
+}
+
 fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -201,21 +235,7 @@ impl Backend for Remote {
     }
 
     fn follow_task(&mut self, id: i64, seen: &mut dyn FnMut(&TaskView)) -> Result<TaskView> {
-        let mut last = None;
-        for (kind, data) in self.events(&format!("/tasks/{id}/events"))? {
-            match kind.as_str() {
-                "task" => {
-                    let t: TaskView = serde_json::from_str(&data).map_err(|e| {
-                        Error::Refused(format!("server {}: unreadable task event: {e}", self.base))
-                    })?;
-                    seen(&t);
-                    last = Some(t);
-                }
-                "end" => break,
-                "error" => return Err(Error::Refused(format!("server {}: {data}", self.base))),
-                _ => {}
-            }
-        }
+        let last = self.follow(&format!("/tasks/{id}/events"), "task", seen)?;
         // The stream ended (or broke): the task as it is now.
         match last {
             Some(t) if !matches!(t.state.as_str(), "pending" | "running") => Ok(t),
@@ -237,6 +257,10 @@ impl Backend for Remote {
 
     fn images(&mut self) -> Result<Vec<ImageRow>> {
         self.all("/images", "")
+    }
+
+    fn inspect_image(&mut self, image: &str) -> Result<ImageInspect> {
+        self.get(&format!("/images/{}", segment(image)))
     }
 
     fn delete_image(&mut self, image: &str) -> Result<Vec<String>> {
@@ -279,6 +303,50 @@ impl Backend for Remote {
         self.send(
             "POST",
             &format!("/schedules/{}/{verb}", segment(name)),
+            &serde_json::json!({}),
+        )
+    }
+
+    fn sessions(&mut self) -> Result<Vec<SessionView>> {
+        self.all("/sessions", "")
+    }
+
+    fn session(&mut self, id: i64) -> Result<SessionView> {
+        self.get(&format!("/sessions/{id}"))
+    }
+
+    fn follow_session(
+        &mut self,
+        id: i64,
+        seen: &mut dyn FnMut(&SessionView),
+    ) -> Result<SessionView> {
+        let last = self.follow(&format!("/sessions/{id}/events"), "session", seen)?;
+        match last {
+            Some(v) if !v.state.is_active() => Ok(v),
+            _ => self.session(id),
+        }
+    }
+
+    fn create_session(&mut self, req: &NewSessionRequest) -> Result<CreatedSession> {
+        self.send("POST", "/sessions", req)
+    }
+
+    fn add_members(&mut self, id: i64, req: &AddMembers) -> Result<Vec<MemberView>> {
+        self.send("POST", &format!("/sessions/{id}/members"), req)
+    }
+
+    fn start_session(&mut self, id: i64) -> Result<SessionView> {
+        self.send(
+            "POST",
+            &format!("/sessions/{id}/start"),
+            &serde_json::json!({}),
+        )
+    }
+
+    fn cancel_session(&mut self, id: i64) -> Result<SessionView> {
+        self.send(
+            "POST",
+            &format!("/sessions/{id}/cancel"),
             &serde_json::json!({}),
         )
     }

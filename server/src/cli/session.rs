@@ -1,18 +1,18 @@
-//! `marrow session`: restore a room from one multicast session.
+//! `marrow session`: restore a room from one multicast session, here or
+//! through a server's admin API.
 
 use std::io::IsTerminal;
 
 use marrow_protocol::api::session::SessionState;
 use marrow_protocol::api::After;
-use serde_json::json;
 
+use super::script::PostDeployArgs;
 use super::Global;
-use crate::clock::{Clock, SystemClock};
-use crate::db::{Db, StartPolicyRow};
+use crate::admin::backend::Backend;
+use crate::admin::requests::{AddMembers, NewSessionRequest};
+use crate::admin::views::MemberView;
 use crate::error::{Error, Result};
 use crate::sessions::view::SessionView;
-use crate::sessions::{self, NewSession};
-use crate::tasks::{Actor, OsRng};
 use crate::when::{parse_at, parse_duration, parse_rate};
 
 #[derive(Debug, clap::Subcommand)]
@@ -53,6 +53,8 @@ pub enum SessionCommand {
         /// Send a Wake-on-LAN packet to every member when the session is due.
         #[arg(long)]
         wake: bool,
+        #[command(flatten)]
+        post: PostDeployArgs,
         /// Also print `MAC TOKEN` for each member's task.
         #[arg(long)]
         show_tokens: bool,
@@ -90,9 +92,10 @@ pub enum SessionCommand {
 }
 
 impl SessionCommand {
-    /// The checked request of `session create` (a scheduled command's
-    /// too); `None` for the other subcommands.
-    pub(super) fn new_session(&self) -> Option<Result<NewSession>> {
+    /// The request of `session create` (a scheduled command's too);
+    /// `None` for the other subcommands. `--at` is read in this machine's
+    /// time zone here, so the server gets a moment, not a wall-clock time.
+    pub(super) fn new_session(&self) -> Option<Result<NewSessionRequest>> {
         let SessionCommand::Create {
             image,
             group,
@@ -105,6 +108,8 @@ impl SessionCommand {
             grow_last_partition,
             after,
             wake,
+            post,
+            show_tokens,
             ..
         } = self
         else {
@@ -114,26 +119,24 @@ impl SessionCommand {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),
         };
-        if *min_receivers == Some(0) {
-            return Some(Err(Error::Usage(
-                "--min-receivers must be at least 1".into(),
-            )));
-        }
-        Some(Ok(NewSession {
+        let req = NewSessionRequest {
             image: image.clone(),
             group: group.clone(),
             hosts: host.clone(),
-            policy: StartPolicyRow {
-                min_receivers: *min_receivers,
-                max_wait_secs: *max_wait,
-                start_at,
-            },
-            rate_cap: *rate_cap,
-            disk_rule: disk.clone(),
+            min_receivers: *min_receivers,
+            max_wait_secs: *max_wait,
+            start_at,
+            rate_cap: Some(*rate_cap),
+            disk: disk.clone(),
             grow_last_partition: *grow_last_partition,
-            after: *after,
+            after: Some(after.as_str().to_string()),
             wake: *wake,
-        }))
+            hostname: post.hostname.clone(),
+            post_script: post.post_script.clone(),
+            show_tokens: *show_tokens,
+        };
+        // Checked here too, so a bad schedule is refused when it is added.
+        Some(req.to_new_session().map(|_| req))
     }
 }
 
@@ -141,27 +144,25 @@ fn parse_after(s: &str) -> std::result::Result<After, String> {
     After::parse(s).ok_or_else(|| format!("{s:?}: use reboot or poweroff"))
 }
 
-fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+fn print_members(members: &[MemberView]) {
+    for m in members {
+        match &m.token {
+            Some(token) => println!("{} {token}", m.host),
+            None => println!("{} task {}", m.host, m.task),
+        }
+    }
 }
 
 pub fn run(global: &Global, cmd: SessionCommand) -> Result<()> {
-    let path = global.dirs().db();
-    let mut db = match &cmd {
-        SessionCommand::List { .. } | SessionCommand::Show { .. } => Db::open_for_reading(&path)?,
-        _ => Db::open(&path)?,
-    };
-    let now = SystemClock.now();
+    let mut backend = global.backend()?;
     match cmd {
         ref c @ SessionCommand::Create {
             min_receivers,
-            show_tokens,
             json,
             ..
         } => {
-            let new = c.new_session().expect("create is a new session")?;
-            let c =
-                sessions::create_in(&mut db, &global.dirs(), &Actor::Cli, &new, now, &mut OsRng)?;
+            let req = c.new_session().expect("create is a new session")?;
+            let c = backend.create_session(&req)?;
             if let Some(n) = min_receivers {
                 if n as usize > c.members.len() {
                     eprintln!(
@@ -173,25 +174,11 @@ pub fn run(global: &Global, cmd: SessionCommand) -> Result<()> {
                 }
             }
             if json {
-                let members: Vec<_> = c
-                    .members
-                    .iter()
-                    .map(|m| {
-                        let mut v = json!({ "host": m.host, "task": m.task });
-                        if show_tokens {
-                            v["token"] = json!(m.token);
-                        }
-                        v
-                    })
-                    .collect();
-                print_json(&json!({ "id": c.id, "members": members }));
-                return Ok(());
+                return super::print_json(&c);
             }
             println!("{}", c.id);
-            if show_tokens {
-                for m in &c.members {
-                    println!("{} {}", m.host, m.token);
-                }
+            if req.show_tokens {
+                print_members(&c.members);
             }
             Ok(())
         }
@@ -200,25 +187,25 @@ pub fn run(global: &Global, cmd: SessionCommand) -> Result<()> {
             host,
             show_tokens,
         } => {
-            let added = sessions::add(&mut db, &Actor::Cli, id, &host, now, &mut OsRng)?;
-            for m in &added {
-                match show_tokens {
-                    true => println!("{} {}", m.host, m.token),
-                    false => println!("{} task {}", m.host, m.task),
-                }
-            }
+            let added = backend.add_members(
+                id,
+                &AddMembers {
+                    hosts: host,
+                    show_tokens,
+                },
+            )?;
+            print_members(&added);
             Ok(())
         }
         SessionCommand::Start { id } => {
-            sessions::request_start(&mut db, &Actor::Cli, id, now)?;
+            backend.start_session(id)?;
             println!("session {id} starts within a second, once `marrow serve` sees it");
             Ok(())
         }
         SessionCommand::List { json } => {
-            let all = sessions::list(&db)?;
+            let all = backend.sessions()?;
             if json {
-                print_json(&all);
-                return Ok(());
+                return super::print_json(&all);
             }
             if all.is_empty() {
                 println!("no sessions");
@@ -243,17 +230,19 @@ pub fn run(global: &Global, cmd: SessionCommand) -> Result<()> {
         }
         SessionCommand::Show { id, json, follow } => {
             if follow {
-                return follow_session(&db, id, json);
+                return follow_session(backend.as_mut(), id, json);
             }
-            let v = sessions::show(&db, id)?;
+            let v = backend.session(id)?;
             match json {
-                true => print_json(&v),
-                false => print!("{}", render(&v)),
+                true => super::print_json(&v),
+                false => {
+                    print!("{}", render(&v));
+                    Ok(())
+                }
             }
-            Ok(())
         }
         SessionCommand::Cancel { id } => {
-            sessions::cancel(&mut db, &Actor::Cli, id, now)?;
+            backend.cancel_session(id)?;
             println!("session {id} cancelled");
             Ok(())
         }
@@ -320,14 +309,13 @@ fn render(v: &SessionView) -> String {
 
 /// Redraws the session every second on a terminal; in a pipe prints a
 /// line when a receiver's state changes. Ends with the session.
-fn follow_session(db: &Db, id: i64, json: bool) -> Result<()> {
+fn follow_session(backend: &mut dyn Backend, id: i64, json: bool) -> Result<()> {
     let terminal = !json && std::io::stdout().is_terminal();
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut last_state = None;
-    let v = loop {
-        let v = sessions::show(db, id)?;
+    let v = backend.follow_session(id, &mut |v| {
         if terminal {
-            print!("\x1b[H\x1b[2J{}", render(&v));
+            print!("\x1b[H\x1b[2J{}", render(v));
         } else if !json {
             if last_state != Some(v.state) {
                 println!("session {id}: {}", v.state.as_str());
@@ -342,13 +330,9 @@ fn follow_session(db: &Db, id: i64, json: bool) -> Result<()> {
                 }
             }
         }
-        if !v.state.is_active() {
-            break v;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    };
+    })?;
     if json {
-        print_json(&v);
+        super::print_json(&v)?;
     } else if !terminal {
         print!("{}", render(&v));
     }

@@ -3,6 +3,7 @@
 use marrow_protocol::api::After;
 use marrow_protocol::TaskId;
 
+use super::script::PostDeployArgs;
 use super::Global;
 use crate::admin::backend::Backend;
 use crate::admin::requests::NewTaskRequest;
@@ -55,6 +56,8 @@ pub enum TaskCommand {
         /// the machine, for this Windows (win10-x64, win11-x64, ...).
         #[arg(long, value_name = "OS")]
         inject_drivers: Option<String>,
+        #[command(flatten)]
+        post: PostDeployArgs,
         /// What the machine does when the task ends: reboot or poweroff.
         #[arg(long, default_value = "reboot", value_parser = parse_after)]
         after: After,
@@ -94,42 +97,55 @@ impl TaskCommand {
     /// What `task capture|restore` sends, and whether it asked for JSON;
     /// `None` for the other subcommands. A scheduled command is this too.
     pub(super) fn into_request(self) -> Option<(NewTaskRequest, bool)> {
-        let (kind, host, image, disk, grow, inject, after, show_token, wake, json) = match self {
-            TaskCommand::Capture {
-                host,
-                image,
-                disk,
-                after,
-                show_token,
-                wake,
-                json,
-            } => (
-                "capture", host, image, disk, false, None, after, show_token, wake, json,
-            ),
-            TaskCommand::Restore {
-                host,
-                image,
-                disk,
-                grow_last_partition,
-                inject_drivers,
-                after,
-                show_token,
-                wake,
-                json,
-            } => (
-                "restore",
-                host,
-                image,
-                disk,
-                grow_last_partition,
-                inject_drivers,
-                after,
-                show_token,
-                wake,
-                json,
-            ),
-            _ => return None,
-        };
+        let (kind, host, image, disk, grow, inject, post, after, show_token, wake, json) =
+            match self {
+                TaskCommand::Capture {
+                    host,
+                    image,
+                    disk,
+                    after,
+                    show_token,
+                    wake,
+                    json,
+                } => (
+                    "capture",
+                    host,
+                    image,
+                    disk,
+                    false,
+                    None,
+                    PostDeployArgs::default(),
+                    after,
+                    show_token,
+                    wake,
+                    json,
+                ),
+                TaskCommand::Restore {
+                    host,
+                    image,
+                    disk,
+                    grow_last_partition,
+                    inject_drivers,
+                    post,
+                    after,
+                    show_token,
+                    wake,
+                    json,
+                } => (
+                    "restore",
+                    host,
+                    image,
+                    disk,
+                    grow_last_partition,
+                    inject_drivers,
+                    post,
+                    after,
+                    show_token,
+                    wake,
+                    json,
+                ),
+                _ => return None,
+            };
         let req = NewTaskRequest {
             kind: kind.into(),
             host,
@@ -140,6 +156,8 @@ impl TaskCommand {
             after: Some(after.as_str().into()),
             show_token,
             wake,
+            hostname: post.hostname,
+            post_script: post.post_script,
         };
         Some((req, json))
     }

@@ -163,4 +163,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         session_id INTEGER
     );
     CREATE INDEX schedule_runs_by_schedule ON schedule_runs(schedule, due);",
+    // 7: post-deploy scripts, and a restore's hostname and script.
+    "CREATE TABLE scripts (
+        name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        body TEXT NOT NULL,
+        blake3 TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    ALTER TABLE tasks ADD COLUMN hostname_pattern TEXT;
+    ALTER TABLE tasks ADD COLUMN hostname TEXT;
+    ALTER TABLE tasks ADD COLUMN post_script TEXT;",
 ];

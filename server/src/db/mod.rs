@@ -15,6 +15,7 @@ mod hosts;
 mod leases;
 mod migrations;
 mod schedules;
+mod scripts;
 mod sessions;
 mod tasks;
 mod users;
@@ -29,6 +30,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRows, NewAudit};
 pub use hosts::{BootSeen, Host, Hosts};
 pub use leases::Leases;
 pub use schedules::{ScheduleRow, ScheduleRows, ScheduleRun};
+pub use scripts::{ScriptRow, ScriptRows};
 pub use sessions::{NewSessionRow, Session, SessionRows, StartPolicyRow};
 pub use tasks::{NewTaskRow, Task, TaskRows, TaskState};
 pub use users::{User, Users};
@@ -172,6 +174,10 @@ impl Db {
         ScheduleRows(self.c())
     }
 
+    pub fn scripts(&self) -> ScriptRows<'_> {
+        ScriptRows(self.c())
+    }
+
     /// Begins a write transaction. It takes SQLite's write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-update sequence never finds its
     /// reads stale, and two writers (the service and a CLI command) queue
@@ -242,6 +248,10 @@ impl Tx<'_> {
         ScheduleRows(self.c())
     }
 
+    pub fn scripts(&self) -> ScriptRows<'_> {
+        ScriptRows(self.c())
+    }
+
     pub fn commit(self) -> Result<()> {
         let path = self.path.to_path_buf();
         self.tx
@@ -288,6 +298,9 @@ mod tests {
             after: marrow_protocol::api::After::Reboot,
             inject_drivers: None,
             session: None,
+            hostname_pattern: None,
+            hostname: None,
+            post_script: None,
         };
         db.tasks().insert(&row, "hash", 2).unwrap();
     }

@@ -76,6 +76,12 @@ pub struct Task {
     pub session_joined: Option<i64>,
     /// The receiver's last status in the session (JSON).
     pub session_status: Option<serde_json::Value>,
+    /// The hostname pattern the restore was given (`lab-{mac}`), and the
+    /// name it expanded to for this host.
+    pub hostname_pattern: Option<String>,
+    pub hostname: Option<String>,
+    /// The post-deploy script the restore runs (`marrow script add`).
+    pub post_script: Option<String>,
 }
 
 /// A checked task, ready to be stored.
@@ -90,11 +96,15 @@ pub struct NewTaskRow {
     pub after: After,
     pub inject_drivers: Option<String>,
     pub session: Option<i64>,
+    pub hostname_pattern: Option<String>,
+    pub hostname: Option<String>,
+    pub post_script: Option<String>,
 }
 
 const COLUMNS: &str = "SELECT id, kind, host, image, disk_rule, grow_last_partition, state,
     error, progress, report, created, updated, after, inject_drivers, manifest,
-    session_id, session_joined, session_status FROM tasks";
+    session_id, session_joined, session_status, hostname_pattern, hostname, post_script
+    FROM tasks";
 
 const ACTIVE: &str = "state IN ('pending', 'running')";
 
@@ -109,8 +119,9 @@ impl TaskRows<'_> {
             .execute(
                 "INSERT INTO tasks (kind, host, image, disk_rule, grow_last_partition, state,
                                     token_hash, created, updated, after, inject_drivers,
-                                    session_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7, ?8, ?9, ?10)",
+                                    session_id, hostname_pattern, hostname, post_script)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12,
+                         ?13)",
                 params![
                     new.kind.as_str(),
                     new.host.to_string(),
@@ -122,6 +133,9 @@ impl TaskRows<'_> {
                     new.after.as_str(),
                     new.inject_drivers,
                     new.session,
+                    new.hostname_pattern,
+                    new.hostname,
+                    new.post_script,
                 ],
             )
             .map_err(self.0.err())?;
@@ -139,6 +153,22 @@ impl TaskRows<'_> {
             .prepare(&format!("{COLUMNS} ORDER BY id"))
             .map_err(self.0.err())?;
         let rows = stmt.query_map([], row_to_task).map_err(self.0.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.0.err())
+    }
+
+    /// The active tasks that run post-deploy script `name`.
+    pub fn active_with_script(&self, name: &str) -> Result<Vec<TaskId>> {
+        let mut stmt = self
+            .0
+            .conn
+            .prepare(&format!(
+                "SELECT id FROM tasks WHERE post_script = ?1 COLLATE NOCASE AND {ACTIVE} ORDER BY id"
+            ))
+            .map_err(self.0.err())?;
+        let rows = stmt
+            .query_map(params![name], |r| Ok(TaskId(r.get(0)?)))
+            .map_err(self.0.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.0.err())
     }
@@ -320,5 +350,8 @@ fn row_to_task(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         session: r.get(15)?,
         session_joined: r.get(16)?,
         session_status: json(r.get(17)?),
+        hostname_pattern: r.get(18)?,
+        hostname: r.get(19)?,
+        post_script: r.get(20)?,
     })
 }

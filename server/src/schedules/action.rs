@@ -2,13 +2,12 @@
 //! argument list and parsed by the CLI's own parser when the schedule is
 //! added (so a bad command is refused then) and again when it fires.
 
-use crate::admin::requests::NewTaskRequest;
+use crate::admin::requests::{NewSessionRequest, NewTaskRequest};
 use crate::admin::{self, Ctx};
 use crate::db::Db;
 use crate::error::Result;
 use crate::paths::DataDir;
 use crate::serve::net::Interface;
-use crate::sessions::{self, NewSession};
 use crate::tasks::Rng;
 
 #[derive(Debug, Clone)]
@@ -18,7 +17,7 @@ pub enum Action {
     /// `task cancel ID`
     TaskCancel(i64),
     /// `session create …`
-    Session(NewSession),
+    Session(NewSessionRequest),
     /// `session start ID`
     SessionStart(i64),
     /// `session cancel ID`
@@ -61,46 +60,22 @@ impl Action {
                     session: None,
                 })
             }
-            Action::Session(new) => {
-                let args = serde_json::json!({ "image": new.image, "group": new.group, "hosts": new.hosts });
-                let c = admin::audited(
-                    db,
-                    ctx,
-                    "session.create",
-                    new.group.as_deref(),
-                    args,
-                    |db| sessions::create_in(db, dirs, &ctx.actor, new, ctx.now, rng),
-                )?;
+            Action::Session(req) => {
+                let c = admin::create_session(db, dirs, ctx, req, rng)?;
                 Ok(Made {
                     task: None,
                     session: Some(c.id),
                 })
             }
             Action::SessionStart(id) => {
-                let object = id.to_string();
-                admin::audited(
-                    db,
-                    ctx,
-                    "session.start",
-                    Some(&object),
-                    serde_json::json!({}),
-                    |db| sessions::request_start(db, &ctx.actor, *id, ctx.now),
-                )?;
+                admin::start_session(db, ctx, *id)?;
                 Ok(Made {
                     task: None,
                     session: Some(*id),
                 })
             }
             Action::SessionCancel(id) => {
-                let object = id.to_string();
-                admin::audited(
-                    db,
-                    ctx,
-                    "session.cancel",
-                    Some(&object),
-                    serde_json::json!({}),
-                    |db| sessions::cancel(db, &ctx.actor, *id, ctx.now),
-                )?;
+                admin::cancel_session(db, ctx, *id)?;
                 Ok(Made {
                     task: None,
                     session: Some(*id),

@@ -260,6 +260,8 @@ mod tests {
             grow_last_partition: false,
             after: After::Reboot,
             inject_drivers: None,
+            hostname: None,
+            post_script: None,
         }
     }
 

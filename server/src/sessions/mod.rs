@@ -36,6 +36,10 @@ pub struct NewSession {
     pub grow_last_partition: bool,
     pub after: After,
     pub wake: bool,
+    /// The hostname pattern each member's restore writes, expanded per host.
+    pub hostname: Option<String>,
+    /// The post-deploy script each member runs.
+    pub post_script: Option<String>,
 }
 
 /// A member of a new session: its host, task and first token.
@@ -53,7 +57,7 @@ pub struct CreatedSession {
 }
 
 fn no_session(id: i64) -> Error {
-    Error::Usage(format!("no session {id}; `marrow session list` shows them"))
+    Error::NotFound(format!("no session {id}; `marrow session list` shows them"))
 }
 
 /// The member hosts `group` and `hosts` name, each once, in order.
@@ -95,6 +99,8 @@ fn member_task(image: &str, like: &NewSession, host: MacAddr) -> NewTask {
         grow_last_partition: like.grow_last_partition,
         after: like.after,
         inject_drivers: None,
+        hostname: like.hostname.clone(),
+        post_script: like.post_script.clone(),
     }
 }
 
@@ -198,6 +204,8 @@ pub fn add(
         grow_last_partition: like.grow_last_partition,
         after: like.after,
         wake: s.wake,
+        hostname: like.hostname_pattern.clone(),
+        post_script: like.post_script.clone(),
     };
     let mut members = Vec::new();
     for host in member_hosts(&tx, None, hosts, now)? {

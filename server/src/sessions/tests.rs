@@ -42,6 +42,8 @@ fn new(group: Option<&str>, hosts: &[&str]) -> NewSession {
         grow_last_partition: true,
         after: After::Poweroff,
         wake: false,
+        hostname: None,
+        post_script: None,
     }
 }
 

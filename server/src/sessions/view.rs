@@ -23,7 +23,7 @@ pub struct ReceiverStatus {
     pub away: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiverView {
     /// The host's MAC.
     pub host: String,
@@ -44,10 +44,12 @@ pub struct ReceiverView {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: i64,
     pub image: String,
+    /// `waiting`, `running`, `done`, `failed` or `cancelled`.
+    #[schema(value_type = String)]
     pub state: SessionState,
     /// `GROUP:PORT` once running.
     pub channel: Option<String>,

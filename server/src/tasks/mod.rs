@@ -10,7 +10,9 @@
 //! a refused action is recorded too.
 
 mod actor;
+pub mod hostname;
 mod hosts;
+mod post_deploy;
 mod token;
 
 use driver_store::TargetOs;
@@ -23,6 +25,7 @@ use marrow_protocol::{ImageId, MacAddr, TaskId};
 
 pub use actor::Actor;
 pub use hosts::{add_host, resolve_host, set_group};
+pub use post_deploy::post_deploy;
 #[cfg(test)]
 pub(crate) use token::testing::SeqRng;
 pub use token::{new_token, token_hash, OsRng, Rng};
@@ -44,6 +47,11 @@ pub struct NewTask {
     pub after: After,
     /// For a restore: the Windows target whose drivers to inject.
     pub inject_drivers: Option<String>,
+    /// For a restore: the hostname pattern to write into the restored
+    /// system ([`hostname::expand`]).
+    pub hostname: Option<String>,
+    /// For a restore: the post-deploy script to run (`marrow script add`).
+    pub post_script: Option<String>,
 }
 
 /// A new task and its first token, which is shown once and never stored.
@@ -141,10 +149,49 @@ pub(crate) fn insert(
     let mut row = check_new(new, host)?;
     row.session = session;
     refuse_second(tx, host)?;
+    if let Some(pattern) = &new.hostname {
+        row.hostname = Some(hostname_for(tx, pattern, host)?);
+    }
+    if let Some(name) = &new.post_script {
+        // The stored spelling, so the claim finds it whatever the case.
+        let script = tx.scripts().get(name)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "no post-deploy script {name:?}; add it with `marrow script add {name} FILE`"
+            ))
+        })?;
+        row.post_script = Some(script.name);
+    }
     let token = new_token(rng)?;
     let id = tx.tasks().insert(&row, &token_hash(&token), now)?;
     record(tx, actor, "created", id);
     Ok(Created { id, token })
+}
+
+/// `pattern` expanded for `host`: its name, and its group and place in
+/// it (by name, then MAC).
+fn hostname_for(tx: &Tx<'_>, pattern: &str, host: MacAddr) -> Result<String> {
+    let row = tx.hosts().get(host)?;
+    let name = row.as_ref().and_then(|h| h.name.clone());
+    let group = row.as_ref().and_then(|h| h.group.clone());
+    let n = match &group {
+        Some(g) => {
+            let mut members = tx.hosts().in_group(g)?;
+            members.sort_by(|a, b| {
+                (a.name.is_none(), &a.name, a.mac.0).cmp(&(b.name.is_none(), &b.name, b.mac.0))
+            });
+            members.iter().position(|h| h.mac == host).map(|i| i + 1)
+        }
+        None => None,
+    };
+    hostname::expand(
+        pattern,
+        &hostname::HostFacts {
+            mac: host,
+            name: name.as_deref(),
+            group: group.as_deref(),
+            n,
+        },
+    )
 }
 
 /// A host has one active task at a time.
@@ -184,6 +231,14 @@ fn check_new(new: &NewTask, host: MacAddr) -> Result<NewTaskRow> {
         }
         os.parse::<TargetOs>()?;
     }
+    if new.kind != TaskKind::Restore && (new.hostname.is_some() || new.post_script.is_some()) {
+        return Err(Error::Usage(
+            "--hostname and --post-script are for restore tasks only".into(),
+        ));
+    }
+    if let Some(pattern) = &new.hostname {
+        hostname::check_pattern(pattern)?;
+    }
     Ok(NewTaskRow {
         kind: new.kind,
         host,
@@ -193,6 +248,9 @@ fn check_new(new: &NewTask, host: MacAddr) -> Result<NewTaskRow> {
         after: new.after,
         inject_drivers: new.inject_drivers.clone(),
         session: None,
+        hostname_pattern: new.hostname.clone(),
+        hostname: None,
+        post_script: None,
     })
 }
 

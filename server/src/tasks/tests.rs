@@ -21,6 +21,8 @@ fn restore(image: &str) -> NewTask {
         grow_last_partition: true,
         after: After::Reboot,
         inject_drivers: None,
+        hostname: None,
+        post_script: None,
     }
 }
 
@@ -283,5 +285,68 @@ fn a_restore_of_an_image_the_store_lacks_is_refused_naming_it() {
         err.contains("win11") && err.contains("/var/lib/marrow/store"),
         "{err}"
     );
+    assert!(db.tasks().all().unwrap().is_empty());
+}
+
+#[test]
+fn a_restore_names_its_host_from_the_pattern_and_its_claim_carries_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let (a, b): (MacAddr, MacAddr) = (
+        "52:54:00:00:00:0a".parse().unwrap(),
+        "52:54:00:00:00:0b".parse().unwrap(),
+    );
+    add_host(&mut db, &Actor::Cli, b, "pc-a", false, 1).unwrap();
+    add_host(&mut db, &Actor::Cli, a, "pc-b", false, 1).unwrap();
+    set_group(&mut db, &Actor::Cli, a, "room-b").unwrap();
+    set_group(&mut db, &Actor::Cli, b, "room-b").unwrap();
+    db.scripts().put("Fixup", "echo hi\n", "h", 1).unwrap();
+    let mut new = restore("win11");
+    new.host = a.to_string();
+    new.hostname = Some("{group}-{n}".into());
+    new.post_script = Some("fixup".into());
+    let created = create_with(&mut db, &new, 10).unwrap();
+    let t = db.tasks().get(created.id).unwrap().unwrap();
+    // Numbered by name: pc-a (MAC b) is 1, pc-b (MAC a) is 2.
+    assert_eq!(t.hostname.as_deref(), Some("room-b-2"));
+    assert_eq!(t.hostname_pattern.as_deref(), Some("{group}-{n}"));
+    assert_eq!(t.post_script.as_deref(), Some("Fixup"));
+    let post = post_deploy(&db, &t).unwrap();
+    assert_eq!(post.hostname.as_deref(), Some("room-b-2"));
+    assert_eq!(post.script.unwrap().body, "echo hi\n");
+    assert_eq!(post.vars["MARROW_HOST_NAME"], "pc-b");
+    assert_eq!(post.vars["MARROW_GROUP"], "room-b");
+    assert_eq!(post.vars["MARROW_TASK_ID"], created.id.to_string());
+    assert_eq!(post.vars["MARROW_IMAGE"], "win11");
+    assert_eq!(
+        db.tasks().active_with_script("FIXUP").unwrap(),
+        [created.id]
+    );
+}
+
+#[test]
+fn post_deploy_options_are_checked_when_the_task_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    let mut new = restore("win11");
+    new.post_script = Some("absent".into());
+    let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("absent") && err.contains("script add"),
+        "{err}"
+    );
+    let mut new = restore("win11");
+    new.hostname = Some("{group}-{n}".into());
+    let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
+    assert!(err.contains("in no group"), "{err}");
+    let mut new = restore("win11");
+    new.hostname = Some("{name}".into());
+    let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
+    assert!(err.contains("unknown field {name}"), "{err}");
+    let mut new = restore("win11");
+    new.kind = TaskKind::Capture;
+    new.hostname = Some("pc1".into());
+    let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
+    assert!(err.contains("restore tasks only"), "{err}");
     assert!(db.tasks().all().unwrap().is_empty());
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/admin/images`: list and delete images.
+//! `/api/v1/admin/images`: list, inspect and delete images.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use axum::Json;
 use super::caller::Caller;
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
-use crate::admin::{self, views::ImageRow};
+use crate::admin::{self, views::ImageInspect, views::ImageRow};
 use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
 use crate::serve::state::Shared;
 
@@ -51,4 +51,24 @@ pub(crate) async fn delete(
             .call(move |db| admin::delete_image(db, &ctx, &path, &image))
             .await?,
     ))
+}
+
+/// One version's layout, regions, stored size and what it shares with
+/// the other images.
+#[utoipa::path(get, path = "/api/v1/admin/images/{image}", tag = "images",
+    params(("image" = String, Path, description = "NAME or NAME@ID")),
+    responses((status = 200, body = ImageInspect), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn inspect(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(image): Path<String>,
+) -> ApiResult<Json<ImageInspect>> {
+    caller.require(Need::Read)?;
+    let path = shared.dirs.store();
+    let v = tokio::task::spawn_blocking(move || admin::inspect_image(&path, &image))
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker: {e}")))??;
+    Ok(Json(v))
 }

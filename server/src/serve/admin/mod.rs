@@ -15,6 +15,8 @@ mod images;
 mod login;
 mod page;
 mod schedules;
+mod scripts;
+mod sessions;
 mod setup_page;
 mod tasks;
 mod tokens;
@@ -106,14 +108,21 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::show))
         .routes(routes!(tasks::cancel))
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::show))
+        .routes(routes!(sessions::add))
+        .routes(routes!(sessions::start))
+        .routes(routes!(sessions::cancel))
         .routes(routes!(events::task))
         .routes(routes!(events::session))
         .routes(routes!(events::all))
         .routes(routes!(images::list))
-        .routes(routes!(images::delete))
+        .routes(routes!(images::inspect, images::delete))
         .routes(routes!(audit::list))
         .routes(routes!(schedules::list, schedules::add))
         .routes(routes!(schedules::show, schedules::remove))
+        .routes(routes!(scripts::list, scripts::add))
+        .routes(routes!(scripts::show, scripts::remove))
         .routes(routes!(schedules::pause))
         .routes(routes!(schedules::resume))
         .routes(routes!(users::list, users::add))
@@ -157,15 +166,21 @@ mod tests {
         let want = [
             "DELETE /api/v1/admin/images/{image}",
             "DELETE /api/v1/admin/schedules/{name}",
+            "DELETE /api/v1/admin/scripts/{name}",
             "DELETE /api/v1/admin/tokens/{id}",
             "DELETE /api/v1/admin/users/{name}",
             "GET /api/v1/admin/audit",
             "GET /api/v1/admin/events",
             "GET /api/v1/admin/hosts",
             "GET /api/v1/admin/images",
+            "GET /api/v1/admin/images/{image}",
             "GET /api/v1/admin/me",
             "GET /api/v1/admin/schedules",
             "GET /api/v1/admin/schedules/{name}",
+            "GET /api/v1/admin/scripts",
+            "GET /api/v1/admin/scripts/{name}",
+            "GET /api/v1/admin/sessions",
+            "GET /api/v1/admin/sessions/{id}",
             "GET /api/v1/admin/sessions/{id}/events",
             "GET /api/v1/admin/tasks",
             "GET /api/v1/admin/tasks/{id}",
@@ -179,6 +194,11 @@ mod tests {
             "POST /api/v1/admin/schedules",
             "POST /api/v1/admin/schedules/{name}/pause",
             "POST /api/v1/admin/schedules/{name}/resume",
+            "POST /api/v1/admin/scripts",
+            "POST /api/v1/admin/sessions",
+            "POST /api/v1/admin/sessions/{id}/cancel",
+            "POST /api/v1/admin/sessions/{id}/members",
+            "POST /api/v1/admin/sessions/{id}/start",
             "POST /api/v1/admin/setup",
             "POST /api/v1/admin/tasks",
             "POST /api/v1/admin/tasks/{id}/cancel",

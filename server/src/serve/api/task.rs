@@ -25,9 +25,15 @@ pub(super) async fn claim(
     let token = auth.token;
     let shared2 = shared.clone();
     let claimed = blocking(move || {
-        let claimed =
-            db.blocking(|db| tasks::claim(db, &token, store.as_ref(), &store.describe(), now))?;
-        if let Some(Claim::Claimed(task)) = &claimed {
+        let claimed = db.blocking(|db| {
+            let claimed = tasks::claim(db, &token, store.as_ref(), &store.describe(), now)?;
+            let post = match &claimed {
+                Some(Claim::Claimed(task)) => tasks::post_deploy(db, task)?,
+                _ => Default::default(),
+            };
+            Ok::<_, crate::error::Error>((claimed, post))
+        })?;
+        if let (Some(Claim::Claimed(task)), _) = &claimed {
             // Held until the task ends: gc waits for it (see holds.rs).
             let lock = store.lock(LockMode::Shared)?;
             shared2.images.holds.hold(task.id, lock);
@@ -35,6 +41,7 @@ pub(super) async fn claim(
         Ok(claimed)
     })
     .await?;
+    let (claimed, post) = claimed;
     let task = match claimed {
         Some(Claim::Claimed(task)) => *task,
         Some(Claim::ImageMissing(why)) => return Err(ApiError::NotFound(why)),
@@ -51,6 +58,7 @@ pub(super) async fn claim(
         after: task.after,
         inject_drivers: task.inject_drivers.clone(),
         session: task.session,
+        post,
     }))
 }
 
