@@ -68,10 +68,16 @@ fn need(method: &str, path: &str) -> Option<&'static str> {
             "operator"
         }
         ("DELETE", "/schedules/{name}") => "operator",
-        ("POST", "/hosts" | "/users" | "/tokens" | "/users/{name}/reset" | "/scripts") => "admin",
-        ("DELETE", "/images/{image}" | "/users/{name}" | "/tokens/{id}" | "/scripts/{name}") => {
-            "admin"
-        }
+        ("POST", "/drivers/match") => "viewer",
+        (
+            "POST",
+            "/hosts" | "/users" | "/tokens" | "/users/{name}/reset" | "/scripts" | "/drivers",
+        ) => "admin",
+        (
+            "DELETE",
+            "/images/{image}" | "/users/{name}" | "/tokens/{id}" | "/scripts/{name}"
+            | "/drivers/{package}",
+        ) => "admin",
         _ => panic!("{method} {path} is in the OpenAPI document but not in this test's table"),
     })
 }
@@ -174,6 +180,7 @@ fn admin_api_roles_csrf_throttling_and_audit() {
                 path.replace("{id}", "999")
                     .replace("{name}", "nobody")
                     .replace("{image}", "nothing")
+                    .replace("{package}", "nothing")
             );
             let call = |auth: Option<&str>| {
                 let header = auth.map(|t| format!("Authorization: Bearer {t}"));
@@ -401,4 +408,225 @@ fn admin_api_roles_csrf_throttling_and_audit() {
         alice.contains("host.add") && !alice.contains("token.create"),
         "{alice}"
     );
+}
+
+#[test]
+fn drivers_and_scripts_through_the_api() {
+    if let Some(why) = missing_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut lab = Lab::new("10.89.0");
+    lab.start_marrow_plain(&["--dhcp", "off"]);
+    let base = format!("http://{}:8080/api/v1/admin", lab.server_ip);
+    let token = |role: &str| {
+        json(&lab.marrow_cli(&["token", "create", "--role", role, "--json"]))["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (admin, viewer) = (token("admin"), token("viewer"));
+    let auth = |t: &str| format!("Authorization: Bearer {t}");
+
+    // Groups are the rooms hosts are put in.
+    lab.marrow_cli(&[
+        "host",
+        "add",
+        "52:54:00:89:00:02",
+        "--name",
+        "b2",
+        "--group",
+        "Room-B",
+    ]);
+    lab.marrow_cli(&[
+        "host",
+        "add",
+        "52:54:00:89:00:01",
+        "--name",
+        "b1",
+        "--group",
+        "room-b",
+    ]);
+    lab.marrow_cli(&["host", "add", "52:54:00:89:00:03", "--name", "loose"]);
+    let (code, _, body) = curl(&lab, &["-H", &auth(&viewer), &format!("{base}/groups")]);
+    assert_eq!(code, 200, "{body}");
+    let groups = json(&body);
+    assert_eq!(groups["total"], 1, "{body}");
+    let members: Vec<&str> = groups["items"][0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(members, ["b1", "b2"], "{body}");
+
+    // A ZIP of a real driver package, uploaded as the body.
+    let packages = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../driver-store/tests/data/packages/netkvm-amd64");
+    let zip = lab.dir.path().join("netkvm.zip");
+    let out = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg(&packages)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let upload = format!("@{}", zip.display());
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&admin),
+            "-H",
+            "Content-Type: application/zip",
+            "--data-binary",
+            &upload,
+            &format!("{base}/drivers?os=win11-x64&name=netkvm.zip"),
+        ],
+    );
+    assert_eq!(code, 201, "{body}");
+    let imported = json(&body);
+    assert_eq!(imported[0]["package"]["name"], "netkvm-amd64", "{body}");
+    assert_eq!(imported[0]["newly_stored"], true);
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&admin),
+            "--data-binary",
+            &upload,
+            &format!("{base}/drivers"),
+        ],
+    );
+    assert_eq!(code, 400, "an upload names its Windows: {body}");
+    assert!(
+        json(&body)["error"].as_str().unwrap().contains("os="),
+        "{body}"
+    );
+    // The CLI at the server's shell sees what the API stored.
+    let listed = lab.marrow_cli(&["drivers", "list"]);
+    assert!(listed.contains("netkvm-amd64"), "{listed}");
+    let (code, _, body) = curl(&lab, &["-H", &auth(&viewer), &format!("{base}/drivers")]);
+    assert_eq!(code, 200);
+    assert_eq!(json(&body)["total"], 1, "{body}");
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&viewer),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"os":"win11-x64","pci":["1af4:1000:1af4:0001"]}"#,
+            &format!("{base}/drivers/match"),
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    let m = json(&body);
+    assert_eq!(m[0]["candidates"][0]["name"], "netkvm-amd64", "{body}");
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "DELETE",
+            "-H",
+            &auth(&viewer),
+            &format!("{base}/drivers/netkvm-amd64"),
+        ],
+    );
+    assert_eq!(code, 403, "{body}");
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "DELETE",
+            "-H",
+            &auth(&admin),
+            &format!("{base}/drivers/netkvm-amd64"),
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(lab
+        .marrow_cli(&["drivers", "list"])
+        .contains("no driver packages"));
+
+    // Scripts: admins store and read them; viewers list them.
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&admin),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name":"fixup","body":"echo hi\n"}"#,
+            &format!("{base}/scripts"),
+        ],
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(json(&body)["bytes"], 8);
+    let (code, _, body) = curl(
+        &lab,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth(&admin),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"name":"fixup","body":"echo again\n"}"#,
+            &format!("{base}/scripts"),
+        ],
+    );
+    assert_eq!(code, 409, "{body}");
+    let (code, _, body) = curl(&lab, &["-H", &auth(&viewer), &format!("{base}/scripts")]);
+    assert_eq!(code, 200);
+    assert_eq!(json(&body)["items"][0]["name"], "fixup", "{body}");
+    let (code, _, _) = curl(
+        &lab,
+        &["-H", &auth(&viewer), &format!("{base}/scripts/fixup")],
+    );
+    assert_eq!(code, 403);
+    let (code, _, body) = curl(
+        &lab,
+        &["-H", &auth(&admin), &format!("{base}/scripts/fixup")],
+    );
+    assert_eq!(code, 200);
+    assert_eq!(json(&body)["body"], "echo hi\n");
+    assert_eq!(lab.marrow_cli(&["script", "show", "fixup"]), "echo hi\n");
+    let (code, _, _) = curl(
+        &lab,
+        &[
+            "-X",
+            "DELETE",
+            "-H",
+            &auth(&admin),
+            &format!("{base}/scripts/fixup"),
+        ],
+    );
+    assert_eq!(code, 204);
+    assert!(lab.marrow_cli(&["script", "list"]).contains("no scripts"));
+
+    let audit = lab.marrow_cli(&["audit"]);
+    for action in [
+        "drivers.add",
+        "drivers.remove",
+        "script.add",
+        "script.remove",
+    ] {
+        assert!(audit.contains(action), "{action}: {audit}");
+    }
 }

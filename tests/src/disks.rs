@@ -72,13 +72,16 @@ pub const UNATTEND: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 "#;
 
 /// A GPT disk of `mib` MiB: ESP (FAT32, 40 MiB) with `boot.txt`, ext4
-/// (`data_mib` + 16 MiB) with `data_mib` MiB of files, and the rest NTFS
+/// (`data_mib` + 24 MiB) with `data_mib` MiB of files, and the rest NTFS
 /// holding `doc.bin` and a Windows folder with `Windows/Panther/unattend.xml`.
 /// Needs root and /dev/fuse (the NTFS folders are made through ntfs-3g).
 pub fn windows_like_disk(dir: &Path, name: &str, seed: &str, mib: u64, data_mib: u64) -> PathBuf {
     let out = dir.join(name);
     let w = dir.join(format!("{name}.work"));
-    let root_mib = data_mib + 16;
+    // Room beyond the files: ext4 keeps 2% of a small filesystem's blocks
+    // from everyone, root included, and a restore's post-deploy actions
+    // write into it.
+    let root_mib = data_mib + 24;
     sh(&format!(
         r#"{FILES}
 out={out}; w={w}; rm -rf "$w"; mkdir -p "$w/mnt"; rm -f "$out"; truncate -s {mib}M "$out"

@@ -1,10 +1,10 @@
-//! Hosts: list and register.
+//! Hosts: list and register; the groups (rooms) they stand in.
 
 use marrow_protocol::MacAddr;
 use serde_json::json;
 
 use super::requests::AddHost;
-use super::views::HostView;
+use super::views::{GroupView, HostView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -12,6 +12,24 @@ use crate::tasks;
 
 pub fn list_hosts(db: &Db) -> Result<Vec<HostView>> {
     Ok(db.hosts().all()?.iter().map(HostView::from).collect())
+}
+
+/// Every group that has hosts, by name, with its members. A group is a
+/// name hosts carry (`host add --group`); it exists while a host has it.
+pub fn list_groups(db: &Db) -> Result<Vec<GroupView>> {
+    let mut groups: std::collections::BTreeMap<String, GroupView> = Default::default();
+    for h in db.hosts().all()? {
+        let Some(g) = &h.group else { continue };
+        groups
+            .entry(g.to_lowercase())
+            .or_insert_with(|| GroupView {
+                name: g.clone(),
+                hosts: Vec::new(),
+            })
+            .hosts
+            .push(HostView::from(&h));
+    }
+    Ok(groups.into_values().collect())
 }
 
 /// Registers or names a host, and sets its group when given.

@@ -4,6 +4,7 @@
 //! over HTTP and gets the same [`views`] back ([`backend`]).
 
 pub mod backend;
+pub mod drivers;
 mod hosts;
 mod images;
 pub mod requests;
@@ -15,7 +16,7 @@ mod users;
 pub mod views;
 mod wake;
 
-pub use hosts::{add_host, list_hosts};
+pub use hosts::{add_host, list_groups, list_hosts};
 pub use images::{delete_image, inspect_image, list_images};
 pub use scripts::{add_script, list_scripts, remove_script, script_body, MAX_SCRIPT_BYTES};
 pub use sessions::{

@@ -37,6 +37,13 @@ impl From<&Host> for HostView {
     }
 }
 
+/// A group (room) and its hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GroupView {
+    pub name: String,
+    pub hosts: Vec<HostView>,
+}
+
 /// A capture or restore task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskView {

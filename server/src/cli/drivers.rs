@@ -3,13 +3,15 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use driver_store::{excluded_matches, rank};
+use driver_store::ImportProgress;
 use driver_store::{Device, PciDevice, TargetOs, UsbDevice};
-use driver_store::{ImportProgress, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use super::Global;
+use crate::admin::{drivers, Ctx};
+use crate::clock::{Clock, SystemClock};
+use crate::db::Db;
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Subcommand)]
@@ -62,10 +64,6 @@ pub enum DriversCommand {
     },
 }
 
-fn store(global: &Global) -> Result<Store> {
-    Ok(Store::open(&global.dirs().drivers())?)
-}
-
 /// A file counter on stderr when it is a terminal; nothing in a pipe.
 struct ImportBar(Option<ProgressBar>);
 
@@ -100,83 +98,25 @@ impl Drop for ImportBar {
     }
 }
 
-fn targets(names: &[String]) -> Result<Vec<TargetOs>> {
-    Ok(names
-        .iter()
-        .map(|n| n.parse::<TargetOs>())
-        .collect::<Result<_, _>>()?)
-}
-
 pub fn run(global: &Global, cmd: DriversCommand) -> Result<()> {
+    let dir = global.dirs().drivers();
+    let ctx = Ctx::local(SystemClock.now());
     match cmd {
-        DriversCommand::Add { sources, os, json } => add(global, &sources, &os, json),
-        DriversCommand::List { json } => list(global, json),
-        DriversCommand::Remove { packages, json } => remove(global, &packages, json),
-        DriversCommand::Match {
-            pci,
-            usb,
-            host,
-            inventory,
-            os,
-            json,
-        } => {
-            let target: TargetOs = os.parse()?;
-            let mut devices = Vec::new();
-            if let Some(host) = &host {
-                devices = host_devices(global, host)?;
+        DriversCommand::Add { sources, os, json } => {
+            let bar = ImportBar::new();
+            let imported = drivers::add_drivers(
+                &mut Db::open(&global.dirs().db())?,
+                &ctx,
+                &dir,
+                &sources,
+                &os,
+                &bar,
+            )?;
+            drop(bar);
+            if json {
+                return super::print_json(&json!({ "imported": imported }));
             }
-            if let Some(path) = &inventory {
-                let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-                devices = driver_store::devices_from_inventory(&text)?;
-            }
-            for p in &pci {
-                devices.push(Device::Pci(p.parse::<PciDevice>()?));
-            }
-            for u in &usb {
-                devices.push(Device::Usb(u.parse::<UsbDevice>()?));
-            }
-            if devices.is_empty() {
-                return Err(Error::Usage(
-                    "marrow drivers match needs --pci, --usb, --inventory or --host (and found no device)".into(),
-                ));
-            }
-            match_devices(global, &devices, &target, json)
-        }
-    }
-}
-
-/// The devices of a host's last reported inventory.
-fn host_devices(global: &Global, host: &str) -> Result<Vec<Device>> {
-    let db = crate::db::Db::open_for_reading(&global.dirs().db())?;
-    let mac = match host.parse::<marrow_protocol::MacAddr>() {
-        Ok(mac) => mac,
-        Err(_) => {
-            db.hosts()
-                .by_name(host)?
-                .ok_or_else(|| {
-                    Error::Usage(format!("no host named {host:?} (and it is not a MAC)"))
-                })?
-                .mac
-        }
-    };
-    let (inventory, _) = db.hosts().inventory(mac)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "host {mac} has reported no inventory yet; it reports one each time the Marrow client boots on it"
-        ))
-    })?;
-    Ok(driver_store::devices_from_inventory(&inventory)?)
-}
-
-fn add(global: &Global, sources: &[PathBuf], os: &[String], json: bool) -> Result<()> {
-    let targets = targets(os)?;
-    let mut store = store(global)?;
-    let mut report = Vec::new();
-    for source in sources {
-        let bar = ImportBar::new();
-        let imported = store.add(source, &targets, &bar)?;
-        drop(bar);
-        for i in imported {
-            if !json {
+            for i in &imported {
                 let p = &i.package;
                 println!(
                     "{} {}  {}  {} file(s), {} bytes, for {}",
@@ -201,34 +141,66 @@ fn add(global: &Global, sources: &[PathBuf], os: &[String], json: bool) -> Resul
                     eprintln!("marrow: warning: package {} ({}) is broken and will not be matched: {problem}", p.id.short(), p.name);
                 }
             }
-            report.push(json!({
-                "package": i.package,
-                "newly_stored": i.newly_stored,
-                "broken": i.package.broken(),
-            }));
+            Ok(())
+        }
+        DriversCommand::List { json } => list(&dir, json),
+        DriversCommand::Remove { packages, json } => {
+            let removed = drivers::remove_drivers(
+                &mut Db::open(&global.dirs().db())?,
+                &ctx,
+                &dir,
+                &packages,
+            )?;
+            if json {
+                return super::print_json(&json!({ "removed": removed }));
+            }
+            for p in &removed {
+                println!("removed {}  {}", p.id.short(), p.name);
+            }
+            Ok(())
+        }
+        DriversCommand::Match {
+            pci,
+            usb,
+            host,
+            inventory,
+            os,
+            json,
+        } => {
+            let target: TargetOs = os.parse()?;
+            let mut devices = Vec::new();
+            if let Some(host) = &host {
+                devices = drivers::host_devices(&Db::open_for_reading(&global.dirs().db())?, host)?;
+            }
+            if let Some(path) = &inventory {
+                let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+                devices = driver_store::devices_from_inventory(&text)?;
+            }
+            for p in &pci {
+                devices.push(Device::Pci(p.parse::<PciDevice>()?));
+            }
+            for u in &usb {
+                devices.push(Device::Usb(u.parse::<UsbDevice>()?));
+            }
+            if devices.is_empty() {
+                return Err(Error::Usage(
+                    "marrow drivers match needs --pci, --usb, --inventory or --host (and found no device)".into(),
+                ));
+            }
+            let matched = drivers::match_drivers(&dir, &devices, &target)?;
+            if json {
+                return super::print_json(&json!({ "devices": matched }));
+            }
+            print_matches(&matched, &target);
+            Ok(())
         }
     }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "imported": report })).unwrap()
-        );
-    }
-    Ok(())
 }
 
-fn list(global: &Global, json: bool) -> Result<()> {
-    let packages = store(global)?.list()?;
+fn list(dir: &std::path::Path, json: bool) -> Result<()> {
+    let packages = drivers::list_drivers(dir)?;
     if json {
-        let list: Vec<_> = packages
-            .iter()
-            .map(|p| json!({ "package": p, "broken": p.broken() }))
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "packages": list })).unwrap()
-        );
-        return Ok(());
+        return super::print_json(&json!({ "packages": packages }));
     }
     if packages.is_empty() {
         println!("no driver packages");
@@ -238,7 +210,8 @@ fn list(global: &Global, json: bool) -> Result<()> {
         "{:<12}  {:<28}  {:<10}  {:<22}  {:>6}  status",
         "id", "name", "class", "os", "models"
     );
-    for p in &packages {
+    for v in &packages {
+        let p = &v.package;
         let class = p
             .infs
             .iter()
@@ -246,7 +219,7 @@ fn list(global: &Global, json: bool) -> Result<()> {
             .next()
             .unwrap_or_default();
         let models: usize = p.infs.iter().map(|i| i.models).sum();
-        let status = if p.broken() { "broken" } else { "ok" };
+        let status = if v.broken { "broken" } else { "ok" };
         println!(
             "{:<12}  {:<28}  {:<10}  {:<22}  {:>6}  {status}",
             p.id.short(),
@@ -262,95 +235,27 @@ fn list(global: &Global, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn remove(global: &Global, keys: &[String], json: bool) -> Result<()> {
-    let mut store = store(global)?;
-    let mut removed = Vec::new();
-    for key in keys {
-        let p = store.remove(key)?;
-        if !json {
-            println!("removed {}  {}", p.id.short(), p.name);
-        }
-        removed.push(p);
-    }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "removed": removed })).unwrap()
-        );
-    }
-    Ok(())
-}
-
-fn match_devices(global: &Global, devices: &[Device], target: &TargetOs, json: bool) -> Result<()> {
-    let store = store(global)?;
-    let ids: Vec<_> = devices.iter().map(Device::ids).collect();
-    let loaded = store.load(target, Some(&ids))?;
-    let names: std::collections::BTreeMap<String, String> = store
-        .list()?
-        .into_iter()
-        .map(|p| (p.id.short(), p.name))
-        .collect();
-    let mut out = Vec::new();
-    for (device, ids) in devices.iter().zip(&ids) {
-        let candidates = rank(ids, &loaded.index);
-        if json {
-            out.push(json!({
-                "device": device.to_string(),
-                "hardware_ids": ids.hardware_ids,
-                "compatible_ids": ids.compatible_ids,
-                "candidates": candidates.iter().map(|c| json!({
-                    "package": c.package,
-                    "inf": c.inf,
-                    "matched_id": c.matched_id,
-                    "rank": c.rank,
-                    "reason": c.reason,
-                })).collect::<Vec<_>>(),
-            }));
-            continue;
-        }
-        println!("{device}  (for {target})");
-        println!("  hardware IDs:   {}", ids.hardware_ids.join("  "));
-        println!("  compatible IDs: {}", ids.compatible_ids.join("  "));
-        if candidates.is_empty() {
+fn print_matches(matched: &[drivers::DeviceMatch], target: &TargetOs) {
+    for m in matched {
+        println!("{}  (for {target})", m.device);
+        println!("  hardware IDs:   {}", m.hardware_ids.join("  "));
+        println!("  compatible IDs: {}", m.compatible_ids.join("  "));
+        if m.candidates.is_empty() {
             println!("  nothing to inject");
         }
-        for (n, c) in candidates.iter().enumerate() {
-            let name = names.get(&c.package).map(String::as_str).unwrap_or("");
+        for (n, c) in m.candidates.iter().enumerate() {
             let pick = if n == 0 { "inject" } else { "      " };
             println!(
-                "  {pick} {} {name}  {}  rank 0x{:08X}",
-                c.package, c.inf, c.rank
+                "  {pick} {} {}  {}  rank 0x{:08X}",
+                c.package, c.name, c.inf, c.rank
             );
             println!("         {}", c.reason);
         }
-        for e in excluded_matches(ids, &loaded.index) {
-            let name = names.get(&e.package).map(String::as_str).unwrap_or("");
-            println!("  not for {target}: {} {name}: {}", e.package, e.reason);
+        for e in &m.excluded {
+            println!("  not for {target}: {} {}: {}", e.package, e.name, e.reason);
         }
-        let own: Vec<String> = ids
-            .hardware_ids
-            .iter()
-            .chain(&ids.compatible_ids)
-            .map(|i| i.to_ascii_uppercase())
-            .collect();
-        for s in loaded
-            .skipped
-            .iter()
-            .filter(|s| own.iter().any(|i| s.ids.contains(i)))
-        {
-            println!(
-                "  skipped {} {}: {}",
-                s.package.id.short(),
-                s.package.name,
-                s.reason
-            );
+        for s in &m.skipped {
+            println!("  skipped {} {}: {}", s.package, s.name, s.reason);
         }
     }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "devices": out })).unwrap()
-        );
-    }
-    Ok(())
 }

@@ -1,4 +1,5 @@
-//! `/api/v1/admin/hosts`: list and register hosts.
+//! `/api/v1/admin/hosts`: list and register hosts, wake them; and
+//! `/api/v1/admin/groups`, the rooms they stand in.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin;
 use crate::admin::requests::{AddHost, WakeRequest};
-use crate::admin::views::{HostView, WakeReport};
+use crate::admin::views::{GroupView, HostView, WakeReport};
 use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
 use crate::serve::body::{json_body, Small};
 use crate::serve::state::Shared;
@@ -28,6 +29,21 @@ pub(crate) async fn list(
     caller.require(Need::Read)?;
     let q: PageQuery = page::query(q.as_deref())?;
     let all = shared.db.call(|db| admin::list_hosts(db)).await?;
+    Ok(Json(Page::of(all, &q)?))
+}
+
+/// The groups (rooms) and their hosts, by name.
+#[utoipa::path(get, path = "/api/v1/admin/groups", tag = "hosts", params(PageQuery),
+    responses((status = 200, body = Page<GroupView>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn groups(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<GroupView>>> {
+    caller.require(Need::Read)?;
+    let q: PageQuery = page::query(q.as_deref())?;
+    let all = shared.db.call(|db| admin::list_groups(db)).await?;
     Ok(Json(Page::of(all, &q)?))
 }
 

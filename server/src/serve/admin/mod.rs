@@ -9,6 +9,7 @@
 
 mod audit;
 pub(crate) mod caller;
+mod drivers;
 mod events;
 mod hosts;
 mod images;
@@ -105,6 +106,7 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(hosts::list, hosts::add))
         .routes(routes!(hosts::wake))
+        .routes(routes!(hosts::groups))
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::show))
         .routes(routes!(tasks::cancel))
@@ -118,6 +120,9 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::all))
         .routes(routes!(images::list))
         .routes(routes!(images::inspect, images::delete))
+        .routes(routes!(drivers::list, drivers::add))
+        .routes(routes!(drivers::remove))
+        .routes(routes!(drivers::matches))
         .routes(routes!(audit::list))
         .routes(routes!(schedules::list, schedules::add))
         .routes(routes!(schedules::show, schedules::remove))
@@ -164,13 +169,16 @@ mod tests {
         }
         ops.sort();
         let want = [
+            "DELETE /api/v1/admin/drivers/{package}",
             "DELETE /api/v1/admin/images/{image}",
             "DELETE /api/v1/admin/schedules/{name}",
             "DELETE /api/v1/admin/scripts/{name}",
             "DELETE /api/v1/admin/tokens/{id}",
             "DELETE /api/v1/admin/users/{name}",
             "GET /api/v1/admin/audit",
+            "GET /api/v1/admin/drivers",
             "GET /api/v1/admin/events",
+            "GET /api/v1/admin/groups",
             "GET /api/v1/admin/hosts",
             "GET /api/v1/admin/images",
             "GET /api/v1/admin/images/{image}",
@@ -187,6 +195,8 @@ mod tests {
             "GET /api/v1/admin/tasks/{id}/events",
             "GET /api/v1/admin/tokens",
             "GET /api/v1/admin/users",
+            "POST /api/v1/admin/drivers",
+            "POST /api/v1/admin/drivers/match",
             "POST /api/v1/admin/hosts",
             "POST /api/v1/admin/hosts/wake",
             "POST /api/v1/admin/login",
