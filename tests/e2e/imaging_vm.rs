@@ -210,7 +210,8 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
             "--inject-drivers",
             "win11-x64",
             "--hostname",
-            "lab-{mac}",
+            // 15 characters: the most a Windows computer name takes.
+            "vm-{mac}",
             "--post-script",
             "vm-check",
             "--after",
@@ -319,7 +320,7 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
     assert!(xml.contains("<SystemLocale>en-US</SystemLocale>"), "{xml}");
 
     // Post-deploy: the name in both systems, and the script's report.
-    let name = format!("lab-{}", RESTORE_MAC.replace(':', ""));
+    let name = format!("vm-{}", RESTORE_MAC.replace(':', ""));
     assert!(
         xml.contains(&format!("<ComputerName>{name}</ComputerName>")),
         "{xml}"

@@ -146,6 +146,8 @@ const SCRIPT: &[&[&str]] = &[
     &["schedule", "pause", "nightly"],
     &["schedule", "list", "--json"],
     &["schedule", "resume", "nightly"],
+    &["schedule", "pause", "nightly", "--json"],
+    &["schedule", "resume", "nightly", "--json"],
     &["schedule", "remove", "eve"],
     &["schedule", "show", "eve"],
     // Images and sessions: `tiny` is captured into both data directories
@@ -445,6 +447,26 @@ fn remote_cli_prints_what_the_local_cli_prints() {
             .unwrap()
             .starts_with("token script")
             && r["action"] == "task.capture"
+            && r["outcome"] == "ok"),
+        "{audit}"
+    );
+    // So are the shell's own commands on the store, and sessions either way.
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["actor"] == "local"
+                && r["action"] == "image.capture"
+                && r["object"] == "tiny"
+                && r["outcome"] == "ok"),
+        "{audit}"
+    );
+    assert!(
+        rows.as_array().unwrap().iter().any(|r| r["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("token script")
+            && r["action"] == "session.create"
             && r["outcome"] == "ok"),
         "{audit}"
     );

@@ -150,7 +150,56 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Some(what) = local_only {
         global.local_only(what)?;
     }
-    match cli.command {
+    let shell_action = shell_action(&cli.command);
+    let result = dispatch(&global, cli.command);
+    if let Some((action, object)) = shell_action {
+        audit_shell(&global, action, object.as_deref(), &result);
+    }
+    result
+}
+
+/// The state-changing commands that work on the server's own store and
+/// boot files, outside `crate::admin`: (audit action, object).
+fn shell_action(cmd: &Command) -> Option<(&'static str, Option<String>)> {
+    use image::ImageCommand as I;
+    Some(match cmd {
+        Command::Image(I::Capture { name, .. }) => ("image.capture", Some(name.clone())),
+        Command::Image(I::Import { name, .. }) => ("image.import", Some(name.clone())),
+        Command::Image(I::Restore {
+            image,
+            dry_run: false,
+            ..
+        }) => ("image.restore", Some(image.clone())),
+        Command::Store(store::StoreCommand::Gc { .. }) => ("store.gc", None),
+        Command::Initramfs(initramfs::InitramfsCommand::Build(_)) => ("initramfs.build", None),
+        _ => return None,
+    })
+}
+
+/// Records a shell command in the data directory's audit log, when there
+/// is a data directory: a capture into a store elsewhere on a machine
+/// that runs no server has no log to go to. Failing to record is said,
+/// not fatal: the command's own outcome stands.
+fn audit_shell(global: &Global, action: &str, object: Option<&str>, result: &Result<()>) {
+    use crate::clock::{Clock, SystemClock};
+    if !global.data_dir.is_dir() {
+        return;
+    }
+    let outcome = match result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("failed: {e}"),
+    };
+    let ctx = crate::admin::Ctx::local(SystemClock.now());
+    let recorded = crate::db::Db::open(&global.dirs().db())
+        .and_then(|db| crate::admin::record(&db, &ctx, action, object, None, &outcome));
+    if let Err(e) = recorded {
+        eprintln!("marrow: {action} not recorded in the audit log: {e}");
+    }
+}
+
+fn dispatch(global: &Global, command: Command) -> Result<()> {
+    let global = global.clone();
+    match command {
         Command::Serve(args) => serve::run(&global, args),
         Command::Image(cmd) => image::run(&global, cmd),
         Command::Store(cmd) => store::run(&global, cmd),

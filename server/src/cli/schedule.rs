@@ -43,11 +43,23 @@ pub enum ScheduleCommand {
         json: bool,
     },
     /// Remove a schedule and its history.
-    Remove { name: String },
+    Remove {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop a schedule from running until resumed.
-    Pause { name: String },
+    Pause {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Let a paused schedule run again (what came due meanwhile is skipped).
-    Resume { name: String },
+    Resume {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn when_next(v: &ScheduleView) -> String {
@@ -157,20 +169,35 @@ pub fn run(global: &Global, cmd: ScheduleCommand) -> Result<()> {
                 }
             }
         }
-        ScheduleCommand::Remove { name } => {
+        ScheduleCommand::Remove { name, json } => {
             backend.remove_schedule(&name)?;
-            println!("schedule {name} removed");
-            Ok(())
+            match json {
+                true => super::print_json(&serde_json::json!({ "removed": name })),
+                false => {
+                    println!("schedule {name} removed");
+                    Ok(())
+                }
+            }
         }
-        ScheduleCommand::Pause { name } => {
-            backend.pause_schedule(&name, true)?;
-            println!("schedule {name} paused");
-            Ok(())
+        ScheduleCommand::Pause { name, json } => {
+            let v = backend.pause_schedule(&name, true)?;
+            match json {
+                true => super::print_json(&v),
+                false => {
+                    println!("schedule {name} paused");
+                    Ok(())
+                }
+            }
         }
-        ScheduleCommand::Resume { name } => {
+        ScheduleCommand::Resume { name, json } => {
             let v = backend.pause_schedule(&name, false)?;
-            println!("schedule {name} resumed; next run {} UTC", when_next(&v));
-            Ok(())
+            match json {
+                true => super::print_json(&v),
+                false => {
+                    println!("schedule {name} resumed; next run {} UTC", when_next(&v));
+                    Ok(())
+                }
+            }
         }
     }
 }

@@ -223,3 +223,48 @@ fn cancelling_a_session_cancels_its_active_members() {
         .to_string();
     assert!(err.contains("no session 99"), "{err}");
 }
+
+#[test]
+fn each_member_gets_its_own_hostname_and_late_members_the_same_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = db(&dir);
+    for (n, name) in [(1, "b-02"), (2, "b-01"), (3, "b-03")] {
+        add_host(&mut db, &Actor::Cli, mac(n), name, false, 1).unwrap();
+        db.hosts().set_group(mac(n), Some("room-b")).unwrap();
+    }
+    db.scripts().put("join-domain", "true\n", "h", 1).unwrap();
+    let mut n = new(None, &["b-01", "b-02"]);
+    n.hostname = Some("{group}-{n}".into());
+    n.post_script = Some("join-domain".into());
+    let c = make(&mut db, &dir, &n).unwrap();
+    let names = |db: &Db| -> Vec<(MacAddr, Option<String>, Option<String>)> {
+        db.tasks()
+            .in_session(c.id)
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.host, t.hostname, t.post_script))
+            .collect()
+    };
+    let script = Some("join-domain".to_string());
+    // Counted in the group by name: b-01 (MAC 2) is 1, b-02 (MAC 1) is 2.
+    assert_eq!(
+        names(&db),
+        [
+            (mac(2), Some("room-b-1".into()), script.clone()),
+            (mac(1), Some("room-b-2".into()), script.clone()),
+        ]
+    );
+    add(
+        &mut db,
+        &Actor::Cli,
+        c.id,
+        &["b-03".into()],
+        11,
+        &mut SeqRng(90),
+    )
+    .unwrap();
+    assert_eq!(
+        names(&db)[2],
+        (mac(3), Some("room-b-3".into()), script.clone())
+    );
+}
