@@ -12,7 +12,7 @@ use image_format::manifest::{Manifest, RegionRole};
 use marrow_protocol::api::{DriverPlan, DriverReport};
 
 use crate::api::Client;
-use crate::mount::{has_dir, Mounted};
+use crate::mount::{has_dir, remove_work, Mounted};
 use crate::{Error, Result};
 use marrow_protocol::FileHash;
 
@@ -89,7 +89,7 @@ pub fn after_restore(
         .filter(|r| r.role == RegionRole::Partition && r.fs == FsKind::Ntfs)
         .collect();
     let work = std::env::temp_dir().join("marrow-drivers");
-    let _ = fs::remove_dir_all(&work);
+    remove_work(&work)?;
     let packages = download(client, &plan, &work.join("packages"))?;
     for (n, region) in ntfs.iter().enumerate() {
         let mount = Mounted::new(
@@ -101,16 +101,17 @@ pub fn after_restore(
         if !has_dir(&mount.at, "windows") {
             continue;
         }
-        let report = inject(&mount.at, &packages, &InjectOptions::new(target.arch))?;
-        drop(mount);
-        let _ = fs::remove_dir_all(&work);
+        let report = inject(&mount.at, &packages, &InjectOptions::new(target.arch));
+        mount.unmount()?;
+        let report = report?;
+        remove_work(&work)?;
         return Ok(DriverReport::Injected {
             os: os.to_owned(),
             partition: region.partition.unwrap_or(0),
             report,
         });
     }
-    let _ = fs::remove_dir_all(&work);
+    remove_work(&work)?;
     Ok(DriverReport::nothing(
         os,
         format!(

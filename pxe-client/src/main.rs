@@ -89,6 +89,16 @@ fn run_task(want: TaskKind, args: TaskArgs) -> Result<(), Error> {
     } else {
         Console::Quiet
     };
+    // What this machine is, as the boot stage reports it: the server shows
+    // it and plans drivers from it. The task goes on without it.
+    match inventory::collect(std::path::Path::new("/")) {
+        Ok(inv) => {
+            if let Err(e) = client.put_inventory(&inv) {
+                eprintln!("marrow-client: inventory not stored on the server (carrying on): {e}");
+            }
+        }
+        Err(e) => eprintln!("marrow-client: no inventory (carrying on): {e}"),
+    }
     let outcome = job::run_on(
         &client,
         &task,

@@ -127,18 +127,89 @@ impl Mounted {
     }
 }
 
-impl Drop for Mounted {
-    fn drop(&mut self) {
+impl Mounted {
+    /// Unmounts it, detaches the loop device and removes the mount point;
+    /// a failed unmount is an error (the partition may not be flushed, and
+    /// its mount point must not be removed with the files in it).
+    pub fn unmount(mut self) -> Result<()> {
+        self.undo()
+    }
+
+    fn undo(&mut self) -> Result<()> {
         if self.mounted {
             // ntfs-3g and the kernel write back on unmount; a lazy detach
-            // would hide a failed flush, so unmount plainly and say so if
-            // it fails.
-            if let Err(e) = nix::mount::umount(&self.at) {
-                eprintln!("marrow-client: unmounting {}: {e}", self.at.display());
-            }
+            // would hide a failed flush, so unmount plainly.
+            nix::mount::umount(&self.at).map_err(|source| Error::Mount {
+                target: format!("unmounting {}", self.at.display()),
+                source,
+            })?;
+            self.mounted = false;
         }
         let _ = run("losetup", &["-d", &self.loop_dev]);
         let _ = fs::remove_dir(&self.at);
+        Ok(())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Err(e) = self.undo() {
+            eprintln!("marrow-client: {e}");
+        }
+    }
+}
+
+/// The mount points at or under `dir`, deepest first, from
+/// `/proc/self/mountinfo` (proc(5): the fifth field, octal-escaped).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_octal)
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = |c: &u8| (b'0'..=b'7').contains(c);
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(octal) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Removes a work directory of the client's, refusing while anything is
+/// still mounted under it: removing it then would delete the files of a
+/// restored partition.
+pub fn remove_work(dir: &Path) -> Result<()> {
+    let mounted = mounts_under(dir);
+    if let Some(m) = mounted.first() {
+        return Err(Error::Usage(format!(
+            "{} is still mounted; left {} in place",
+            m.display(),
+            dir.display()
+        )));
+    }
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -152,4 +223,16 @@ pub fn has_dir(root: &Path, name: &str) -> bool {
             })
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(unescape_octal("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape_octal("/plain"), "/plain");
+        assert_eq!(unescape_octal("/end\\04"), "/end\\04");
+    }
 }

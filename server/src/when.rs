@@ -110,6 +110,19 @@ pub fn parse_at(s: &str) -> Result<i64> {
     crate::sys::local_time(year as i32, month, day, hour, min, sec).ok_or_else(bad)
 }
 
+/// A moment given as a duration back from `now` (`2h`, `7d`) or a time
+/// (`2026-12-02T22:00`, local; `…Z`, UTC): what `--since` takes.
+pub fn parse_since(s: &str, now: i64) -> Result<i64> {
+    match parse_duration(s) {
+        Ok(secs) => Ok(now - secs),
+        Err(_) => parse_at(s).map_err(|e| {
+            Error::Usage(format!(
+                "since {s:?}: give a duration (2h, 7d) or a time (2026-12-02T22:00): {e}"
+            ))
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,12 @@ fn match_reports_the_virtio_driver_for_qemu_virtio_net_in_the_documented_json_sh
     let c = candidates[0].as_object().unwrap();
     let mut keys: Vec<&str> = c.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(keys, ["inf", "matched_id", "package", "rank", "reason"]);
+    assert_eq!(
+        keys,
+        ["inf", "matched_id", "name", "package", "rank", "reason"]
+    );
+    assert_eq!(c["name"], "netkvm-amd64");
+    assert_eq!(device["excluded"], serde_json::json!([]));
     assert_eq!(c["inf"], "netkvm.inf");
     assert_eq!(c["rank"], 0x0FFF_0000);
     assert!(c["reason"].as_str().unwrap().starts_with("hardware ID #1"));

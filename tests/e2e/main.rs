@@ -16,3 +16,4 @@ mod multicast_room;
 mod multicast_vm;
 mod remote_cli;
 mod wake_on_lan;
+mod web_ui;

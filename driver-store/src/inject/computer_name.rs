@@ -15,13 +15,13 @@ const COMPONENT: &str = "Microsoft-Windows-Shell-Setup";
 /// NetBIOS names are 15 characters (the 16th byte is the service type).
 pub const MAX_LEN: usize = 15;
 
-fn component(indent: &str, name: &str, arch: Arch) -> String {
+fn component(indent: &str, name: &str, arch: &str) -> String {
     format!(
         "{indent}<component name=\"{COMPONENT}\" processorArchitecture=\"{}\" \
          publicKeyToken=\"31bf3856ad364e35\" language=\"neutral\" versionScope=\"nonSxS\">\n\
          {indent}    <ComputerName>{}</ComputerName>\n\
          {indent}</component>\n",
-        arch.inf_name(),
+        escape(arch),
         escape(name)
     )
 }
@@ -47,7 +47,10 @@ pub fn refuse(name: &str) -> Option<String> {
 }
 
 /// The answer file `text` with `name` as the computer name of the
-/// `specialize` pass; the result is checked to be well-formed.
+/// `specialize` pass; the result is checked to be well-formed. A new
+/// component takes the architecture the file's own components name
+/// (Windows Setup skips a component of another architecture), else
+/// `arch`'s.
 pub fn set_computer_name(text: &str, name: &str, arch: Arch) -> Result<String, String> {
     if let Some(why) = refuse(name) {
         return Err(why);
@@ -63,6 +66,11 @@ pub fn set_computer_name(text: &str, name: &str, arch: Arch) -> Result<String, S
             nodes[root].local
         ));
     }
+    let arch = nodes
+        .iter()
+        .find_map(|n| n.attr("processorArchitecture"))
+        .map_or_else(|| arch.inf_name().to_string(), str::to_string);
+    let arch = arch.as_str();
     let child = |parent: usize, local: &str, pick: &dyn Fn(&Node) -> bool| {
         (0..nodes.len()).find(|&i| {
             nodes[i].parent == Some(parent) && nodes[i].local == local && pick(&nodes[i])
@@ -131,7 +139,7 @@ mod tests {
         assert!(out.contains("<settings pass=\"specialize\">"), "{out}");
         let added = format!(
             "    <settings pass=\"specialize\">\n{}    </settings>\n",
-            component("        ", "lab-07", Arch::Amd64)
+            component("        ", "lab-07", "amd64")
         );
         assert_eq!(out.replacen(&added, "", 1), original);
     }
@@ -157,6 +165,13 @@ mod tests {
         let out = set_computer_name(bare, "pc1", Arch::X86).unwrap();
         assert_eq!(names_in(&out), ["pc1"]);
         assert!(out.contains("processorArchitecture=\"x86\""), "{out}");
+        // An arm64 image's file names its architecture; the new component follows it.
+        let arm = "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><settings pass=\"oobeSystem\"><component name=\"Microsoft-Windows-International-Core\" processorArchitecture=\"arm64\"/></settings></unattend>";
+        let out = set_computer_name(arm, "pc1", Arch::Amd64).unwrap();
+        assert!(
+            out.contains("Shell-Setup\" processorArchitecture=\"arm64\""),
+            "{out}"
+        );
         let no_element = "<unattend xmlns=\"urn:schemas-microsoft-com:unattend\"><settings pass=\"specialize\"><component name=\"Microsoft-Windows-Shell-Setup\"/></settings></unattend>";
         assert_eq!(
             names_in(&set_computer_name(no_element, "pc2", Arch::Amd64).unwrap()),

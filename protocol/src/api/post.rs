@@ -57,7 +57,7 @@ pub struct ScriptReport {
     pub name: String,
     /// The exit status, or `None` when it was killed (signal or timeout).
     pub exit_code: Option<i32>,
-    /// `exited 0`, `killed by signal 9`, `killed after 900 s`.
+    /// `exited 0`, `killed by signal 9`, `killed after 1800 s`.
     pub status: String,
     /// Its standard output and error, interleaved; the last
     /// [`MAX_SCRIPT_OUTPUT`] bytes when it said more.

@@ -1,12 +1,72 @@
-//! The hostname of a restored Linux system: `/etc/hostname` holds the
-//! name (hostname(5)), and `/etc/hosts` maps it to 127.0.1.1, as Debian's
-//! installer writes it (Debian Reference, "The hostname resolution"), so
-//! the name resolves without the network.
+//! The machine's name in the restored systems. On a Linux root
+//! `/etc/hostname` holds the name (hostname(5)), and `/etc/hosts` maps it
+//! to 127.0.1.1, as Debian's installer writes it (Debian Reference, "The
+//! hostname resolution"), so the name resolves without the network. In a
+//! Windows volume it is `ComputerName` in the answer file (see
+//! `driver_store::name_computer`).
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 
+use driver_store::{Arch, InjectOptions};
+use marrow_protocol::api::post::{HostnameReport, NamedFile};
+
+use super::{linux_root, windows_volume, Part};
 use crate::{Error, Result};
+
+/// Writes `name` into every system on the disk. A name Windows refuses is
+/// refused before anything is written; no system at all is an error.
+pub fn name_systems(
+    parts: &[Part],
+    unmountable: &[String],
+    name: &str,
+    arch: Arch,
+) -> Result<HostnameReport> {
+    for p in parts.iter().filter(|p| windows_volume(p)) {
+        if let Some(why) = driver_store::refuse_computer_name(name) {
+            return Err(Error::Usage(format!(
+                "hostname on partition {}: {why}",
+                p.number
+            )));
+        }
+    }
+    let answer_file = InjectOptions::new(arch).answer_file;
+    let mut files = Vec::new();
+    for p in parts {
+        if windows_volume(p) {
+            let path = driver_store::name_computer(&p.mount.at, &answer_file, name, arch)?;
+            files.push(NamedFile {
+                partition: p.number,
+                os: "windows".into(),
+                path,
+            });
+        } else if linux_root(p) {
+            for path in name_linux(&p.mount.at, name)? {
+                files.push(NamedFile {
+                    partition: p.number,
+                    os: "linux".into(),
+                    path,
+                });
+            }
+        }
+    }
+    if files.is_empty() {
+        let mut why = format!(
+            "hostname {name}: no Linux root (ext4, XFS or btrfs with /etc) and no Windows volume \
+             (NTFS with a Windows folder) among the {} mounted partition(s)",
+            parts.len()
+        );
+        if !unmountable.is_empty() {
+            why.push_str(&format!("; not mounted: {}", unmountable.join("; ")));
+        }
+        return Err(Error::Usage(why));
+    }
+    Ok(HostnameReport {
+        name: name.to_string(),
+        files,
+    })
+}
 
 /// `/etc/hosts` with `name` in place of `old` (the name the image had;
 /// `old.DOMAIN` becomes `name.DOMAIN`), and a `127.0.1.1` line naming
@@ -14,7 +74,8 @@ use crate::{Error, Result};
 /// rewritten otherwise, or one is added after the `127.0.0.1` line (at the
 /// end when there is none). Comments and every other line stay as they were.
 pub fn edit_hosts(text: &str, old: Option<&str>, name: &str) -> String {
-    let old = old.filter(|o| !o.is_empty() && *o != "localhost");
+    // `localhost.localdomain` and the like name the loopback, not the machine.
+    let old = old.filter(|o| !o.is_empty() && !o.starts_with("localhost"));
     let rename = |n: &str| -> String {
         match old {
             Some(o) if n.eq_ignore_ascii_case(o) => name.to_string(),
@@ -67,19 +128,26 @@ pub fn edit_hosts(text: &str, old: Option<&str>, name: &str) -> String {
     out
 }
 
-/// Writes `bytes` beside `path` and renames it over, keeping the old
-/// file's permissions (0644 for a new one).
+/// Writes `bytes` into `path` in place: an existing file keeps its
+/// inode, owner, mode and security labels (an SELinux system relabels
+/// nothing after a restore), a new one is made 0644.
 fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    let tmp = path.with_extension("marrow-tmp");
-    fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not through a symbolic link: an absolute one would point into the
+    // client's own root, not the restored system's.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
 }
 
 /// Names the Linux system mounted at `root` `name`; returns the files
@@ -141,6 +209,9 @@ mod tests {
         );
         let out = edit_hosts("127.0.0.1 localhost\n", Some("localhost"), "pc3");
         assert_eq!(out, "127.0.0.1 localhost\n127.0.1.1\tpc3\n");
+        let text = "127.0.0.1 localhost.localdomain localhost\n";
+        let out = edit_hosts(text, Some("localhost.localdomain"), "pc4");
+        assert_eq!(out, format!("{text}127.0.1.1\tpc4\n"));
     }
 
     #[test]

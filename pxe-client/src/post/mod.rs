@@ -15,13 +15,10 @@ use std::path::{Path, PathBuf};
 use driver_store::Arch;
 use image_format::fs::FsKind;
 use image_format::manifest::{Manifest, RegionRole};
-use marrow_protocol::api::post::{HostnameReport, NamedFile, PostDeploy, ScriptReport};
+use marrow_protocol::api::post::{HostnameReport, PostDeploy, ScriptReport};
 
-use crate::mount::{has_dir, mountable, Mounted};
+use crate::mount::{has_dir, mountable, remove_work, Mounted};
 use crate::{Error, Result};
-
-/// Where Windows Setup reads the answer file of a generalized image.
-const ANSWER_FILE: &str = r"Windows\Panther\unattend.xml";
 
 /// What the post-deploy actions did.
 #[derive(Debug, Default)]
@@ -31,10 +28,22 @@ pub struct Outcome {
 }
 
 /// A restored partition, mounted.
-struct Part {
-    number: u32,
-    fs: FsKind,
-    mount: Mounted,
+pub struct Part {
+    pub number: u32,
+    pub fs: FsKind,
+    pub mount: Mounted,
+}
+
+/// A Linux root: ext4, XFS or btrfs holding `/etc`. (A btrfs root in a
+/// subvolume, `@` or `root`, is not found: the top of the volume is
+/// mounted.)
+pub fn linux_root(p: &Part) -> bool {
+    matches!(p.fs, FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs) && has_dir(&p.mount.at, "etc")
+}
+
+/// A Windows volume: NTFS holding `Windows`.
+pub fn windows_volume(p: &Part) -> bool {
+    p.fs == FsKind::Ntfs && has_dir(&p.mount.at, "windows")
 }
 
 /// Runs `post` on the restored `disk`: `arch` is the Windows architecture
@@ -50,7 +59,7 @@ pub fn after_restore(
         return Ok(Outcome::default());
     }
     let work = std::env::temp_dir().join("marrow-post");
-    let _ = fs::remove_dir_all(&work);
+    remove_work(&work)?;
     let target = work.join("target");
     fs::create_dir_all(&target).map_err(|source| Error::Io {
         path: target.clone(),
@@ -58,7 +67,7 @@ pub fn after_restore(
     })?;
     let result = with_mounted(manifest, disk, &target, |parts, unmountable| {
         let hostname = match &post.hostname {
-            Some(name) => Some(set_hostname(parts, unmountable, name, arch)?),
+            Some(name) => Some(hostname::name_systems(parts, unmountable, name, arch)?),
             None => None,
         };
         let script = match &post.script {
@@ -69,9 +78,9 @@ pub fn after_restore(
             None => None,
         };
         Ok(Outcome { hostname, script })
-    });
-    let _ = fs::remove_dir_all(&work);
-    result
+    })?;
+    remove_work(&work)?;
+    Ok(result)
 }
 
 /// Mounts every partition of `manifest` that can be mounted under
@@ -105,68 +114,21 @@ fn with_mounted<T>(
         }
     }
     let result = work(&parts, &failed);
-    // Unmounted here, last mounted first, before the task reports.
+    // Unmounted here, last mounted first, before the task reports. A
+    // partition that will not unmount fails the task: it may not be
+    // flushed, and its mount point stays (see `remove_work`).
+    let mut unmounted = Ok(());
     while let Some(p) = parts.pop() {
-        drop(p);
-    }
-    result
-}
-
-fn linux_root(p: &Part) -> bool {
-    matches!(p.fs, FsKind::Ext4 | FsKind::Xfs | FsKind::Btrfs) && has_dir(&p.mount.at, "etc")
-}
-
-fn windows_volume(p: &Part) -> bool {
-    p.fs == FsKind::Ntfs && has_dir(&p.mount.at, "windows")
-}
-
-/// Writes `name` into every system on the disk; none at all is an error.
-fn set_hostname(
-    parts: &[Part],
-    unmountable: &[String],
-    name: &str,
-    arch: Arch,
-) -> Result<HostnameReport> {
-    let mut files = Vec::new();
-    for p in parts {
-        if windows_volume(p) {
-            if let Some(why) = driver_store::refuse_computer_name(name) {
-                return Err(Error::Usage(format!(
-                    "hostname on partition {}: {why}",
-                    p.number
-                )));
-            }
-            let path = driver_store::name_computer(&p.mount.at, ANSWER_FILE, name, arch)?;
-            files.push(NamedFile {
-                partition: p.number,
-                os: "windows".into(),
-                path,
-            });
-        } else if linux_root(p) {
-            for path in hostname::name_linux(&p.mount.at, name)? {
-                files.push(NamedFile {
-                    partition: p.number,
-                    os: "linux".into(),
-                    path,
-                });
+        if let Err(e) = p.mount.unmount() {
+            eprintln!("marrow-client: partition {}: {e}", p.number);
+            if unmounted.is_ok() {
+                unmounted = Err(Error::Usage(format!("partition {}: {e}", p.number)));
             }
         }
     }
-    if files.is_empty() {
-        let mut why = format!(
-            "hostname {name}: no Linux root (ext4, XFS or btrfs with /etc) and no Windows volume \
-             (NTFS with a Windows folder) among the {} mounted partition(s)",
-            parts.len()
-        );
-        if !unmountable.is_empty() {
-            why.push_str(&format!("; not mounted: {}", unmountable.join("; ")));
-        }
-        return Err(Error::Usage(why));
-    }
-    Ok(HostnameReport {
-        name: name.to_string(),
-        files,
-    })
+    let value = result?;
+    unmounted?;
+    Ok(value)
 }
 
 /// The script's environment: the task's variables from the server, and

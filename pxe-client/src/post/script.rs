@@ -1,15 +1,19 @@
 //! The admin's post-deploy script: run by `/bin/sh` in the client with
 //! the restored partitions mounted, the task's variables in its
 //! environment, and its output (standard output and error, interleaved as
-//! written) kept for the task report.
+//! written; the last 64 KiB) kept for the task report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::process::ExitStatusExt;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use marrow_protocol::api::post::{PostScript, ScriptReport, MAX_SCRIPT_OUTPUT};
 
@@ -21,9 +25,49 @@ use crate::{Error, Result};
 /// in the client for good.
 pub const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// The last [`MAX_SCRIPT_OUTPUT`] bytes a script wrote, kept as it writes:
+/// the client lives in RAM, so a chatty script must not grow it.
+#[derive(Default)]
+struct Tail {
+    bytes: VecDeque<u8>,
+    dropped: bool,
+}
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend(chunk);
+        let over = self.bytes.len().saturating_sub(MAX_SCRIPT_OUTPUT);
+        if over > 0 {
+            self.bytes.drain(..over);
+            self.dropped = true;
+        }
+    }
+
+    /// As text, cut at a character boundary.
+    fn text(&self) -> (String, bool) {
+        let bytes: Vec<u8> = self.bytes.iter().copied().collect();
+        let text = String::from_utf8_lossy(&bytes);
+        // A cut inside a UTF-8 sequence shows as replacement characters
+        // at the start; drop them.
+        let text = match self.dropped {
+            true => text.trim_start_matches('\u{FFFD}').to_string(),
+            false => text.into_owned(),
+        };
+        (text, self.dropped)
+    }
+}
+
+/// Kills every process of the script's group: the script and whatever it
+/// started, so nothing keeps the restored partitions busy or writes to
+/// them after the report.
+fn kill_group(pid: u32) {
+    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+}
+
 /// Runs `script` in `dir` (the restored partitions' mount points sit
-/// under it) with `env` added to a clean environment, killing it after
-/// `timeout`. The script and its log are kept in `work` meanwhile.
+/// under it) with `env` added to a clean environment, in a process group
+/// of its own, killing the group after `timeout`. The script's file is
+/// kept in `work` meanwhile.
 pub fn run(
     script: &PostScript,
     work: &Path,
@@ -43,11 +87,10 @@ pub fn run(
     };
     let file = work.join("post-script");
     fs::write(&file, &script.body).map_err(io(&file))?;
-    let log_path = work.join("post-script.log");
-    let log = fs::File::create(&log_path).map_err(io(&log_path))?;
-    let err = log.try_clone().map_err(io(&log_path))?;
+    let (mut reader, writer) = std::io::pipe().map_err(io(work))?;
+    let err = writer.try_clone().map_err(io(work))?;
     let started = Instant::now();
-    let mut child = Command::new(&sh)
+    let spawned = Command::new(&sh)
         .args(&pre)
         .arg(&file)
         .current_dir(dir)
@@ -55,25 +98,50 @@ pub fn run(
         .env("PATH", search_path(work))
         .envs(env)
         .stdin(Stdio::null())
-        .stdout(log)
+        .stdout(writer)
         .stderr(err)
-        .spawn()
-        .map_err(io(&sh))?;
+        .process_group(0)
+        .spawn();
+    // The command, and with it this side's copies of the pipe's writing
+    // end, is gone here: the reader sees the end once the script's
+    // processes have all closed it.
+    let mut child = spawned.map_err(io(&sh))?;
+    let tail = Arc::new(Mutex::new(Tail::default()));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    {
+        let tail = tail.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                tail.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(&buf[..n]);
+            }
+            let _ = done_tx.send(());
+        });
+    }
     let status = loop {
         if let Some(status) = child.try_wait().map_err(io(&sh))? {
             break Some(status);
         }
         if started.elapsed() >= timeout {
-            let _ = child.kill();
+            kill_group(child.id());
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    // What the script left running in the background goes too.
+    kill_group(child.id());
     let seconds = started.elapsed().as_secs_f64();
-    let (output, output_truncated) = tail(&log_path, MAX_SCRIPT_OUTPUT)?;
+    // A process that left the group may hold the pipe open: take what
+    // arrived within a moment and go on.
+    let _ = done_rx.recv_timeout(Duration::from_secs(2));
+    let (output, output_truncated) = tail.lock().unwrap_or_else(|e| e.into_inner()).text();
     let _ = fs::remove_file(&file);
-    let _ = fs::remove_file(&log_path);
     let (exit_code, status) = match status {
         None => (None, format!("killed after {} s", timeout.as_secs())),
         Some(s) => match (s.code(), s.signal()) {
@@ -114,30 +182,6 @@ fn search_path(work: &Path) -> String {
         }
     }
     path
-}
-
-/// The last `max` bytes of the file (as text, cut at a character
-/// boundary), and whether there was more.
-fn tail(path: &Path, max: usize) -> Result<(String, bool)> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = fs::File::open(path).map_err(io)?;
-    let len = f.metadata().map_err(io)?.len();
-    let skip = len.saturating_sub(max as u64);
-    f.seek(SeekFrom::Start(skip)).map_err(io)?;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(io)?;
-    let text = String::from_utf8_lossy(&bytes);
-    // A cut inside a UTF-8 sequence shows as replacement characters at
-    // the start; drop them.
-    let text = if skip > 0 {
-        text.trim_start_matches('\u{FFFD}').to_string()
-    } else {
-        text.into_owned()
-    };
-    Ok((text, skip > 0))
 }
 
 #[cfg(test)]
@@ -196,6 +240,26 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "{left:?}");
         assert!(r.succeeded());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn what_a_script_leaves_running_is_killed_with_it() {
+        let d = dir("group");
+        let started = Instant::now();
+        let r = run(
+            &script("sleep 30 &\necho left-a-child\n"),
+            &d.join("work"),
+            &d.join("target"),
+            &BTreeMap::new(),
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(r.exit_code, Some(0));
+        assert_eq!(r.output, "left-a-child\n");
+        // The background sleep held the pipe: had it lived, reading would
+        // have waited for it.
+        assert!(started.elapsed() < Duration::from_secs(10));
         fs::remove_dir_all(&d).unwrap();
     }
 

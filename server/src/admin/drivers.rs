@@ -80,7 +80,8 @@ pub fn list_drivers(dir: &Path) -> Result<Vec<PackageView>> {
         .collect())
 }
 
-/// Imports every package under each source for the `os` targets.
+/// Imports every package under each source for the `os` targets, and
+/// records it.
 pub fn add_drivers(
     db: &mut Db,
     ctx: &Ctx,
@@ -90,25 +91,53 @@ pub fn add_drivers(
     progress: &dyn ImportProgress,
 ) -> Result<Vec<ImportedView>> {
     let names: Vec<String> = sources.iter().map(|s| s.display().to_string()).collect();
-    let args = json!({ "sources": names, "os": os });
-    audited(db, ctx, "drivers.add", None, args, |_| {
-        let targets = os
-            .iter()
-            .map(|n| n.parse::<TargetOs>())
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut store = open(dir)?;
-        let mut out = Vec::new();
-        for source in sources {
-            for i in store.add(source, &targets, progress)? {
-                out.push(ImportedView {
-                    broken: i.package.broken(),
-                    package: i.package,
-                    newly_stored: i.newly_stored,
-                });
-            }
+    let result = import_drivers(dir, sources, os, progress);
+    let outcome = result.as_ref().map(Vec::len).map_err(ToString::to_string);
+    record_add(db, ctx, &names, os, &outcome)?;
+    result
+}
+
+/// The import alone, without the database: the admin API runs it off the
+/// database's lock (a large ZIP takes a while) and records it after.
+pub fn import_drivers(
+    dir: &Path,
+    sources: &[PathBuf],
+    os: &[String],
+    progress: &dyn ImportProgress,
+) -> Result<Vec<ImportedView>> {
+    let targets = os
+        .iter()
+        .map(|n| n.parse::<TargetOs>())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut store = open(dir)?;
+    let mut out = Vec::new();
+    for source in sources {
+        for i in store.add(source, &targets, progress)? {
+            out.push(ImportedView {
+                broken: i.package.broken(),
+                package: i.package,
+                newly_stored: i.newly_stored,
+            });
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
+}
+
+/// Records an import of `sources` (as the caller names them) and how it
+/// went: the packages imported, or the error.
+pub fn record_add(
+    db: &Db,
+    ctx: &Ctx,
+    sources: &[String],
+    os: &[String],
+    outcome: &std::result::Result<usize, String>,
+) -> Result<()> {
+    let args = json!({ "sources": sources, "os": os });
+    let outcome = match outcome {
+        Ok(n) => format!("ok: {n} package(s)"),
+        Err(e) => format!("failed: {e}"),
+    };
+    super::record(db, ctx, "drivers.add", None, Some(&args), &outcome)
 }
 
 /// Removes packages by id, unique id prefix or name.

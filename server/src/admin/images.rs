@@ -142,3 +142,48 @@ pub fn inspect_image(path: &Path, reference: &str) -> Result<ImageInspect> {
         shared,
     })
 }
+
+/// The store at a glance: what its images hold and what that takes.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StoreSummary {
+    pub names: usize,
+    pub versions: usize,
+    /// Bytes of data every version holds, summed: what the store would
+    /// take without sharing chunks or compressing them.
+    pub image_bytes: u64,
+    pub chunks: u64,
+    /// Compressed bytes the chunks take.
+    pub stored_bytes: u64,
+}
+
+impl StoreSummary {
+    /// How many times smaller the store is than its images (1 with none).
+    pub fn ratio(&self) -> f64 {
+        match self.stored_bytes {
+            0 => 1.0,
+            s => self.image_bytes as f64 / s as f64,
+        }
+    }
+}
+
+/// [`StoreSummary`] of the store at `path`; empty when none was made yet.
+pub fn summarize_store(path: &Path) -> Result<StoreSummary> {
+    if !LocalStore::is_store(path) {
+        return Ok(StoreSummary::default());
+    }
+    let store = LocalStore::open(path)?;
+    let mut out = StoreSummary::default();
+    for name in store.names()? {
+        out.names += 1;
+        for entry in store.history(&name)? {
+            out.versions += 1;
+            out.image_bytes += catalog::load(&store, &entry.id, &store.describe())?.data_bytes();
+        }
+    }
+    store.for_each(&mut |_, size| {
+        out.chunks += 1;
+        out.stored_bytes += size;
+        Ok(())
+    })?;
+    Ok(out)
+}

@@ -17,7 +17,7 @@ pub mod views;
 mod wake;
 
 pub use hosts::{add_host, list_groups, list_hosts};
-pub use images::{delete_image, inspect_image, list_images};
+pub use images::{delete_image, inspect_image, list_images, summarize_store, StoreSummary};
 pub use scripts::{add_script, list_scripts, remove_script, script_body, MAX_SCRIPT_BYTES};
 pub use sessions::{
     add_members, cancel_session, create_session, get_session, list_sessions, start_session,

@@ -79,10 +79,37 @@ pub fn add_script(db: &mut Db, ctx: &Ctx, req: &AddScript) -> Result<ScriptView>
     })
 }
 
-/// Removes a script no pending or running task runs.
+/// The schedules whose command runs script `name` (`--post-script NAME`).
+fn schedules_with(db: &crate::db::Tx<'_>, name: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for s in db.schedules().all()? {
+        let argv: Vec<String> = serde_json::from_str(&s.argv).unwrap_or_default();
+        let names_it = argv
+            .windows(2)
+            .any(|w| w[0] == "--post-script" && w[1].eq_ignore_ascii_case(name))
+            || argv.iter().any(|a| {
+                a.strip_prefix("--post-script=")
+                    .is_some_and(|v| v.eq_ignore_ascii_case(name))
+            });
+        if names_it {
+            out.push(s.name);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes a script that no pending or running task runs and no schedule
+/// names.
 pub fn remove_script(db: &mut Db, ctx: &Ctx, name: &str) -> Result<()> {
     audited(db, ctx, "script.remove", Some(name), json!({}), |db| {
         let tx = db.transaction()?;
+        let scheduled = schedules_with(&tx, name)?;
+        if !scheduled.is_empty() {
+            return Err(Error::Conflict(format!(
+                "script {name:?} is named by schedule(s) {}; remove them or change their command first",
+                scheduled.join(", ")
+            )));
+        }
         let users = tx.tasks().active_with_script(name)?;
         if !users.is_empty() {
             let ids: Vec<String> = users.iter().map(ToString::to_string).collect();

@@ -3,7 +3,7 @@
 use super::Global;
 use crate::clock::{Clock, SystemClock};
 use crate::db::AuditFilter;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::when::format_time;
 
 #[derive(Debug, clap::Args)]
@@ -19,23 +19,12 @@ pub struct AuditArgs {
     json: bool,
 }
 
-fn since(s: &str, now: i64) -> Result<i64> {
-    match crate::when::parse_duration(s) {
-        Ok(secs) => Ok(now - secs),
-        Err(_) => crate::when::parse_at(s).map_err(|e| {
-            Error::Usage(format!(
-                "--since {s:?}: give a duration (2h, 7d) or a time (2026-12-02T22:00): {e}"
-            ))
-        }),
-    }
-}
-
 pub fn run(global: &Global, args: AuditArgs) -> Result<()> {
     let filter = AuditFilter {
         since: args
             .since
             .as_deref()
-            .map(|s| since(s, SystemClock.now()))
+            .map(|s| crate::when::parse_since(s, SystemClock.now()))
             .transpose()?,
         user: args.user,
     };

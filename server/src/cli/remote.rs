@@ -174,7 +174,6 @@ impl Remote {
     }
 }
 
-/// A path segment, percent-encoded (RFC 3986 §3.3: unreserved kept).
 impl Remote {
     /// Reads the event stream at `path`, calling `seen` with each `kind`
     /// event's view, until `end`; returns the last view.
@@ -206,6 +205,7 @@ impl Remote {
     }
 }
 
+/// A path segment, percent-encoded (RFC 3986 §3.3: unreserved kept).
 fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

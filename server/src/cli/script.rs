@@ -117,7 +117,7 @@ pub fn run(global: &Global, cmd: ScriptCommand) -> Result<()> {
                     "{:<24}  {:>8}  {:<16}  {}",
                     s.name,
                     s.bytes,
-                    &s.blake3[..16],
+                    s.blake3.get(..16).unwrap_or(&s.blake3),
                     format_time(s.updated)
                 );
             }

@@ -157,6 +157,14 @@ impl TaskRows<'_> {
             .map_err(self.0.err())
     }
 
+    /// The active task that writes hostname `name`, any case.
+    pub fn active_with_hostname(&self, name: &str) -> Result<Option<Task>> {
+        self.one(
+            &format!("{COLUMNS} WHERE hostname = ?1 COLLATE NOCASE AND {ACTIVE} LIMIT 1"),
+            params![name],
+        )
+    }
+
     /// The active tasks that run post-deploy script `name`.
     pub fn active_with_script(&self, name: &str) -> Result<Vec<TaskId>> {
         let mut stmt = self

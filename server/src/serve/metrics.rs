@@ -30,6 +30,17 @@ pub struct Metrics {
     session_receivers: Mutex<BTreeMap<String, u64>>,
 }
 
+/// Boot counters, summed over their labels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BootActivity {
+    pub dhcp_replies: u64,
+    pub dhcp_ignored: u64,
+    pub tftp_transfers: u64,
+    pub tftp_bytes: u64,
+    pub http_boots: u64,
+    pub http_file_bytes: u64,
+}
+
 fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
     let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
     *m.entry(key.to_string()).or_default() += 1;
@@ -90,6 +101,26 @@ impl Metrics {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+    }
+
+    /// The boot counters since the service started, for the dashboard.
+    pub fn boot_activity(&self) -> BootActivity {
+        let sum = |m: &Mutex<BTreeMap<String, u64>>| -> u64 {
+            m.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+        };
+        BootActivity {
+            dhcp_replies: self
+                .dhcp_replies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .sum(),
+            dhcp_ignored: sum(&self.dhcp_ignored),
+            tftp_transfers: sum(&self.tftp_transfers),
+            tftp_bytes: self.tftp_bytes.load(Ordering::Relaxed),
+            http_boots: self.http_boots.load(Ordering::Relaxed),
+            http_file_bytes: self.http_file_bytes.load(Ordering::Relaxed),
+        }
     }
 
     pub fn render(&self) -> String {

@@ -23,6 +23,7 @@ mod ra;
 mod scheduler;
 mod state;
 mod tftp;
+mod ui;
 mod witness;
 
 use std::net::Ipv4Addr;

@@ -74,6 +74,30 @@ pub fn check_pattern(pattern: &str) -> Result<()> {
     expand(pattern, &sample).map(|_| ())
 }
 
+/// A name's sort key as people count: case left aside, and runs of
+/// digits by their value, so `pc-2` comes before `PC-10`.
+pub fn natural_key(name: &str) -> Vec<(u64, String)> {
+    let mut key = Vec::new();
+    let mut text = String::new();
+    let mut digits = String::new();
+    for c in name.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            key.push((0, std::mem::take(&mut text)));
+            key.push((digits.parse().unwrap_or(u64::MAX), String::new()));
+            digits.clear();
+        }
+        if c != '\0' {
+            text.extend(c.to_lowercase());
+        }
+    }
+    key.push((0, text));
+    key
+}
+
 /// Why `name` is no RFC 1123 host label, or `Ok`.
 fn check(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() || name.len() > 63 {
@@ -124,6 +148,13 @@ mod tests {
         assert!(e.contains("has no name"), "{e}");
         let e = expand("{group}-{n}", &bare).unwrap_err().to_string();
         assert!(e.contains("in no group"), "{e}");
+    }
+
+    #[test]
+    fn names_sort_as_people_count() {
+        let mut names = vec!["pc-10", "PC-2", "pc-1", "lab"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(names, ["lab", "pc-1", "PC-2", "pc-10"]);
     }
 
     #[test]

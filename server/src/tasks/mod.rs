@@ -150,7 +150,16 @@ pub(crate) fn insert(
     row.session = session;
     refuse_second(tx, host)?;
     if let Some(pattern) = &new.hostname {
-        row.hostname = Some(hostname_for(tx, pattern, host)?);
+        let name = hostname_for(tx, pattern, host)?;
+        // Two machines of one name fight on the network: a pattern whose
+        // numbers moved (a host put in the group since) is caught here.
+        if let Some(other) = tx.tasks().active_with_hostname(&name)? {
+            return Err(Error::Conflict(format!(
+                "hostname {name:?} is already given to host {} by task {}",
+                other.host, other.id
+            )));
+        }
+        row.hostname = Some(name);
     }
     if let Some(name) = &new.post_script {
         // The stored spelling, so the claim finds it whatever the case.
@@ -176,8 +185,12 @@ fn hostname_for(tx: &Tx<'_>, pattern: &str, host: MacAddr) -> Result<String> {
     let n = match &group {
         Some(g) => {
             let mut members = tx.hosts().in_group(g)?;
-            members.sort_by(|a, b| {
-                (a.name.is_none(), &a.name, a.mac.0).cmp(&(b.name.is_none(), &b.name, b.mac.0))
+            members.sort_by_cached_key(|h| {
+                (
+                    h.name.is_none(),
+                    h.name.as_deref().map(hostname::natural_key),
+                    h.mac.0,
+                )
             });
             members.iter().position(|h| h.mac == host).map(|i| i + 1)
         }

@@ -343,10 +343,27 @@ fn post_deploy_options_are_checked_when_the_task_is_made() {
     new.hostname = Some("{name}".into());
     let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
     assert!(err.contains("unknown field {name}"), "{err}");
+    let mut first = restore("win11");
+    first.host = "52:54:00:00:00:21".into();
+    first.hostname = Some("Same".into());
+    create_with(&mut db, &first, 1).unwrap();
+    let mut second = restore("win11");
+    second.host = "52:54:00:00:00:22".into();
+    second.hostname = Some("same".into());
+    let err = create_with(&mut db, &second, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("already given to host 52:54:00:00:00:21"),
+        "{err}"
+    );
+    db.tasks().cancel(TaskId(1), 2).unwrap();
     let mut new = restore("win11");
     new.kind = TaskKind::Capture;
     new.hostname = Some("pc1".into());
     let err = create_with(&mut db, &new, 1).unwrap_err().to_string();
     assert!(err.contains("restore tasks only"), "{err}");
-    assert!(db.tasks().all().unwrap().is_empty());
+    assert_eq!(
+        db.tasks().all().unwrap().len(),
+        1,
+        "only the first was kept"
+    );
 }

@@ -64,7 +64,8 @@ fn upload_query(q: Option<&str>) -> ApiResult<(Vec<String>, String)> {
             "name the Windows the packages are for: ?os=win11-x64".into(),
         ));
     }
-    // Only the file's own name, for the packages' recorded source.
+    // Only the file's own name, for the audit log and the temporary
+    // file (whose path the store records as the packages' source).
     let name: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -125,15 +126,22 @@ pub(crate) async fn add(
     drop(file);
     let ctx = caller.ctx(who, shared.now());
     let dir = shared.dirs.drivers();
-    let imported = shared
+    let os2 = os.clone();
+    // Off the database's lock: unpacking and hashing a large ZIP takes a while.
+    let result = tokio::task::spawn_blocking(move || {
+        let r = drivers::import_drivers(&dir, &[path], &os2, &driver_store::Quiet);
+        drop(work);
+        r
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("worker: {e}")))?;
+    let outcome = result.as_ref().map(Vec::len).map_err(ToString::to_string);
+    let sources = vec![name];
+    shared
         .db
-        .call(move |db| {
-            let r = drivers::add_drivers(db, &ctx, &dir, &[path], &os, &driver_store::Quiet);
-            drop(work);
-            r
-        })
+        .call(move |db| drivers::record_add(db, &ctx, &sources, &os, &outcome))
         .await?;
-    Ok((StatusCode::CREATED, Json(imported)))
+    Ok((StatusCode::CREATED, Json(result?)))
 }
 
 /// Removes a package by id, unique id prefix or name.

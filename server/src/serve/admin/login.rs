@@ -56,8 +56,28 @@ pub(crate) async fn login(
     Small(body): Small,
 ) -> ApiResult<Response> {
     let req: Login = json_body("login", &body)?;
+    let (set, me) = match sign_in(&shared, &caller, &req).await? {
+        Ok(signed) => signed,
+        Err(throttled) => return Ok(throttled),
+    };
+    let mut r = Json(me).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&set).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(r)
+}
+
+/// Checks a name and password and opens a browser session: the
+/// `Set-Cookie` value and who signed in, or (inner `Err`) the 429 answer
+/// of a throttled name. Wrong credentials are a 401; both are audited.
+pub(crate) async fn sign_in(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    req: &Login,
+) -> ApiResult<Result<(String, Me), Response>> {
     let now = shared.now();
-    let ctx = anonymous(&caller, now);
+    let ctx = anonymous(caller, now);
     let wait = shared.admin.throttle.lock().unwrap().check(&req.name, now);
     if let Err(secs) = wait {
         let (c, name) = (ctx.clone(), req.name.clone());
@@ -73,7 +93,7 @@ pub(crate) async fn login(
         .into_response();
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs as u64));
-        return Ok(r);
+        return Ok(Err(r));
     }
     let name = req.name.clone();
     let user = shared.db.call(move |db| db.users().get(&name)).await?;
@@ -127,12 +147,7 @@ pub(crate) async fn login(
         role: user.role,
         csrf: Some(csrf),
     };
-    let mut r = Json(me).into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&set).map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
-    Ok(r)
+    Ok(Ok((set, me)))
 }
 
 /// Signs the browser out.
@@ -142,6 +157,18 @@ pub(crate) async fn logout(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
 ) -> ApiResult<Response> {
+    let clear = sign_out(&shared, &caller).await?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&clear).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(r)
+}
+
+/// Closes the caller's browser session (audited); returns the
+/// `Set-Cookie` value that clears the cookie.
+pub(crate) async fn sign_out(shared: &Arc<Shared>, caller: &Caller) -> ApiResult<String> {
     let who = caller.require(Need::Read)?;
     let ctx = caller.ctx(who, shared.now());
     if let Some(cookie) = caller.cookie.clone() {
@@ -153,13 +180,9 @@ pub(crate) async fn logout(
             })
             .await?;
     }
-    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&clear).map_err(|e| ApiError::Internal(e.to_string()))?,
-    );
-    Ok(r)
+    Ok(format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    ))
 }
 
 /// Who the caller is.

@@ -13,7 +13,7 @@ mod drivers;
 mod events;
 mod hosts;
 mod images;
-mod login;
+pub(crate) mod login;
 mod page;
 mod schedules;
 mod scripts;
@@ -84,6 +84,9 @@ pub(crate) async fn announce(shared: &Arc<Shared>, base: &str) -> crate::error::
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let (api, doc) = split();
     let doc = Arc::new(doc);
+    // The web UI's pages sit behind the same caller layer: one sign-in,
+    // one CSRF check, one record of refusals.
+    let api = api.merge(crate::serve::ui::routes());
     api.route_layer(axum::middleware::from_fn_with_state(
         shared.clone(),
         caller::identify,

@@ -98,7 +98,7 @@ async fn submit(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Ok((name, role)) => page_html(
             "Password set",
             &format!(
-                "<p>{} can now sign in, with role {}.</p>",
+                "<p>{} can now sign in, with role {}.</p><p><a href=\"/login\">Sign in</a></p>",
                 escape(&name),
                 escape(&role)
             ),

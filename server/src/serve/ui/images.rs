@@ -1,0 +1,174 @@
+//! `/images`: every image with its versions and sizes; one version's
+//! layout, filesystems, stored size and what it shares with the others,
+//! with restore (to a host) and delete.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+
+use super::form::{Fields, Problems};
+use super::html::{bytes, esc, seg, time};
+use super::layout::{page, Viewer};
+use super::{allowed, failed, see_other, signed_in, tasks, PageResult};
+use crate::access::Need;
+use crate::admin;
+use crate::serve::admin::caller::Caller;
+use crate::serve::state::Shared;
+
+async fn store_call<T: Send + 'static>(
+    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
+) -> Result<T, crate::serve::api_error::ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| crate::serve::api_error::ApiError::Internal(format!("worker: {e}")))?
+        .map_err(Into::into)
+}
+
+pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> PageResult {
+    let who = signed_in(&caller)?;
+    let path = shared.dirs.store();
+    let rows = store_call(move || admin::list_images(&path))
+        .await
+        .map_err(|e| failed(who, e))?;
+    let now = shared.now();
+    let body = match rows.is_empty() {
+        true => "<p class=\"muted\">No images yet: capture a host from its page.</p>".to_string(),
+        false => {
+            let trs: String = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "<tr><td><a href=\"/images/{}\">{}</a></td><td class=\"num\">{}</td>\
+                         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                         <td>{}</td><td>{}</td></tr>",
+                        seg(&r.name),
+                        esc(&r.name),
+                        r.versions,
+                        bytes(r.logical_bytes),
+                        bytes(r.used_bytes),
+                        r.chunks,
+                        esc(&r.table),
+                        time(r.created, now)
+                    )
+                })
+                .collect();
+            format!(
+                "<table><thead><tr><th>Name</th><th class=\"num\">Versions</th><th class=\"num\">Disk</th>\
+                 <th class=\"num\">Used</th><th class=\"num\">Chunks</th><th>Table</th><th>Latest</th></tr></thead>\
+                 <tbody>{trs}</tbody></table>"
+            )
+        }
+    };
+    Ok(page("Images", "/images", Some(&Viewer { who }), &body).into_response())
+}
+
+pub(super) async fn show(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(image): Path<String>,
+) -> PageResult {
+    let who = signed_in(&caller)?;
+    let viewer = Viewer { who };
+    let path = shared.dirs.store();
+    let reference = image.clone();
+    let v = store_call(move || admin::inspect_image(&path, &reference))
+        .await
+        .map_err(|e| failed(who, e))?;
+    let l = &v.layout;
+    let mut body = format!(
+        "<dl class=\"facts\"><dt>version</dt><dd><code>{}</code></dd><dt>disk</dt><dd>{} ({:?} table, {}-byte sectors)</dd>\
+         <dt>used</dt><dd>{}</dd><dt>stored</dt><dd>{} in {} chunks</dd></dl>",
+        esc(&v.image),
+        bytes(l.size),
+        l.table,
+        l.sector_size,
+        bytes(v.used_bytes),
+        bytes(v.stored_bytes),
+        v.unique_chunks
+    );
+    for w in &l.warnings {
+        body.push_str(&format!("<p class=\"problem\">{}</p>", esc(w)));
+    }
+    let parts: String = v
+        .regions
+        .iter()
+        .map(|r| {
+            let label = match r.partition {
+                Some(n) => format!("partition {n}"),
+                None => format!("{:?}", r.role).to_lowercase(),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&label),
+                esc(r.fs.name()),
+                bytes(r.length),
+                bytes(r.data_bytes),
+                bytes(r.zero_bytes),
+                r.chunks
+            )
+        })
+        .collect();
+    body.push_str(&format!(
+        "<h2>Layout</h2><table><thead><tr><th>Region</th><th>Filesystem</th><th class=\"num\">Size</th>\
+         <th class=\"num\">Data</th><th class=\"num\">Zeros</th><th class=\"num\">Chunks</th></tr></thead>\
+         <tbody>{parts}</tbody></table>"
+    ));
+    body.push_str("<h2>Shared with other images</h2>");
+    if v.shared.is_empty() {
+        body.push_str("<p class=\"muted\">No chunks shared with other images.</p>");
+    } else {
+        let trs: String = v
+            .shared
+            .iter()
+            .map(|s| {
+                format!(
+                    "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                    esc(&s.image),
+                    s.chunks,
+                    bytes(s.stored_bytes)
+                )
+            })
+            .collect();
+        body.push_str(&format!(
+            "<table><thead><tr><th>Image</th><th class=\"num\">Chunks</th><th class=\"num\">Stored</th></tr></thead><tbody>{trs}</tbody></table>"
+        ));
+    }
+    if viewer.may(Need::Operate) {
+        let mut values = Fields::default();
+        values.0.insert("kind".into(), "restore".into());
+        values.0.insert("image".into(), image.clone());
+        body.push_str(&format!(
+            "<h2>Restore to a host</h2>{}",
+            tasks::form(&viewer, &values, &Problems::default())
+        ));
+    }
+    if viewer.may(Need::Admin) {
+        body.push_str(&format!(
+            "<h2>Delete</h2><form method=\"post\" action=\"/images/{}/delete\">{}\
+             <button class=\"danger\" id=\"delete-image\">Delete {}</button></form>\
+             <p class=\"muted\">Its chunks go at the next <code>marrow store gc</code> unless another image uses them.</p>",
+            seg(&image),
+            viewer.csrf(),
+            esc(&image)
+        ));
+    }
+    Ok(page(&format!("Image {image}"), "/images", Some(&viewer), &body).into_response())
+}
+
+pub(super) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(image): Path<String>,
+) -> PageResult {
+    let who = allowed(&caller, Need::Admin)?;
+    let ctx = caller.ctx(who, shared.now());
+    let path = shared.dirs.store();
+    shared
+        .db
+        .call(move |db| admin::delete_image(db, &ctx, &path, &image))
+        .await
+        .map_err(|e| failed(who, e))?;
+    Ok(see_other("/images"))
+}

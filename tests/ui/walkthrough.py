@@ -1,0 +1,215 @@
+"""The web UI in a real headless Chromium, driven by Selenium.
+
+Run by tests/e2e/web_ui.rs inside the test's network namespace, with:
+  BASE        http://SERVER:8080
+  SETUP_LINK  the first admin's one-time link, from `marrow serve`
+  MARROW      the marrow binary;  DATA_DIR  the server's data directory
+  CLIENT      the marrow-client binary
+  SOURCE      a disk image to capture;  TARGET  a blank disk to restore onto
+  MAC_A, MAC_B  the hosts of the capture and the restore
+  SHOTS       where the screenshots go
+Prints one line per scenario; exits non-zero at the first that fails.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+ENV = os.environ
+BASE = ENV["BASE"]
+SHOTS = ENV["SHOTS"]
+
+
+def say(msg):
+    print("ui:", msg, flush=True)
+
+
+def marrow(*args):
+    out = subprocess.run(
+        [ENV["MARROW"], "--data-dir", ENV["DATA_DIR"], *args],
+        capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise AssertionError(f"marrow {' '.join(args)}: {out.stderr}")
+    return out.stdout
+
+
+def client(kind, token, disk):
+    return subprocess.Popen(
+        [ENV["CLIENT"], kind, "--json", "--server", BASE, "--disk", disk],
+        env={**ENV, "MARROW_TOKEN": token},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def task_call(path, token, body):
+    """A call of the client API, as the imaging client makes it."""
+    req = urllib.request.Request(
+        BASE + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status
+
+
+def browser():
+    opts = Options()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"]:
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def wait(what, cond, secs=60):
+    deadline = time.time() + secs
+    last = None
+    while time.time() < deadline:
+        try:
+            last = cond()
+            if last:
+                return last
+        except Exception as e:  # the page may be mid-redraw
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def field(d, name):
+    return d.find_element(By.NAME, name)
+
+
+def sign_in(d, name, password):
+    d.get(BASE + "/login")
+    field(d, "name").send_keys(name)
+    field(d, "password").send_keys(password)
+    d.find_element(By.ID, "sign-in").click()
+    wait("the dashboard", lambda: d.find_element(By.TAG_NAME, "h1").text == "Dashboard")
+
+
+def sign_out(d):
+    d.find_element(By.CSS_SELECTOR, "form.who button").click()
+    wait("the sign-in page", lambda: "/login" in d.current_url)
+
+
+def set_password(d, link, password, name=None):
+    d.get(link)
+    if name:
+        field(d, "name").send_keys(name)
+    field(d, "password").send_keys(password)
+    d.find_element(By.TAG_NAME, "button").click()
+    wait("the password to be set", lambda: "can now sign in" in d.page_source)
+
+
+def task_state(d):
+    return d.find_element(By.CSS_SELECTOR, "#task [data-state]").text
+
+
+def bar_value(d):
+    return int(d.find_element(By.CSS_SELECTOR, "#task .bar").get_attribute("aria-valuenow"))
+
+
+def main():
+    d = browser()
+    try:
+        # 1. First start: the setup link makes the admin; out, and in again.
+        set_password(d, ENV["SETUP_LINK"], "alice-long-password", name="alice")
+        d.find_element(By.LINK_TEXT, "Sign in").click()
+        sign_in(d, "alice", "alice-long-password")
+        sign_out(d)
+        sign_in(d, "alice", "alice-long-password")
+        d.save_screenshot(os.path.join(SHOTS, "dashboard-empty.png"))
+        say("1 setup, sign out and sign in: ok")
+
+        # 2. A shell client captures; the bar moves to 100 % without a reload.
+        made = json.loads(marrow("task", "capture", "--host", ENV["MAC_A"], "--image", "lab",
+                                 "--show-token", "--json"))
+        d.get(f"{BASE}/tasks/{made['id']}")
+        d.execute_script("window.__marrowMarker = 'still here';")
+        # A small disk images in well under a second, faster than the client
+        # reports: hold the task at 40 % through the client API first, as a
+        # client would, for the running screenshot (and a first live move).
+        task_call("/api/v1/task/claim", made["token"], {})
+        task_call("/api/v1/task/progress", made["token"], {
+            "phase": "capture", "done_bytes": 8 << 20, "total_bytes": 20 << 20,
+            "rate": 12 << 20, "eta_secs": 1})
+        wait("the bar at 40 %", lambda: bar_value(d) == 40 and task_state(d) == "running")
+        d.save_screenshot(os.path.join(SHOTS, "task-running.png"))
+        # The real client resumes the claimed task and ends it.
+        proc = client("capture", made["token"], ENV["SOURCE"])
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        wait("the bar at 100 %", lambda: bar_value(d) == 100 and task_state(d) == "done")
+        assert d.execute_script("return window.__marrowMarker") == "still here", "the page reloaded"
+        wait("the report", lambda: d.find_element(By.ID, "report"))
+        d.get(f"{BASE}/hosts/{ENV['MAC_A']}")
+        wait("the inventory", lambda: "PCI devices" in d.page_source and "Disks" in d.page_source)
+        d.save_screenshot(os.path.join(SHOTS, "host.png"))
+        say("2 capture with live progress and the host's inventory: ok")
+
+        # 5. A bad disk rule is named next to its field.
+        d.get(f"{BASE}/images/lab")
+        field(d, "host").send_keys(ENV["MAC_B"])
+        field(d, "disk").send_keys("sizzle=1")
+        d.find_element(By.ID, "make-task").click()
+        err = wait("the disk rule's error",
+                   lambda: d.find_element(By.CSS_SELECTOR, "[data-error-for=disk]"))
+        assert err.text, "empty error"
+        assert field(d, "disk").get_attribute("aria-invalid") == "true"
+        assert field(d, "disk").get_attribute("value") == "sizzle=1", "the input was lost"
+        say(f"5 bad disk rule: ok ({err.text})")
+
+        # 3. A restore from the image page runs; its report and who made it show.
+        d.get(f"{BASE}/images/lab")
+        d.save_screenshot(os.path.join(SHOTS, "image.png"))
+        field(d, "host").send_keys(ENV["MAC_B"])
+        field(d, "show_token").click()
+        d.find_element(By.ID, "make-task").click()
+        token = wait("the token", lambda: d.find_element(By.ID, "task-token").text.strip())
+        d.find_element(By.CSS_SELECTOR, "p.notice a").click()
+        proc = client("restore", token, ENV["TARGET"])
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        wait("the restore done", lambda: task_state(d) == "done")
+        wait("the report", lambda: "fetched" in d.find_element(By.ID, "report").text)
+        task_url = d.current_url
+        d.get(BASE + "/audit")
+        rows = d.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
+        assert any("user alice" in r.text and "task.restore" in r.text for r in rows), \
+            [r.text for r in rows]
+        d.get(BASE + "/")
+        d.save_screenshot(os.path.join(SHOTS, "dashboard.png"))
+        say("3 restore from the image page, report and audit: ok")
+
+        # 4. A viewer sees no actions, and a forged post is refused.
+        out = marrow("user", "add", "vera", "--role", "viewer")
+        link = next(w for w in out.split() if "/setup?token=" in w)
+        sign_out(d)
+        set_password(d, link, "vera-long-password")
+        sign_in(d, "vera", "vera-long-password")
+        for page in ["/", "/hosts/" + ENV["MAC_A"], "/images/lab", task_url.replace(BASE, "")]:
+            d.get(BASE + page)
+            forms = [f.get_attribute("action") for f in d.find_elements(By.TAG_NAME, "form")
+                     if not f.get_attribute("action").endswith("/logout")]
+            assert not forms, f"{page} shows actions to a viewer: {forms}"
+        status = d.execute_script("""
+            const csrf = document.querySelector('input[name=csrf]').value;
+            const body = new URLSearchParams({csrf, kind: 'capture', host: arguments[0], image: 'x'});
+            return fetch('/tasks', {method: 'POST', body}).then(r => r.status);
+        """, ENV["MAC_A"])
+        assert status == 403, status
+        say("4 viewer: no actions, a forged post gets 403: ok")
+    finally:
+        d.quit()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        print("ui: FAILED:", e, file=sys.stderr)
+        sys.exit(1)
