@@ -59,6 +59,16 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/walkthrough.py");
+    let zip = dir.join("netkvm.zip");
+    let packages = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../driver-store/tests/data/packages/netkvm-amd64");
+    let zipped = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg(&packages)
+        .status()
+        .unwrap();
+    assert!(zipped.success());
     let mut cmd = lab.ns.command("/usr/bin/python3");
     cmd.arg(&script)
         .env("BASE", format!("http://{}:8080", lab.server_ip))
@@ -71,6 +81,7 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
         .env("MAC_A", MAC_A)
         .env("MAC_B", MAC_B)
         .env("SHOTS", &shots)
+        .env("DRIVERS_ZIP", &zip)
         .env("HOME", &dir);
     let out = cmd.output().expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

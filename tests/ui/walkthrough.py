@@ -8,6 +8,7 @@ Run by tests/e2e/web_ui.rs inside the test's network namespace, with:
   SOURCE      a disk image to capture;  TARGET  a blank disk to restore onto
   MAC_A, MAC_B  the hosts of the capture and the restore
   SHOTS       where the screenshots go
+  DRIVERS_ZIP a ZIP of a driver package
 Prints one line per scenario; exits non-zero at the first that fails.
 """
 
@@ -151,6 +152,16 @@ def main():
         d.save_screenshot(os.path.join(SHOTS, "host.png"))
         say("2 capture with live progress and the host's inventory: ok")
 
+        # Drivers: a ZIP uploaded from the page (with its bar), listed, and
+        # previewed against the host's reported devices.
+        d.get(BASE + "/drivers")
+        d.find_element(By.CSS_SELECTOR, "form[data-upload] input[type=file]").send_keys(ENV["DRIVERS_ZIP"])
+        d.find_element(By.CSS_SELECTOR, "form[data-upload] button").click()
+        wait("the package listed", lambda: "netkvm-amd64" in d.find_element(By.ID, "packages").text)
+        d.get(f"{BASE}/hosts/{ENV['MAC_A']}?os=win11-x64")
+        wait("the driver preview", lambda: "devices have a stored driver" in d.page_source)
+        say("drivers: upload with progress, list and preview: ok")
+
         # 5. A bad disk rule is named next to its field.
         d.get(f"{BASE}/images/lab")
         field(d, "host").send_keys(ENV["MAC_B"])
@@ -185,16 +196,41 @@ def main():
         d.save_screenshot(os.path.join(SHOTS, "dashboard.png"))
         say("3 restore from the image page, report and audit: ok")
 
+        # Schedules and tokens from their pages: a bad pattern is named at
+        # its field; a token's secret is shown once.
+        d.get(BASE + "/schedules")
+        field(d, "name").send_keys("nightly")
+        field(d, "cron").send_keys("0 25 * * *")
+        field(d, "command").send_keys(f"task restore --host {ENV['MAC_B']} --image lab")
+        d.find_element(By.CSS_SELECTOR, "form[action='/schedules'] button").click()
+        wait("the cron error", lambda: d.find_element(By.CSS_SELECTOR, "[data-error-for=cron]").text)
+        cron = field(d, "cron")
+        cron.clear()
+        cron.send_keys("0 22 * * 1-5")
+        d.find_element(By.CSS_SELECTOR, "form[action='/schedules'] button").click()
+        wait("the schedule listed", lambda: "nightly" in d.find_element(By.TAG_NAME, "h2").text)
+        d.get(BASE + "/users")
+        field(d, "token_name").send_keys("backup-script")
+        d.find_element(By.ID, "add-token").click()
+        secret = wait("the token's secret", lambda: d.find_element(By.ID, "token-secret").text)
+        assert secret.startswith("mrw_"), secret
+        assert "backup-script" in marrow("token", "list")
+        say("schedule and token from their pages: ok")
+
         # 4. A viewer sees no actions, and a forged post is refused.
         out = marrow("user", "add", "vera", "--role", "viewer")
         link = next(w for w in out.split() if "/setup?token=" in w)
         sign_out(d)
         set_password(d, link, "vera-long-password")
         sign_in(d, "vera", "vera-long-password")
-        for page in ["/", "/hosts/" + ENV["MAC_A"], "/images/lab", task_url.replace(BASE, "")]:
+        for page in ["/", "/hosts/" + ENV["MAC_A"], "/images/lab", task_url.replace(BASE, ""),
+                     "/schedules", "/sessions", "/drivers"]:
             d.get(BASE + page)
-            forms = [f.get_attribute("action") for f in d.find_elements(By.TAG_NAME, "form")
-                     if not f.get_attribute("action").endswith("/logout")]
+            # Actions post (or upload); a GET form only looks something up.
+            forms = [f.get_attribute("action") or f.get_attribute("data-upload")
+                     for f in d.find_elements(By.TAG_NAME, "form")
+                     if (f.get_attribute("method") == "post" or f.get_attribute("data-upload"))
+                     and not (f.get_attribute("action") or "").endswith("/logout")]
             assert not forms, f"{page} shows actions to a viewer: {forms}"
         status = d.execute_script("""
             const csrf = document.querySelector('input[name=csrf]').value;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::IntoResponse;
 use marrow_protocol::MacAddr;
 use serde_json::Value;
@@ -190,11 +190,19 @@ fn inventory_html(inv: &Value, at: i64, now: i64) -> String {
     out
 }
 
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct ShowQuery {
+    /// Preview the drivers a restore would inject for this Windows.
+    os: Option<String>,
+}
+
 pub(super) async fn show(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     Path(mac): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> PageResult {
+    let q: ShowQuery = serde_urlencoded::from_str(q.as_deref().unwrap_or("")).unwrap_or_default();
     let who = signed_in(&caller)?;
     let viewer = Viewer { who };
     let parsed: MacAddr = mac.parse().map_err(|e: marrow_protocol::MacParseError| {
@@ -258,6 +266,35 @@ pub(super) async fn show(
         "<h2>Tasks</h2><div data-live data-live-tasks>{}</div>",
         tasks::table(&history, now)
     ));
+    if let Some((text, _)) = &inventory {
+        let os = q.os.clone().filter(|o| !o.trim().is_empty());
+        body.push_str(&format!(
+            "<h2>Drivers a restore would inject</h2><form method=\"get\" action=\"/hosts/{}\">\
+             <label>For Windows <input name=\"os\" value=\"{}\" placeholder=\"win11-x64\"></label> \
+             <button>Preview</button></form>",
+            seg(&host.mac),
+            esc(os.as_deref().unwrap_or(""))
+        ));
+        if let Some(os) = os {
+            let (dir, text) = (shared.dirs.drivers(), text.clone());
+            let matched = tokio::task::spawn_blocking(move || {
+                let target: driver_store::TargetOs = os.parse()?;
+                let devices = driver_store::devices_from_inventory(&text)?;
+                admin::drivers::match_drivers(&dir, &devices, &target)
+            })
+            .await;
+            match matched {
+                Ok(Ok(m)) => body.push_str(&super::drivers::preview(&m)),
+                Ok(Err(e)) => body.push_str(&format!(
+                    "<p class=\"field-error\" data-error-for=\"os\">{}</p>",
+                    esc(&e.to_string())
+                )),
+                Err(e) => {
+                    body.push_str(&format!("<p class=\"problem\">{}</p>", esc(&e.to_string())))
+                }
+            }
+        }
+    }
     match &inventory {
         Some((text, at)) => {
             let inv: Value = serde_json::from_str(text).unwrap_or_default();

@@ -5,14 +5,17 @@ use axum::response::Html;
 use super::html::esc;
 use crate::access::{Identity, Need};
 
-/// The sections in the navigation: (path, title).
-const NAV: &[(&str, &str)] = &[
-    ("/", "Dashboard"),
-    ("/hosts", "Hosts"),
-    ("/images", "Images"),
-    ("/tasks", "Tasks"),
-    ("/sessions", "Sessions"),
-    ("/audit", "Audit"),
+/// The sections in the navigation: (path, title, who may open it).
+const NAV: &[(&str, &str, Need)] = &[
+    ("/", "Dashboard", Need::Read),
+    ("/hosts", "Hosts", Need::Read),
+    ("/images", "Images", Need::Read),
+    ("/tasks", "Tasks", Need::Read),
+    ("/sessions", "Sessions", Need::Read),
+    ("/schedules", "Schedules", Need::Read),
+    ("/drivers", "Drivers", Need::Read),
+    ("/audit", "Audit", Need::Admin),
+    ("/users", "Users", Need::Admin),
 ];
 
 /// Who the page is for: what it may show and the CSRF token its forms carry.
@@ -39,9 +42,10 @@ impl Viewer<'_> {
 /// A whole page: `section` is the navigation path it belongs to.
 pub fn page(title: &str, section: &str, viewer: Option<&Viewer<'_>>, body: &str) -> Html<String> {
     let nav: String = match viewer {
-        Some(_) => NAV
+        Some(v) => NAV
             .iter()
-            .map(|(path, name)| {
+            .filter(|(_, _, need)| v.may(*need))
+            .map(|(path, name, _)| {
                 let current = if *path == section {
                     " aria-current=\"page\""
                 } else {

@@ -1,5 +1,6 @@
 //! The web UI, served by `marrow serve` at `/`: server-rendered pages for
-//! the dashboard, hosts, images, tasks, sessions and the audit log, with
+//! the dashboard, hosts, images, tasks, sessions, schedules, drivers, the
+//! audit log, and users and tokens, with
 //! a small script that takes live progress from the admin API's event
 //! stream. Pages call the same `crate::admin` operations as the CLI and
 //! the admin API, and check the same roles on every post: a viewer is
@@ -11,12 +12,15 @@
 mod assets;
 mod audit;
 mod dashboard;
+mod drivers;
 mod form;
 mod hosts;
 mod html;
 mod images;
 mod layout;
 mod login;
+mod people;
+mod schedules;
 mod sessions;
 mod tasks;
 
@@ -53,6 +57,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sessions/{id}/start", post(sessions::start))
         .route("/sessions/{id}/cancel", post(sessions::cancel))
         .route("/sessions/{id}/members", post(sessions::add))
+        .route("/schedules", get(schedules::list).post(schedules::add))
+        .route("/schedules/{name}/{verb}", post(schedules::act))
+        .route("/users", get(people::list).post(people::add_user))
+        .route("/users/{name}/{verb}", post(people::user_action))
+        .route("/tokens", post(people::add_token))
+        .route("/tokens/{id}/revoke", post(people::revoke_token))
+        .route("/drivers", get(drivers::list))
+        .route("/drivers/{package}/remove", post(drivers::remove))
         .route("/audit", get(audit::list))
         .route(assets::CSS_PATH, get(assets::css))
         .route(assets::JS_PATH, get(assets::js))

@@ -100,3 +100,40 @@
     es.addEventListener("session", function (e) { onSession(JSON.parse(e.data)); });
   });
 })();
+
+// Driver upload: the ZIP goes as the request body to the admin API, with
+// the session's CSRF token, and a bar shows the bytes sent.
+document.addEventListener("DOMContentLoaded", function () {
+  "use strict";
+  var form = document.querySelector("form[data-upload]");
+  if (!form) return;
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var file = form.querySelector("input[type=file]").files[0];
+    var os = form.querySelector("input[name=os]").value.trim();
+    var status = form.querySelector("[data-upload-status]");
+    var bar = form.querySelector(".bar"), fill = form.querySelector(".fill");
+    var csrf = document.querySelector("input[name=csrf]");
+    if (!file) { status.textContent = "choose a ZIP file"; return; }
+    var url = form.getAttribute("data-upload") + "?os=" + encodeURIComponent(os) +
+      "&name=" + encodeURIComponent(file.name);
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("Content-Type", "application/zip");
+    if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf.value);
+    bar.hidden = false;
+    xhr.upload.onprogress = function (ev) {
+      if (ev.lengthComputable) fill.style.width = (ev.loaded * 100 / ev.total).toFixed(1) + "%";
+      status.textContent = "uploading " + Math.round(ev.loaded / 1024) + " KiB";
+    };
+    xhr.onload = function () {
+      if (xhr.status === 201) { status.textContent = "stored"; window.location.reload(); return; }
+      var why = xhr.responseText;
+      try { why = JSON.parse(why).error; } catch (_) {}
+      status.textContent = "upload failed: " + why;
+      status.className = "field-error";
+    };
+    xhr.onerror = function () { status.textContent = "upload failed: the server did not answer"; };
+    xhr.send(file);
+  });
+});
