@@ -209,12 +209,16 @@ def main():
         cron.send_keys("0 22 * * 1-5")
         d.find_element(By.CSS_SELECTOR, "form[action='/schedules'] button").click()
         wait("the schedule listed", lambda: "nightly" in d.find_element(By.TAG_NAME, "h2").text)
+        d.find_element(By.CSS_SELECTOR, "form[action='/schedules/nightly/pause'] button").click()
+        wait("the schedule paused", lambda: "paused" in d.find_element(By.TAG_NAME, "h2").text)
         d.get(BASE + "/users")
         field(d, "token_name").send_keys("backup-script")
         d.find_element(By.ID, "add-token").click()
         secret = wait("the token's secret", lambda: d.find_element(By.ID, "token-secret").text)
         assert secret.startswith("mrw_"), secret
         assert "backup-script" in marrow("token", "list")
+        d.find_element(By.CSS_SELECTOR, "form[action$='/revoke'] button").click()
+        wait("the token revoked", lambda: "revoked" in marrow("token", "list"))
         say("schedule and token from their pages: ok")
 
         # 4. A viewer sees no actions, and a forged post is refused.

@@ -19,6 +19,7 @@ mod http;
 mod metrics;
 mod multicast;
 pub mod net;
+mod off_thread;
 mod ra;
 mod scheduler;
 mod state;

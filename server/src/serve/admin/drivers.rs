@@ -19,6 +19,7 @@ use crate::access::Need;
 use crate::admin::drivers::{self, DeviceMatch, ImportedView, PackageView};
 use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
 use crate::serve::body::{json_body, Small};
+use crate::serve::off_thread::off_thread;
 use crate::serve::state::Shared;
 
 /// The largest ZIP an upload may send: vendor driver bundles run to a few
@@ -36,9 +37,7 @@ pub(crate) async fn list(
     caller.require(Need::Read)?;
     let q: PageQuery = page::query(q.as_deref())?;
     let dir = shared.dirs.drivers();
-    let all = tokio::task::spawn_blocking(move || drivers::list_drivers(&dir))
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker: {e}")))??;
+    let all = off_thread(move || drivers::list_drivers(&dir)).await?;
     Ok(Json(Page::of(all, &q)?))
 }
 

@@ -9,7 +9,8 @@ use super::caller::Caller;
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
 use crate::admin::{self, views::ImageInspect, views::ImageRow};
-use crate::serve::api_error::{ApiError, ApiResult, ErrorBody};
+use crate::serve::api_error::{ApiResult, ErrorBody};
+use crate::serve::off_thread::off_thread;
 use crate::serve::state::Shared;
 
 /// The latest version of every image name.
@@ -24,9 +25,7 @@ pub(crate) async fn list(
     caller.require(Need::Read)?;
     let q: PageQuery = page::query(q.as_deref())?;
     let path = shared.dirs.store();
-    let all = tokio::task::spawn_blocking(move || admin::list_images(&path))
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker: {e}")))??;
+    let all = off_thread(move || admin::list_images(&path)).await?;
     Ok(Json(Page::of(all, &q)?))
 }
 
@@ -67,8 +66,6 @@ pub(crate) async fn inspect(
 ) -> ApiResult<Json<ImageInspect>> {
     caller.require(Need::Read)?;
     let path = shared.dirs.store();
-    let v = tokio::task::spawn_blocking(move || admin::inspect_image(&path, &image))
-        .await
-        .map_err(|e| ApiError::Internal(format!("worker: {e}")))??;
+    let v = off_thread(move || admin::inspect_image(&path, &image)).await?;
     Ok(Json(v))
 }

@@ -9,24 +9,19 @@ use axum::response::IntoResponse;
 
 use super::html::{badge, esc, seg};
 use super::layout::{page, Viewer};
-use super::{allowed, failed, see_other, signed_in, PageResult};
+use super::{act, failed, signed_in, PageResult};
 use crate::access::Need;
 use crate::admin::drivers::{self, DeviceMatch};
 use crate::serve::admin::caller::Caller;
+use crate::serve::off_thread::off_thread;
 use crate::serve::state::Shared;
 
 pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> PageResult {
     let who = signed_in(&caller)?;
     let viewer = Viewer { who };
     let dir = shared.dirs.drivers();
-    let packages = tokio::task::spawn_blocking(move || drivers::list_drivers(&dir))
+    let packages = off_thread(move || drivers::list_drivers(&dir))
         .await
-        .map_err(|e| {
-            failed(
-                who,
-                crate::serve::api_error::ApiError::Internal(e.to_string()),
-            )
-        })?
         .map_err(|e| failed(who, e))?;
     let admin = viewer.may(Need::Admin);
     let rows: String = packages
@@ -88,15 +83,11 @@ pub(super) async fn remove(
     caller: Caller,
     Path(package): Path<String>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Admin)?;
-    let ctx = caller.ctx(who, shared.now());
     let dir = shared.dirs.drivers();
-    shared
-        .db
-        .call(move |db| drivers::remove_drivers(db, &ctx, &dir, &[package]))
-        .await
-        .map_err(|e| failed(who, e))?;
-    Ok(see_other("/drivers"))
+    act(&shared, &caller, Need::Admin, "/drivers", move |db, ctx| {
+        drivers::remove_drivers(db, ctx, &dir, &[package])
+    })
+    .await
 }
 
 /// What a restore would inject on a host, for one Windows: a table per

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::form::{Fields, Problems};
 use super::html::{badge, bytes, esc, seg, task_bar, time, time_opt};
 use super::layout::{page, Viewer};
-use super::{allowed, blocking, failed, see_other, signed_in, tasks, PageResult};
+use super::{act, allowed, blocking, failed, signed_in, tasks, PageResult};
 use crate::access::Need;
 use crate::admin::{self, requests::AddHost, requests::WakeRequest, views::HostView};
 use crate::serve::admin::caller::Caller;
@@ -314,18 +314,17 @@ pub(super) async fn edit(
     Path(mac): Path<String>,
     fields: Fields,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Admin)?;
     let req = AddHost {
         mac: mac.clone(),
         name: fields.get("name").unwrap_or_default(),
         rename: true,
         group: Some(fields.get("group").unwrap_or_default()),
     };
-    let ctx = caller.ctx(who, shared.now());
-    blocking(&shared, move |db| admin::add_host(db, &ctx, &req))
-        .await
-        .map_err(|e| failed(who, e))?;
-    Ok(see_other(&format!("/hosts/{}", seg(&mac))))
+    let to = format!("/hosts/{}", seg(&mac));
+    act(&shared, &caller, Need::Admin, &to, move |db, ctx| {
+        admin::add_host(db, ctx, &req)
+    })
+    .await
 }
 
 pub(super) async fn wake(

@@ -10,25 +10,17 @@ use axum::response::IntoResponse;
 use super::form::{Fields, Problems};
 use super::html::{bytes, esc, seg, time};
 use super::layout::{page, Viewer};
-use super::{allowed, failed, see_other, signed_in, tasks, PageResult};
+use super::{act, failed, signed_in, tasks, PageResult};
 use crate::access::Need;
 use crate::admin;
 use crate::serve::admin::caller::Caller;
+use crate::serve::off_thread::off_thread;
 use crate::serve::state::Shared;
-
-async fn store_call<T: Send + 'static>(
-    f: impl FnOnce() -> crate::error::Result<T> + Send + 'static,
-) -> Result<T, crate::serve::api_error::ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| crate::serve::api_error::ApiError::Internal(format!("worker: {e}")))?
-        .map_err(Into::into)
-}
 
 pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> PageResult {
     let who = signed_in(&caller)?;
     let path = shared.dirs.store();
-    let rows = store_call(move || admin::list_images(&path))
+    let rows = off_thread(move || admin::list_images(&path))
         .await
         .map_err(|e| failed(who, e))?;
     let now = shared.now();
@@ -72,7 +64,7 @@ pub(super) async fn show(
     let viewer = Viewer { who };
     let path = shared.dirs.store();
     let reference = image.clone();
-    let v = store_call(move || admin::inspect_image(&path, &reference))
+    let v = off_thread(move || admin::inspect_image(&path, &reference))
         .await
         .map_err(|e| failed(who, e))?;
     let l = &v.layout;
@@ -162,13 +154,9 @@ pub(super) async fn delete(
     caller: Caller,
     Path(image): Path<String>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Admin)?;
-    let ctx = caller.ctx(who, shared.now());
     let path = shared.dirs.store();
-    shared
-        .db
-        .call(move |db| admin::delete_image(db, &ctx, &path, &image))
-        .await
-        .map_err(|e| failed(who, e))?;
-    Ok(see_other("/images"))
+    act(&shared, &caller, Need::Admin, "/images", move |db, ctx| {
+        admin::delete_image(db, ctx, &path, &image)
+    })
+    .await
 }

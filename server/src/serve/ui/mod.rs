@@ -58,7 +58,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/sessions/{id}/cancel", post(sessions::cancel))
         .route("/sessions/{id}/members", post(sessions::add))
         .route("/schedules", get(schedules::list).post(schedules::add))
-        .route("/schedules/{name}/{verb}", post(schedules::act))
+        .route("/schedules/{name}/{verb}", post(schedules::change))
         .route("/users", get(people::list).post(people::add_user))
         .route("/users/{name}/{verb}", post(people::user_action))
         .route("/tokens", post(people::add_token))
@@ -115,6 +115,23 @@ fn failed(who: &Identity, e: impl Into<ApiError>) -> Response {
 /// After a post: to `to`, with 303 so the browser fetches it.
 fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+/// A post: runs `op` for a caller whose role allows `need` (the 403 page
+/// otherwise), then sends the browser to `to`; a failure is its page.
+async fn act<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    need: Need,
+    to: &str,
+    op: impl FnOnce(&mut crate::db::Db, &crate::admin::Ctx) -> crate::error::Result<T> + Send + 'static,
+) -> PageResult {
+    let who = allowed(caller, need)?;
+    let ctx = caller.ctx(who, shared.now());
+    blocking(shared, move |db| op(db, &ctx))
+        .await
+        .map_err(|e| failed(who, e))?;
+    Ok(see_other(to))
 }
 
 /// Runs a blocking database or store call off the async threads.

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use super::form::{text_input, Fields, Problems};
 use super::html::{badge, esc, seg, time, time_opt};
 use super::layout::{page, Viewer};
-use super::{allowed, blocking, failed, see_other, PageResult};
+use super::{act, allowed, blocking, failed, see_other, PageResult};
 use crate::access::Need;
 use crate::admin::{self, requests::NewToken};
 use crate::serve::admin::caller::Caller;
@@ -252,12 +252,8 @@ pub(super) async fn revoke_token(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Admin)?;
-    let ctx = caller.ctx(who, shared.now());
-    blocking(&shared, move |db| {
-        admin::revoke_token(db, &ctx, &id.to_string())
+    act(&shared, &caller, Need::Admin, "/users", move |db, ctx| {
+        admin::revoke_token(db, ctx, &id.to_string())
     })
     .await
-    .map_err(|e| failed(who, e))?;
-    Ok(see_other("/users"))
 }

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use super::form::{text_input, Fields, Problems};
 use super::html::{badge, esc, seg, time};
 use super::layout::{page, Viewer};
-use super::{allowed, blocking, failed, see_other, signed_in, PageResult};
+use super::{act, allowed, blocking, failed, see_other, signed_in, PageResult};
 use crate::access::Need;
 use crate::schedules::{self, NewSchedule, ScheduleView};
 use crate::serve::admin::caller::Caller;
@@ -175,22 +175,24 @@ pub(super) async fn add(
     }
 }
 
-pub(super) async fn act(
+pub(super) async fn change(
     State(shared): State<Arc<Shared>>,
     caller: Caller,
     Path((name, verb)): Path<(String, String)>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Operate)?;
-    let ctx = caller.ctx(who, shared.now());
-    let done = blocking(&shared, move |db| match verb.as_str() {
-        "pause" => schedules::set_paused(db, &ctx, &name, true).map(drop),
-        "resume" => schedules::set_paused(db, &ctx, &name, false).map(drop),
-        "remove" => schedules::remove(db, &ctx, &name),
-        other => Err(crate::error::Error::NotFound(format!(
-            "no schedule action {other:?}"
-        ))),
-    })
-    .await;
-    done.map_err(|e| failed(who, e))?;
-    Ok(see_other("/schedules"))
+    act(
+        &shared,
+        &caller,
+        Need::Operate,
+        "/schedules",
+        move |db, ctx| match verb.as_str() {
+            "pause" => schedules::set_paused(db, ctx, &name, true).map(drop),
+            "resume" => schedules::set_paused(db, ctx, &name, false).map(drop),
+            "remove" => schedules::remove(db, ctx, &name),
+            other => Err(crate::error::Error::NotFound(format!(
+                "no schedule action {other:?}"
+            ))),
+        },
+    )
+    .await
 }

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use super::form::Fields;
 use super::html::{badge, bar, bytes, esc, seg, time, time_opt};
 use super::layout::{page, Viewer};
-use super::{allowed, blocking, failed, see_other, signed_in, PageResult};
+use super::{act, blocking, failed, signed_in, PageResult};
 use crate::access::Need;
 use crate::admin::{self, requests::AddMembers};
 use crate::serve::admin::caller::Caller;
@@ -132,12 +132,14 @@ pub(super) async fn start(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Operate)?;
-    let ctx = caller.ctx(who, shared.now());
-    blocking(&shared, move |db| admin::start_session(db, &ctx, id))
-        .await
-        .map_err(|e| failed(who, e))?;
-    Ok(see_other(&format!("/sessions/{id}")))
+    act(
+        &shared,
+        &caller,
+        Need::Operate,
+        &format!("/sessions/{id}"),
+        move |db, ctx| admin::start_session(db, ctx, id),
+    )
+    .await
 }
 
 pub(super) async fn cancel(
@@ -145,12 +147,14 @@ pub(super) async fn cancel(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Operate)?;
-    let ctx = caller.ctx(who, shared.now());
-    blocking(&shared, move |db| admin::cancel_session(db, &ctx, id))
-        .await
-        .map_err(|e| failed(who, e))?;
-    Ok(see_other(&format!("/sessions/{id}")))
+    act(
+        &shared,
+        &caller,
+        Need::Operate,
+        &format!("/sessions/{id}"),
+        move |db, ctx| admin::cancel_session(db, ctx, id),
+    )
+    .await
 }
 
 pub(super) async fn add(
@@ -159,8 +163,6 @@ pub(super) async fn add(
     Path(id): Path<i64>,
     fields: Fields,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Operate)?;
-    let ctx = caller.ctx(who, shared.now());
     let hosts: Vec<String> = fields
         .get("hosts")
         .unwrap_or_default()
@@ -172,10 +174,12 @@ pub(super) async fn add(
         hosts,
         show_tokens: false,
     };
-    blocking(&shared, move |db| {
-        admin::add_members(db, &ctx, id, &req, &mut OsRng)
-    })
+    act(
+        &shared,
+        &caller,
+        Need::Operate,
+        &format!("/sessions/{id}"),
+        move |db, ctx| admin::add_members(db, ctx, id, &req, &mut OsRng),
+    )
     .await
-    .map_err(|e| failed(who, e))?;
-    Ok(see_other(&format!("/sessions/{id}")))
 }

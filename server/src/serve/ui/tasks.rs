@@ -13,7 +13,7 @@ use marrow_protocol::disk_rule::DiskRule;
 use super::form::{text_input, Fields, Problems};
 use super::html::{badge, esc, seg, task_bar, time};
 use super::layout::{page, Viewer};
-use super::{allowed, blocking, failed, see_other, signed_in, PageResult};
+use super::{act, allowed, blocking, failed, see_other, signed_in, PageResult};
 use crate::access::Need;
 use crate::admin::{self, requests::NewTaskRequest, views::TaskView};
 use crate::serve::admin::caller::Caller;
@@ -453,10 +453,12 @@ pub(super) async fn cancel(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    let who = allowed(&caller, Need::Operate)?;
-    let ctx = caller.ctx(who, shared.now());
-    blocking(&shared, move |db| admin::cancel_task(db, &ctx, id))
-        .await
-        .map_err(|e| failed(who, e))?;
-    Ok(see_other(&format!("/tasks/{id}")))
+    act(
+        &shared,
+        &caller,
+        Need::Operate,
+        &format!("/tasks/{id}"),
+        move |db, ctx| admin::cancel_task(db, ctx, id),
+    )
+    .await
 }
