@@ -2,8 +2,10 @@
 //! (`tests/ui/walkthrough.py`), against `marrow serve` in a network
 //! namespace with shell-mode clients doing the imaging: first start and
 //! sign-in, a capture whose bar moves live, a restore started from the
-//! image page, a viewer without actions, a bad field named in place, and
-//! screenshots of the pages (kept in `target/ui-screenshots/`).
+//! image page, a room session made there (a bad field named in place,
+//! then cancelled), a viewer without actions, a bad field named in
+//! place, every page at a tablet's width, and screenshots of the pages
+//! (kept in `target/ui-screenshots/`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -98,13 +100,22 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
         "3 restore",
         "4 viewer",
         "5 bad disk rule",
+        "room session from the image page",
+        "tablet width",
     ] {
         assert!(
             stdout.contains(scenario),
             "{scenario} did not run: {stdout}"
         );
     }
-    for shot in ["dashboard.png", "host.png", "image.png", "task-running.png"] {
+    for shot in [
+        "dashboard.png",
+        "host.png",
+        "image.png",
+        "task-running.png",
+        "session.png",
+        "dashboard-tablet.png",
+    ] {
         let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");
     }

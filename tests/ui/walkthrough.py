@@ -23,6 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 ENV = os.environ
 BASE = ENV["BASE"]
@@ -195,6 +196,48 @@ def main():
         d.get(BASE + "/")
         d.save_screenshot(os.path.join(SHOTS, "dashboard.png"))
         say("3 restore from the image page, report and audit: ok")
+
+        # A room restore from the image page: both hosts in one group; a bad
+        # wait is named at its field; the session lists both receivers,
+        # waiting, and is cancelled from its page.
+        marrow("host", "add", ENV["MAC_A"], "--name", "lab-a", "--group", "room-1")
+        marrow("host", "add", ENV["MAC_B"], "--name", "lab-b", "--group", "room-1")
+        d.get(f"{BASE}/images/lab")
+        room = lambda name: d.find_element(By.CSS_SELECTOR, f"#session-form [name={name}]")
+        Select(room("group")).select_by_value("room-1")
+        room("max_wait").send_keys("soon")
+        d.find_element(By.ID, "make-session").click()
+        err = wait("the wait's error",
+                   lambda: d.find_element(By.CSS_SELECTOR, "#session-form [data-error-for=max_wait]"))
+        why = err.text
+        assert why, "empty error"
+        assert Select(room("group")).first_selected_option.get_attribute("value") == "room-1"
+        room("max_wait").clear()
+        room("max_wait").send_keys("10m")
+        d.find_element(By.ID, "make-session").click()
+        wait("the session page", lambda: "/sessions/" in d.current_url)
+        assert "waiting" in d.find_element(By.CSS_SELECTOR, ".badge").text
+        receivers = d.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        assert len(receivers) == 2 and all("pending" in r.text for r in receivers), \
+            [r.text for r in receivers]
+        d.save_screenshot(os.path.join(SHOTS, "session.png"))
+        d.find_element(By.ID, "cancel").click()
+        wait("the session cancelled", lambda: "cancelled" in d.find_element(By.CSS_SELECTOR, ".badge").text)
+        say(f"room session from the image page: ok ({why})")
+
+        # A tablet's width: nothing wider than the window (a wide table
+        # scrolls inside itself).
+        d.set_window_size(820, 1180)
+        for page in ["/", "/hosts", "/hosts/" + ENV["MAC_A"], "/images/lab", "/tasks",
+                     "/sessions", "/schedules", "/drivers", "/audit", "/users"]:
+            d.get(BASE + page)
+            wide = d.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert wide <= 0, f"{page} is {wide} px wider than a tablet's window"
+        d.get(BASE + "/")
+        d.save_screenshot(os.path.join(SHOTS, "dashboard-tablet.png"))
+        d.set_window_size(1280, 900)
+        say("tablet width: ok")
 
         # Schedules and tokens from their pages: a bad pattern is named at
         # its field; a token's secret is shown once.

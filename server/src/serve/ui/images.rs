@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use super::form::{Fields, Problems};
 use super::html::{bytes, esc, seg, time};
 use super::layout::{page, Viewer};
-use super::{act, failed, signed_in, tasks, PageResult};
+use super::{act, blocking, failed, session_form, signed_in, tasks, PageResult};
 use crate::access::Need;
 use crate::admin;
 use crate::serve::admin::caller::Caller;
@@ -134,6 +134,16 @@ pub(super) async fn show(
         body.push_str(&format!(
             "<h2>Restore to a host</h2>{}",
             tasks::form(&viewer, &values, &Problems::default())
+        ));
+        let groups = blocking(&shared, |db| admin::list_groups(db))
+            .await
+            .map_err(|e| failed(who, e))?;
+        let mut values = Fields::default();
+        values.0.insert("image".into(), image.clone());
+        body.push_str(&format!(
+            "<h2>Restore to a room</h2><p class=\"muted\">One multicast session: every member \
+             restores the same stream at once, and none can stall the others.</p>{}",
+            session_form::form(&viewer, &groups, &values, &Problems::default())
         ));
     }
     if viewer.may(Need::Admin) {

@@ -21,6 +21,7 @@ mod layout;
 mod login;
 mod people;
 mod schedules;
+mod session_form;
 mod sessions;
 mod tasks;
 
@@ -52,7 +53,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::show))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/sessions", get(sessions::list))
+        .route("/sessions", get(sessions::list).post(session_form::create))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/start", post(sessions::start))
         .route("/sessions/{id}/cancel", post(sessions::cancel))

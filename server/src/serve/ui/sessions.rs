@@ -1,16 +1,16 @@
-//! `/sessions`: multicast sessions and, for one, each receiver's state,
-//! progress, loss and multicast/unicast bytes, live; start now, add hosts
-//! and cancel.
+//! `/sessions`: multicast sessions, with the form for a new one; for one,
+//! each receiver's state, progress, loss and multicast/unicast bytes,
+//! live; start now, add hosts and cancel.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 
-use super::form::Fields;
+use super::form::{Fields, Problems};
 use super::html::{badge, bar, bytes, esc, seg, time, time_opt};
 use super::layout::{page, Viewer};
-use super::{act, blocking, failed, signed_in, PageResult};
+use super::{act, blocking, failed, session_form, signed_in, PageResult};
 use crate::access::Need;
 use crate::admin::{self, requests::AddMembers};
 use crate::serve::admin::caller::Caller;
@@ -49,12 +49,21 @@ pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> P
         .await
         .map_err(|e| failed(who, e))?;
     all.reverse();
-    let body = format!(
-        "<div data-live data-live-sessions>{}</div><p class=\"muted\">Make a session with \
-         <code>marrow session create --group ROOM --image NAME</code>.</p>",
+    let viewer = Viewer { who };
+    let mut body = format!(
+        "<div data-live data-live-sessions>{}</div>",
         table(&all, shared.now())
     );
-    Ok(page("Sessions", "/sessions", Some(&Viewer { who }), &body).into_response())
+    if viewer.may(Need::Operate) {
+        let groups = blocking(&shared, |db| admin::list_groups(db))
+            .await
+            .map_err(|e| failed(who, e))?;
+        body.push_str(&format!(
+            "<h2>New session</h2>{}",
+            session_form::form(&viewer, &groups, &Fields::default(), &Problems::default())
+        ));
+    }
+    Ok(page("Sessions", "/sessions", Some(&viewer), &body).into_response())
 }
 
 pub(super) async fn show(
@@ -70,7 +79,7 @@ pub(super) async fn show(
     let now = shared.now();
     let mut body = format!(
         "<div data-live data-session=\"{id}\" data-reload-on-change><p>{}</p></div>\
-         <dl class=\"facts\"><dt>image</dt><dd>{}</dd><dt>group</dt><dd>{}</dd><dt>started</dt><dd>{}</dd>\
+         <dl class=\"facts\"><dt>image</dt><dd>{}</dd><dt>multicast channel</dt><dd>{}</dd><dt>started</dt><dd>{}</dd>\
          <dt>why</dt><dd>{}</dd><dt>sent</dt><dd>{} in {} cycles, {} repair symbols</dd><dt>made</dt><dd>{}</dd></dl>",
         badge(s.state.as_str()),
         esc(&s.image),
