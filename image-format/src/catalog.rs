@@ -104,8 +104,24 @@ pub fn commit(
     manifest: &Manifest,
     now: u64,
 ) -> Result<ImageId> {
+    commit_signed(store, name, manifest, now, &|_| None)
+}
+
+/// As [`commit`], with the detached signature `sign` makes for the id
+/// stored before the name points at it, so no listing shows the version
+/// unsigned.
+pub fn commit_signed(
+    store: &dyn ManifestStore,
+    name: &str,
+    manifest: &Manifest,
+    now: u64,
+    sign: &dyn Fn(&ImageId) -> Option<Vec<u8>>,
+) -> Result<ImageId> {
     validate_name(name)?;
     let id = store.put_manifest(&manifest.to_canonical())?;
+    if let Some(sig) = sign(&id) {
+        store.put_signature(&id, &sig)?;
+    }
     store.push_ref(name, RefEntry { id, created: now })?;
     Ok(id)
 }

@@ -72,3 +72,12 @@ pub enum FrameError {
     #[error("multicast frame does not fit: {len} bytes into a {capacity}-byte buffer")]
     BufferTooSmall { len: usize, capacity: usize },
 }
+
+/// Why a site sync chunk batch cannot be read (`sync.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("chunk batch record of {len} bytes is longer than the {max} a chunk can be")]
+    TooLong { len: u32, max: u32 },
+    #[error("chunk batch ends inside a record ({left} bytes left over)")]
+    Truncated { left: usize },
+}

@@ -13,6 +13,7 @@
 //! - [`disk_rule`]: `--disk` rules and the pure choice of a task's disk.
 //! - [`wol`]: the Wake-on-LAN magic packet.
 //! - [`causes`]: how both binaries print an error's chain of causes.
+//! - [`sync`]: what an upstream site lists, and the chunk batch codec.
 //! - [`multicast`]: the room restore's wire format, its RaptorQ (RFC 6330)
 //!   chunk code, and the sender and receiver state machines.
 //!
@@ -31,10 +32,11 @@ pub mod ipxe;
 pub mod multicast;
 pub mod ndp;
 pub mod routes;
+pub mod sync;
 pub mod tftp;
 pub mod wol;
 
-pub use error::{DhcpError, FrameError, TftpError};
+pub use error::{BatchError, DhcpError, FrameError, TftpError};
 pub use marrow_ids::{
     ChunkId, FileHash, IdError, ImageId, MacAddr, MacParseError, PackageId, TaskId,
 };

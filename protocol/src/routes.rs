@@ -32,6 +32,14 @@ pub const CHUNK: &str = "/api/v1/images/{name}/chunks/{id}";
 /// `{name}`: the task's image name.
 pub const MANIFEST: &str = "/api/v1/images/{name}/manifest";
 
+/// Site sync (an upstream's side; a token with the `sync` scope): the
+/// images and their signed versions.
+pub const SYNC_IMAGES: &str = "/api/v1/sync/images";
+/// `{id}`: a manifest id.
+pub const SYNC_MANIFEST: &str = "/api/v1/sync/manifests/{id}";
+/// A batch of chunks, by id (`sync::BatchRequest`).
+pub const SYNC_CHUNKS: &str = "/api/v1/sync/chunks";
+
 /// Every route of the client API, for checks over all of them.
 pub const API: &[&str] = &[
     CLAIM,

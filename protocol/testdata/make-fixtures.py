@@ -135,3 +135,16 @@ write("multicast/malformed/announce_too_long.bin", mc_announce() + b"\0")
 write("multicast/malformed/announce_state_0.bin", mc_announce(state=0))
 write("multicast/malformed/announce_reserved_set.bin", mc_announce(reserved=1))
 write("multicast/malformed/announce_symbol_size_0.bin", mc_announce(t=0))
+
+# Site sync chunk batches (docs/sync.md): records of a 32-byte chunk id, a
+# big-endian u32 length and that many stored bytes, one after another.
+
+
+def record(chunk_id, data):
+    return chunk_id + struct.pack("!I", len(data)) + data
+
+
+write("sync/golden/batch.bin", record(IMAGE, b"first") + record(CHUNK, b"") + record(bytes(32), bytes(range(200))))
+write("sync/malformed/length_over_8_mib.bin", record(IMAGE, b"") [:32] + struct.pack("!I", (8 << 20) + 1))
+write("sync/malformed/cut_inside_a_record.bin", record(IMAGE, b"abcdef")[:-2])
+write("sync/malformed/cut_inside_a_header.bin", record(IMAGE, b"abcdef") + record(CHUNK, b"x")[:20])

@@ -42,6 +42,10 @@ pub enum Error {
         value: String,
         reason: String,
     },
+    /// Site sync: an upstream, the link to it, or this server's key or
+    /// certificate.
+    #[error("{site}: {detail}")]
+    Site { site: String, detail: String },
     #[error("config file {path}: {detail}")]
     ConfigFile { path: PathBuf, detail: String },
 }

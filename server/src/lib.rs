@@ -9,6 +9,7 @@
 //! - [`admin`]: the admin operations, shared by the CLI and the admin API,
 //!   each recorded in the audit log.
 //! - [`serve`]: the boot service, the client API and the admin API.
+//! - [`sites`]: site sync: the identity key, signatures, TLS, the pull.
 //! - [`cli`]: the `marrow` subcommands.
 //! - [`paths`]: the data directory's layout; [`clock`]: the one clock.
 
@@ -27,6 +28,7 @@ mod progress;
 pub mod schedules;
 pub mod serve;
 pub mod sessions;
+pub mod sites;
 mod sys;
 pub mod tasks;
 pub mod wake;

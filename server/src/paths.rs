@@ -10,6 +10,9 @@
 //! cache/kernel/    downloaded kernel packages for initramfs builds
 //! served-url       the HTTP base `marrow serve` last served on
 //! served-interface the interface it sends Wake-on-LAN on
+//! identity.key     this server's ed25519 key, which signs its images
+//! tls/             the certificate and key of the TLS port between sites
+//! sync/<site>.lock held while a pull from that site runs
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -67,5 +70,29 @@ impl DataDir {
 
     pub fn kernel_cache(&self) -> PathBuf {
         self.0.join("cache/kernel")
+    }
+
+    /// The server's ed25519 identity key (0600), which signs its images.
+    pub fn identity_key(&self) -> PathBuf {
+        self.0.join("identity.key")
+    }
+
+    /// The self-made TLS certificate of the port between sites.
+    pub fn tls_cert(&self) -> PathBuf {
+        self.0.join("tls/cert.pem")
+    }
+
+    /// Its private key (0600).
+    pub fn tls_key(&self) -> PathBuf {
+        self.0.join("tls/key.pem")
+    }
+
+    /// Held while a pull from `site` runs (site names are checked:
+    /// letters, digits, `.`, `_`, `-`; folded to lower case, as the
+    /// database compares them).
+    pub fn sync_lock(&self, site: &str) -> PathBuf {
+        self.0
+            .join("sync")
+            .join(format!("{}.lock", site.to_ascii_lowercase()))
     }
 }

@@ -48,8 +48,18 @@ pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
 }
 
 /// `800M`, `1G`, `400000K`, `100000000` → bits per second (decimal
-/// prefixes, as network rates are counted).
+/// prefixes, as network rates are counted), for a multicast rate: 8M to
+/// 100G.
 pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
+    parse_bits(s, 8e6, "8M")
+}
+
+/// As [`parse_rate`], for a WAN link's cap: 64K to 100G.
+pub fn parse_bandwidth(s: &str) -> std::result::Result<u64, String> {
+    parse_bits(s, 64e3, "64K")
+}
+
+fn parse_bits(s: &str, min: f64, min_text: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
     let bad = || format!("{s:?}: give a rate in bits per second such as 800M or 1G");
     let (num, mul) = match t.chars().last() {
@@ -60,8 +70,8 @@ pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
     };
     let n: f64 = num.parse().map_err(|_| bad())?;
     let bps = n * mul as f64;
-    if !(8e6..=1e11).contains(&bps) {
-        return Err(format!("{s:?}: the rate must be 8M to 100G"));
+    if !(min..=1e11).contains(&bps) {
+        return Err(format!("{s:?}: the rate must be {min_text} to 100G"));
     }
     Ok(bps as u64)
 }

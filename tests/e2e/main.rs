@@ -15,5 +15,6 @@ mod initramfs_boot;
 mod multicast_room;
 mod multicast_vm;
 mod remote_cli;
+mod site_sync;
 mod wake_on_lan;
 mod web_ui;

@@ -9,6 +9,7 @@ pub mod netns;
 pub mod process;
 pub mod qemu;
 pub mod room;
+pub mod sites;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -4,6 +4,7 @@
 //! marrow-store.json          format marker and version
 //! chunks/<4 hex>/<64 hex>    one zstd frame per chunk
 //! manifests/<64 hex>.json    canonical manifests, named by their BLAKE3
+//! manifests/<64 hex>.sig     a manifest's detached signature (site sync)
 //! refs/<name>                a name's history: "<image id> <unix time>" per line
 //! tmp/                       manifests and refs being written; renamed into place when whole
 //! chunks/<4 hex>/.<…>.tmp    chunks being written, renamed once synced
@@ -126,6 +127,11 @@ impl LocalStore {
 
     fn manifest_path(&self, id: &ImageId) -> PathBuf {
         self.root.join("manifests").join(format!("{id}.json"))
+    }
+
+    /// A manifest's detached signature, beside it.
+    fn signature_path(&self, id: &ImageId) -> PathBuf {
+        self.root.join("manifests").join(format!("{id}.sig"))
     }
 
     fn ref_path(&self, name: &str) -> PathBuf {
@@ -489,10 +495,25 @@ impl ManifestStore for LocalStore {
     }
 
     fn remove_manifest(&self, id: &ImageId) -> Result<()> {
-        let path = self.manifest_path(id);
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(Error::io(path, e)),
-            _ => Ok(()),
+        for path in [self.manifest_path(id), self.signature_path(id)] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(Error::io(path, e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn put_signature(&self, id: &ImageId, bytes: &[u8]) -> Result<()> {
+        self.write_atomic(&self.signature_path(id), bytes, true)
+    }
+
+    fn get_signature(&self, id: &ImageId) -> Result<Option<Vec<u8>>> {
+        let path = self.signature_path(id);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
         }
     }
 

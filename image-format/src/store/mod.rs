@@ -125,4 +125,10 @@ pub trait ManifestStore: Send + Sync {
     /// Replaces a name's history; an empty history removes the name.
     fn set_history(&self, name: &str, entries: &[RefEntry]) -> Result<()>;
     fn names(&self) -> Result<Vec<String>>;
+    /// Keeps a detached signature of a manifest (site sync): opaque bytes,
+    /// replaced whole. The signature signs the id, so it cannot live in
+    /// the manifest (docs/design.md).
+    fn put_signature(&self, id: &ImageId, bytes: &[u8]) -> Result<()>;
+    /// A manifest's signature, if it has one.
+    fn get_signature(&self, id: &ImageId) -> Result<Option<Vec<u8>>>;
 }

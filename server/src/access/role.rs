@@ -13,7 +13,7 @@ pub enum Role {
     Operator,
     /// Reads.
     Viewer,
-    /// Site sync only (a token scope; no admin route).
+    /// Site sync only (a token scope): the sync API, no admin route.
     Sync,
 }
 
@@ -26,6 +26,8 @@ pub enum Need {
     Operate,
     /// Hosts, images, drivers, users, tokens, the audit log.
     Admin,
+    /// An upstream's sync API: its images, manifests and chunks.
+    Sync,
 }
 
 impl Role {
@@ -46,6 +48,7 @@ impl Role {
             (Role::Admin, _)
                 | (Role::Operator, Need::Read | Need::Operate)
                 | (Role::Viewer, Need::Read)
+                | (Role::Sync, Need::Sync)
         )
     }
 }
@@ -80,13 +83,18 @@ mod tests {
     fn each_role_allows_what_the_issue_says_and_no_more() {
         use Need::*;
         let table = [
-            (Role::Admin, [true, true, true]),
-            (Role::Operator, [true, true, false]),
-            (Role::Viewer, [true, false, false]),
-            (Role::Sync, [false, false, false]),
+            (Role::Admin, [true, true, true, true]),
+            (Role::Operator, [true, true, false, false]),
+            (Role::Viewer, [true, false, false, false]),
+            (Role::Sync, [false, false, false, true]),
         ];
         for (role, want) in table {
-            let got = [role.allows(Read), role.allows(Operate), role.allows(Admin)];
+            let got = [
+                role.allows(Read),
+                role.allows(Operate),
+                role.allows(Admin),
+                role.allows(Sync),
+            ];
             assert_eq!(got, want, "{role}");
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }

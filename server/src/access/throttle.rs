@@ -9,6 +9,8 @@ use std::collections::HashMap;
 pub const FREE_FAILURES: u32 = 5;
 /// Seconds.
 pub const MAX_DELAY: i64 = 15 * 60;
+/// Seconds: the wait after the first failure past the free ones.
+pub const FIRST_DELAY: i64 = 30;
 
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -47,11 +49,13 @@ fn key(name: &str) -> String {
 }
 
 /// The wait after `count` consecutive failures: none for the first five,
-/// then 1, 2, 4, … seconds.
+/// then [`FIRST_DELAY`], doubling. The first wait is long enough that a
+/// guesser gets a handful of tries a minute, not one a second, and that a
+/// slow password check cannot outlast it.
 pub fn delay_after(count: u32) -> i64 {
     match count.checked_sub(FREE_FAILURES) {
         None => 0,
-        Some(extra) => 1i64
+        Some(extra) => FIRST_DELAY
             .checked_shl(extra.min(30))
             .unwrap_or(MAX_DELAY)
             .min(MAX_DELAY),
@@ -69,24 +73,25 @@ mod tests {
             assert_eq!(t.check("Alice", 100 + i), Ok(()), "attempt {i}");
             t.failed("alice", 100 + i);
         }
-        // The fifth failure was at 104: one second to wait.
-        assert_eq!(t.check("alice", 104), Err(1));
-        assert_eq!(t.check("alice", 105), Ok(()));
-        t.failed("alice", 105);
-        assert_eq!(t.check("ALICE", 105), Err(2));
-        t.failed("alice", 107);
-        assert_eq!(t.check("alice", 107), Err(4));
-        assert_eq!(t.check("bob", 107), Ok(()));
+        // The fifth failure was at 104: thirty seconds to wait.
+        assert_eq!(t.check("alice", 104), Err(30));
+        assert_eq!(t.check("alice", 133), Err(1));
+        assert_eq!(t.check("alice", 134), Ok(()));
+        t.failed("alice", 134);
+        assert_eq!(t.check("ALICE", 134), Err(60));
+        t.failed("alice", 194);
+        assert_eq!(t.check("alice", 194), Err(120));
+        assert_eq!(t.check("bob", 194), Ok(()));
         t.succeeded("alice");
-        assert_eq!(t.check("alice", 107), Ok(()));
+        assert_eq!(t.check("alice", 194), Ok(()));
     }
 
     #[test]
     fn the_wait_stops_growing_at_the_cap() {
         assert_eq!(delay_after(4), 0);
-        assert_eq!(delay_after(5), 1);
-        assert_eq!(delay_after(14), 512);
-        assert_eq!(delay_after(15), MAX_DELAY);
+        assert_eq!(delay_after(5), 30);
+        assert_eq!(delay_after(9), 480);
+        assert_eq!(delay_after(10), MAX_DELAY);
         assert_eq!(delay_after(u32::MAX), MAX_DELAY);
     }
 }

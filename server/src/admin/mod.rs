@@ -10,6 +10,7 @@ mod images;
 pub mod requests;
 mod scripts;
 mod sessions;
+mod sites;
 mod tasks;
 mod tokens;
 mod users;
@@ -23,6 +24,7 @@ pub use sessions::{
     add_members, cancel_session, create_session, get_session, list_sessions, start_session,
     DEFAULT_RATE_CAP,
 };
+pub use sites::{add_site, get_site, list_sites, remove_site, site_runs};
 pub use tasks::{cancel_task, create_task, create_task_and_wake, get_task, list_tasks};
 pub use tokens::{create_token, list_tokens, revoke_token};
 pub use users::{add_user, list_users, remove_user, reset_user, set_password, setup_link_base};

@@ -147,3 +147,19 @@ pub struct AddMembers {
     #[serde(default)]
     pub show_tokens: bool,
 }
+
+/// `marrow site add`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NewSite {
+    pub name: String,
+    /// `https://HOST:PORT` of the upstream's TLS port.
+    pub url: String,
+    /// A token the upstream made with `marrow token create --scope sync`.
+    pub token: String,
+    /// The upstream's identity key, `ed25519:<hex>` (`marrow key show`).
+    pub key: String,
+    /// Its TLS certificate's `sha256:<hex>`; without it the certificate
+    /// must chain to a public CA.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}

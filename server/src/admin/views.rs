@@ -268,3 +268,43 @@ pub struct SharedView {
     pub chunks: u64,
     pub stored_bytes: u64,
 }
+
+/// An upstream site, without its token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SiteView {
+    pub name: String,
+    pub url: String,
+    /// The only key whose images are published from it.
+    pub key: String,
+    /// The pinned certificate, `sha256:<hex>`; `None`: public CAs.
+    pub fingerprint: Option<String>,
+    /// Restores fetch what they lack from it on demand.
+    pub read_through: bool,
+    pub created: i64,
+    /// Its newest pull.
+    pub last_run: Option<SyncRunView>,
+}
+
+/// One pull from a site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SyncRunView {
+    pub id: i64,
+    pub site: String,
+    pub started: i64,
+    pub ended: Option<i64>,
+    /// `running`, `paused` (outside its window), `done`, `failed` (a
+    /// version was refused, or the link or store failed), `interrupted`
+    /// (its process ended without saying how).
+    pub state: String,
+    /// Versions published.
+    pub published: i64,
+    /// Versions refused.
+    pub failed: i64,
+    /// Chunks fetched, and their stored bytes.
+    pub chunks: i64,
+    pub bytes: i64,
+    pub error: Option<String>,
+    /// The pull's full report (`marrow sync pull --json`), once it ended.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+}

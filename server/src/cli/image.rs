@@ -109,6 +109,14 @@ pub enum ImageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign every version of NAME, or NAME@ID, with this server's key, so
+    /// sites that trust it can pull them (images captured before signing
+    /// came, or imported from elsewhere).
+    Sign {
+        image: String,
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// Export an image as a raw or qcow2 disk file.
     Export {
         image: String,
@@ -146,13 +154,16 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             chunk_kib,
             json,
         } => capture_cmd(
+            &global.dirs(),
             &store.path(global),
             &source,
             &name,
-            level,
-            chunk_kib,
-            json,
-            &source.display().to_string(),
+            &CaptureSettings {
+                level,
+                chunk_kib,
+                json,
+                label: source.display().to_string(),
+            },
         ),
         ImageCommand::Restore {
             image,
@@ -181,7 +192,12 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             name,
             store,
             json,
-        } => import_cmd(&store.path(global), &file, &name, json),
+        } => import_cmd(&global.dirs(), &store.path(global), &file, &name, json),
+        ImageCommand::Sign { image, store } => sign_cmd(
+            &global.dirs(),
+            &LocalStore::open(&store.path(global))?,
+            &image,
+        ),
         ImageCommand::Export {
             image,
             file,
@@ -240,7 +256,13 @@ fn delete_cmd(global: &Global, store: &StoreArg, image: &str) -> Result<()> {
 
 /// Converts a VM disk to a raw temporary in the store's tmp/ with
 /// qemu-img, then captures that.
-fn import_cmd(store_dir: &Path, file: &Path, name: &str, json: bool) -> Result<()> {
+fn import_cmd(
+    dirs: &crate::paths::DataDir,
+    store_dir: &Path,
+    file: &Path,
+    name: &str,
+    json: bool,
+) -> Result<()> {
     // Check what can be checked before a store is made or a file converted.
     catalog::validate_name(name)?;
     if !file.is_file() {
@@ -265,14 +287,48 @@ fn import_cmd(store_dir: &Path, file: &Path, name: &str, json: bool) -> Result<(
         &tmp.display().to_string(),
     ])?;
     capture_cmd(
+        dirs,
         store_dir,
         &tmp,
         name,
-        image_format::capture::DEFAULT_LEVEL,
-        ChunkParams::DEFAULT.avg / 1024,
-        json,
-        &file.display().to_string(),
+        &CaptureSettings {
+            level: image_format::capture::DEFAULT_LEVEL,
+            chunk_kib: ChunkParams::DEFAULT.avg / 1024,
+            json,
+            label: file.display().to_string(),
+        },
     )
+}
+
+/// Signs NAME's versions, or NAME@ID, with the data directory's key.
+fn sign_cmd(dirs: &crate::paths::DataDir, store: &LocalStore, image: &str) -> Result<()> {
+    use image_format::store::ManifestStore;
+    let identity = crate::sites::identity::Identity::load_or_create(dirs)?;
+    let r = ImageRef::parse(image)?;
+    let ids: Vec<ImageId> = match &r.version {
+        Some(_) => vec![catalog::resolve(store, &r, &store.describe())?.id],
+        None => {
+            let history = store.history(&r.name)?;
+            if history.is_empty() {
+                return Err(image_format::Error::ImageNotFound {
+                    name: r.name.clone(),
+                    store: store.describe(),
+                }
+                .into());
+            }
+            history.iter().map(|e| e.id).collect()
+        }
+    };
+    for id in &ids {
+        store.put_signature(id, &identity.sign(id).to_bytes())?;
+        println!(
+            "signed {}@{} with {}",
+            r.name,
+            id.short(),
+            identity.public()
+        );
+    }
+    Ok(())
 }
 
 /// Restores into a new raw file (a temporary for qcow2, converted with
@@ -377,15 +433,31 @@ pub fn open_image(store: &LocalStore, reference: &str) -> Result<(ImageId, Manif
     Ok((entry.id, manifest))
 }
 
-fn capture_cmd(
-    store_dir: &Path,
-    source: &Path,
-    name: &str,
+/// How a capture chunks and compresses, and how it reports.
+struct CaptureSettings {
     level: i32,
     chunk_kib: usize,
     json: bool,
-    source_label: &str,
+    /// What the report calls the source (an imported file's own name).
+    label: String,
+}
+
+/// Captures `source` into the store as a new version of `name`, signed by
+/// this data directory's key.
+fn capture_cmd(
+    dirs: &crate::paths::DataDir,
+    store_dir: &Path,
+    source: &Path,
+    name: &str,
+    settings: &CaptureSettings,
 ) -> Result<()> {
+    let CaptureSettings {
+        level,
+        chunk_kib,
+        json,
+        label: source_label,
+    } = settings;
+    let (level, chunk_kib, json) = (*level, *chunk_kib, *json);
     catalog::validate_name(name)?;
     if !chunk_kib.is_power_of_two() || !(16..=1024).contains(&chunk_kib) {
         return Err(Error::Usage(format!(
@@ -400,6 +472,7 @@ fn capture_cmd(
     let disk = FileDisk::open(source)?;
     // Only now, with every input checked, may the store be created.
     let store = &LocalStore::create(store_dir)?;
+    let signer = crate::sites::signer(dirs)?;
     let opts = CaptureOptions {
         params: ChunkParams::with_avg(chunk_kib * 1024),
         level,
@@ -408,7 +481,13 @@ fn capture_cmd(
     let started = std::time::Instant::now();
     let lock = store.lock(LockMode::Shared)?;
     let (manifest, stats) = capture(&disk, store, &opts, &Bar::new())?;
-    let id = catalog::commit(store, name, &manifest, SystemClock.now() as u64)?;
+    let id = catalog::commit_signed(
+        store,
+        name,
+        &manifest,
+        SystemClock.now() as u64,
+        &crate::sites::signing(signer.as_ref()),
+    )?;
     drop(lock);
     let secs = started.elapsed().as_secs_f64();
     let dedup = if stats.new_bytes == 0 {

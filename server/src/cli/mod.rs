@@ -14,13 +14,16 @@ mod drivers;
 mod host;
 mod image;
 mod initramfs;
+mod key;
 mod remote;
 mod schedule;
 mod scheduled;
 mod script;
 mod serve;
 mod session;
+mod site;
 mod store;
+mod sync;
 mod task;
 mod token;
 mod user;
@@ -50,6 +53,10 @@ pub struct Global {
     /// instead of the data directory.
     #[arg(long, global = true, env = "MARROW_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// The TOML configuration (`marrow serve`'s settings, the S3 store's
+    /// endpoint and keys, the `[[sync]]` entries); flags override it.
+    #[arg(long, global = true, env = "MARROW_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The API token for --server (`marrow token create` makes one).
     #[arg(long, global = true, env = "MARROW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -132,6 +139,15 @@ pub enum Command {
     /// Post-deploy scripts that restores run (`--post-script NAME`).
     #[command(subcommand)]
     Script(script::ScriptCommand),
+    /// This server's identity key, which signs its images.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Upstream sites this one pulls images from.
+    #[command(subcommand)]
+    Site(site::SiteCommand),
+    /// Pull images from an upstream site, and see how pulls went.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -145,6 +161,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::User(_) => Some("user"),
         Command::Token(_) => Some("token"),
         Command::Script(_) => Some("script"),
+        Command::Key(_) => Some("key"),
+        Command::Site(_) => Some("site"),
+        Command::Sync(_) => Some("sync"),
         _ => None,
     };
     if let Some(what) = local_only {
@@ -165,6 +184,7 @@ fn shell_action(cmd: &Command) -> Option<(&'static str, Option<String>)> {
     Some(match cmd {
         Command::Image(I::Capture { name, .. }) => ("image.capture", Some(name.clone())),
         Command::Image(I::Import { name, .. }) => ("image.import", Some(name.clone())),
+        Command::Image(I::Sign { image, .. }) => ("image.sign", Some(image.clone())),
         Command::Image(I::Restore {
             image,
             dry_run: false,
@@ -213,5 +233,8 @@ fn dispatch(global: &Global, command: Command) -> Result<()> {
         Command::Audit(args) => audit::run(&global, args),
         Command::Schedule(cmd) => schedule::run(&global, cmd),
         Command::Script(cmd) => script::run(&global, cmd),
+        Command::Key(cmd) => key::run(&global, cmd),
+        Command::Site(cmd) => site::run(&global, cmd),
+        Command::Sync(cmd) => sync::run(&global, cmd),
     }
 }

@@ -1,16 +1,11 @@
 //! `marrow serve`: run the boot service.
 
-use std::path::PathBuf;
-
 use super::Global;
 use crate::error::Result;
 use crate::serve::config::{Config, Flags};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// TOML configuration file; flags override it.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Interface to serve on (repeatable). Default: the only one with IPv4.
     #[arg(long = "interface", value_name = "IF")]
     pub interfaces: Vec<String>,
@@ -23,6 +18,9 @@ pub struct ServeArgs {
     /// HTTP port (default 8080).
     #[arg(long, value_name = "N")]
     pub http_port: Option<u16>,
+    /// The HTTPS port between sites (default 8443; 0 turns it off).
+    #[arg(long, value_name = "N")]
+    pub tls_port: Option<u16>,
     /// TFTP port (default 69).
     #[arg(long, value_name = "N")]
     pub tftp_port: Option<u16>,
@@ -44,12 +42,13 @@ pub fn run(global: &Global, args: ServeArgs) -> Result<()> {
         dhcp: args.dhcp,
         dhcp_range: args.dhcp_range,
         http_port: args.http_port,
+        tls_port: args.tls_port,
         tftp_port: args.tftp_port,
         advertise_ip: args.advertise_ip,
         boot_default: args.boot_default,
         kernel_args: args.kernel_args,
     };
-    let config = Config::load(&global.data_dir, args.config.as_deref(), flags)?;
+    let config = Config::load(&global.data_dir, global.config.as_deref(), flags)?;
     // Readable in a terminal; RUST_LOG=debug shows why packets are ignored.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -174,4 +174,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE tasks ADD COLUMN hostname_pattern TEXT;
     ALTER TABLE tasks ADD COLUMN hostname TEXT;
     ALTER TABLE tasks ADD COLUMN post_script TEXT;",
+    // 8: upstream sites this one pulls from, and each pull's outcome.
+    "CREATE TABLE sites (
+        name TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,
+        url TEXT NOT NULL,
+        token TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT,
+        read_through INTEGER NOT NULL DEFAULT 0,
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE sync_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        site TEXT NOT NULL COLLATE NOCASE,
+        started INTEGER NOT NULL,
+        ended INTEGER,
+        state TEXT NOT NULL,
+        published INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        chunks INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        report TEXT
+    );
+    CREATE INDEX sync_runs_by_site ON sync_runs(site, started);",
 ];

@@ -17,6 +17,7 @@ mod migrations;
 mod schedules;
 mod scripts;
 mod sessions;
+mod sites;
 mod tasks;
 mod users;
 mod web_sessions;
@@ -32,6 +33,7 @@ pub use leases::Leases;
 pub use schedules::{ScheduleRow, ScheduleRows, ScheduleRun};
 pub use scripts::{ScriptRow, ScriptRows};
 pub use sessions::{NewSessionRow, Session, SessionRows, StartPolicyRow};
+pub use sites::{SiteRow, SiteRows, SyncRun};
 pub use tasks::{NewTaskRow, Task, TaskRows, TaskState};
 pub use users::{User, Users};
 pub use web_sessions::{WebSession, WebSessions};
@@ -178,6 +180,10 @@ impl Db {
         ScriptRows(self.c())
     }
 
+    pub fn sites(&self) -> SiteRows<'_> {
+        SiteRows(self.c())
+    }
+
     /// Begins a write transaction. It takes SQLite's write lock at once
     /// (`BEGIN IMMEDIATE`), so a read-then-update sequence never finds its
     /// reads stale, and two writers (the service and a CLI command) queue
@@ -250,6 +256,10 @@ impl Tx<'_> {
 
     pub fn scripts(&self) -> ScriptRows<'_> {
         ScriptRows(self.c())
+    }
+
+    pub fn sites(&self) -> SiteRows<'_> {
+        SiteRows(self.c())
     }
 
     pub fn commit(self) -> Result<()> {

@@ -29,6 +29,19 @@ pub struct File {
     pub boot: BootFile,
     #[serde(default)]
     pub multicast: super::multicast::channel::MulticastFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// The TLS port between sites (`crate::sites::tls`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Default 8443; 0 turns it off.
+    pub port: Option<u16>,
+    /// A certificate and key (PEM) to serve instead of the self-made pair.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +111,7 @@ pub struct Flags {
     pub dhcp: Option<String>,
     pub dhcp_range: Option<String>,
     pub http_port: Option<u16>,
+    pub tls_port: Option<u16>,
     pub tftp_port: Option<u16>,
     pub advertise_ip: Option<String>,
     pub boot_default: Option<String>,
@@ -142,6 +156,10 @@ pub struct Config {
     pub tftp_max_timeout_secs: u8,
     pub http_port: u16,
     pub http_url: Option<String>,
+    /// The TLS port between sites; `None`: off.
+    pub tls_port: Option<u16>,
+    /// A configured certificate and key; `None`: the self-made pair.
+    pub tls_pair: Option<(PathBuf, PathBuf)>,
     pub ipxe_dir: PathBuf,
     pub boot_bios: String,
     pub boot_uefi_x64: String,
@@ -251,6 +269,21 @@ impl Config {
             tftp_max_timeout_secs: tftp.max_timeout_secs,
             http_port: flags.http_port.or(file.http.port).unwrap_or(8080),
             http_url: file.http.url.map(|u| u.trim_end_matches('/').to_string()),
+            tls_port: match flags.tls_port.or(file.tls.port).unwrap_or(8443) {
+                0 => None,
+                p => Some(p),
+            },
+            tls_pair: match (file.tls.cert, file.tls.key) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                (c, _) => {
+                    let (key, value) = match c {
+                        Some(c) => ("tls.key", c.display().to_string()),
+                        None => ("tls.cert", String::new()),
+                    };
+                    return Err(bad(key, value, "give tls.cert and tls.key together"));
+                }
+            },
             ipxe_dir: file
                 .boot
                 .ipxe_dir

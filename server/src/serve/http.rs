@@ -50,6 +50,26 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Serves HTTP/1.1 (what iPXE, UEFI HTTP boot and the client speak) on
 /// `listener`, one task per connection, each request told its peer address.
 pub async fn run(shared: Arc<Shared>, listener: TcpListener, base_url: String) -> Result<()> {
+    serve(shared, listener, base_url, None).await
+}
+
+/// Serves the same routes over TLS: the port between sites
+/// (`crate::sites::tls`). A handshake that fails closes that connection.
+pub async fn run_tls(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    base_url: String,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> Result<()> {
+    serve(shared, listener, base_url, Some(acceptor)).await
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    base_url: String,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<()> {
     let app = app(shared, base_url);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -70,9 +90,29 @@ pub async fn run(shared: Arc<Shared>, listener: TcpListener, base_url: String) -
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let http = http.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let svc = TowerToHyperService::new(svc);
+            let done = match tls {
+                None => http.serve_connection(TokioIo::new(stream), svc).await,
+                Some(acceptor) => {
+                    // The handshake gets the same bound as a request's headers.
+                    let shake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+                    match shake.await {
+                        Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), svc).await,
+                        Ok(Err(e)) => {
+                            debug!(%peer, "TLS handshake: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(%peer, "TLS handshake: timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = done {
                 debug!(%peer, "HTTP connection: {e}");
             }
         });

@@ -26,6 +26,8 @@ pub struct Metrics {
     multicast_bytes: AtomicU64,
     multicast_cycles: AtomicU64,
     multicast_repair: AtomicU64,
+    sync_chunks_sent: AtomicU64,
+    sync_bytes_sent: AtomicU64,
     /// Receivers of running sessions by state, as of the last look.
     session_receivers: Mutex<BTreeMap<String, u64>>,
 }
@@ -83,6 +85,12 @@ impl Metrics {
     }
     pub fn chunk_download(&self, bytes: u64) {
         self.chunk_bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A chunk sent to a site that pulls from this server.
+    pub fn sync_chunk_sent(&self, bytes: u64) {
+        self.sync_chunks_sent.fetch_add(1, Ordering::Relaxed);
+        self.sync_bytes_sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// What a session's sender sent since it last said.
@@ -224,6 +232,18 @@ impl Metrics {
             "marrow_multicast_repair_symbols_total",
             "RaptorQ repair symbols multicast sessions sent.",
             &self.multicast_repair,
+        );
+        scalar(
+            &mut s,
+            "marrow_sync_chunks_sent_total",
+            "Chunks sent to sites that pull from this server.",
+            &self.sync_chunks_sent,
+        );
+        scalar(
+            &mut s,
+            "marrow_sync_chunk_bytes_sent_total",
+            "Compressed chunk bytes sent to sites that pull from this server.",
+            &self.sync_bytes_sent,
         );
         let _ = writeln!(
             s,

@@ -23,6 +23,7 @@ mod off_thread;
 mod ra;
 mod scheduler;
 mod state;
+mod sync_api;
 mod tftp;
 mod ui;
 mod witness;
@@ -90,6 +91,30 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
             c.tftp_port,
             c.tftp_root.display(),
             shared.http_base(iface)
+        );
+    }
+    if let Some(port) = c.tls_port {
+        let cert = crate::sites::tls::ServerCert::load(
+            &shared.dirs,
+            c.tls_pair.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )?;
+        // Every address: sites come in over the WAN, not the imaging LAN.
+        let listener = http::bind(Ipv4Addr::UNSPECIFIED, port).await?;
+        let base = interfaces
+            .first()
+            .map(|i| shared.http_base(i))
+            .unwrap_or_default();
+        tasks.spawn(http::run_tls(
+            shared.clone(),
+            listener,
+            base,
+            cert.acceptor()?,
+        ));
+        info!(
+            "serving HTTPS between sites on port {port}, certificate {} ({}); identity key {}",
+            cert.source.display(),
+            cert.fingerprint(),
+            shared.identity.public()
         );
     }
     tftp::spawn(shared.clone(), tftp_sockets)?;

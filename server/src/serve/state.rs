@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub admin: super::admin::AdminState,
     /// Where Wake-on-LAN goes: the multicast interface (the rooms' segment).
     pub wake_iface: Option<Interface>,
+    /// This server's key, which signs what it captures (made at first start).
+    pub identity: Arc<crate::sites::identity::Identity>,
 }
 
 /// What DHCP, TFTP and the boot files need.
@@ -79,6 +81,7 @@ impl Shared {
         let dirs = DataDir::new(&config.data_dir);
         let files = install_boot_files(&config)?;
         let db = Db::open(&dirs.db())?;
+        let identity = Arc::new(crate::sites::identity::Identity::load_or_create(&dirs)?);
         let network = network_for(&config, interfaces)?;
         let pool = pool_for(&config, &db)?;
         let tftp_root = config
@@ -110,6 +113,7 @@ impl Shared {
                 Some(name) => interfaces.iter().find(|i| &i.name == name).cloned(),
                 None => interfaces.first().cloned(),
             },
+            identity,
             config,
         })
     }

@@ -58,6 +58,7 @@ impl Caller {
                     Need::Read => "read",
                     Need::Operate => "create, cancel or schedule tasks and sessions",
                     Need::Admin => "administer hosts, images, users and tokens",
+                    Need::Sync => "pull images (that needs a token made with --scope sync)",
                 }
             )));
         }

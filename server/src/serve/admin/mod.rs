@@ -87,6 +87,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     // The web UI's pages sit behind the same caller layer: one sign-in,
     // one CSRF check, one record of refusals.
     let api = api.merge(crate::serve::ui::routes());
+    // So is the sync API, which sites reach on the TLS port.
+    let api = api.merge(crate::serve::sync_api::routes());
     api.route_layer(axum::middleware::from_fn_with_state(
         shared.clone(),
         caller::identify,

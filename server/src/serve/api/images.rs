@@ -173,6 +173,7 @@ pub(super) async fn commit(
     let store = shared.store()?;
     let db = shared.db.clone();
     let now = shared.now();
+    let identity = shared.identity.clone();
     let committed = blocking(move || {
         let manifest = Manifest::parse(&body, "uploaded", &format!("task {}", task.id))
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
@@ -221,7 +222,13 @@ pub(super) async fn commit(
                 "manifest of image {name:?}: {problem}"
             )));
         }
-        let id = catalog::commit(store.as_ref(), &name, &manifest, now as u64)?;
+        let id = catalog::commit_signed(
+            store.as_ref(),
+            &name,
+            &manifest,
+            now as u64,
+            &crate::sites::signing(Some(identity.as_ref())),
+        )?;
         db.blocking(|db| tasks::committed(db, task.id, &id, now))?;
         info!(task = %task.id, image = %name, id = %id, "image committed");
         Ok(Committed { id, image: name })
