@@ -47,6 +47,17 @@ pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
     Ok(n * mul)
 }
 
+/// Seconds as the largest whole unit `parse_duration` reads back: `1d`,
+/// `12h`, `90m`, `45s`.
+pub fn format_duration(secs: i64) -> String {
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs != 0 && secs % n == 0 {
+            return format!("{}{unit}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
+
 /// `800M`, `1G`, `400000K`, `100000000` → bits per second (decimal
 /// prefixes, as network rates are counted), for a multicast rate: 8M to
 /// 100G.
@@ -150,6 +161,9 @@ mod tests {
         assert_eq!(parse_duration("2h").unwrap(), 7200);
         assert!(parse_duration("10 minutes").unwrap_err().contains("unit"));
         assert_eq!(parse_rate("800M").unwrap(), 800_000_000);
+        for d in ["1d", "12h", "90m", "45s"] {
+            assert_eq!(format_duration(parse_duration(d).unwrap()), d);
+        }
         assert_eq!(parse_rate("1G").unwrap(), 1_000_000_000);
         assert_eq!(parse_rate("400000K").unwrap(), 400_000_000);
         assert!(parse_rate("1M").unwrap_err().contains("8M to 100G"));

@@ -461,3 +461,185 @@ fn the_bandwidth_cap_holds_and_a_closed_window_pauses_the_pull() {
     assert!(!names.contains(&Value::from("other")), "{names:?}");
     pull.stop();
 }
+
+#[test]
+fn a_restore_reads_through_to_hq_and_serve_runs_its_sync_entries() {
+    let Some((mut s, _disk)) = sites_with_image(97, 16, &[]) else {
+        return;
+    };
+    let site_store = s.site.data_dir.join("store");
+    // The site reads through to hq, and pulls on no schedule.
+    let config = s.site.dir.path().join("marrow.toml");
+    std::fs::write(
+        &config,
+        // The background pull is held to 8 Mbit/s: most chunks come on
+        // demand, as the client asks.
+        "[[sync]]\nfrom = \"hq\"\nevery = \"off\"\nbandwidth = \"8M\"\nread_through = true\n",
+    )
+    .unwrap();
+    s.site.stop_marrow();
+    s.site
+        .start_marrow(&["--dhcp", "off", "--config", config.to_str().unwrap()]);
+    assert!(chunk_files(&site_store).is_empty());
+
+    // A restore task for an image the site has never pulled.
+    let created = marrow_json(
+        &s.site,
+        &[
+            "task",
+            "restore",
+            "--host",
+            "52:54:00:97:00:01",
+            "--image",
+            "golden",
+            "--show-token",
+            "--json",
+        ],
+    );
+    let token = created["token"].as_str().unwrap();
+    let target = blank(s.site.dir.path(), "target.img", 96);
+    let client = marrow_tests::workspace_bin("marrow-client");
+    let mut cmd: Command = s.site.ns.command(client.to_str().unwrap());
+    cmd.args(["restore", "--json", "--server"])
+        .arg(format!("http://{}:8080", s.site.server_ip))
+        .arg("--disk")
+        .arg(&target)
+        .env("MARROW_TOKEN", token);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "restore through the site failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.site.marrow_log()
+    );
+    assert_windows_like_disk(&target, "golden", 16);
+    let on_demand = s.site.http_get(8080, "/metrics");
+    let on_demand: u64 = on_demand
+        .lines()
+        .find_map(|l| l.strip_prefix("marrow_read_through_chunks_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("read-through counter");
+    eprintln!("read-through: {on_demand} chunks fetched on demand");
+    assert!(on_demand > 0);
+    // The site keeps what it fetched, and once the background pull has
+    // the rest the version is published here.
+    let start = Instant::now();
+    while listed(&s.site).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "never published"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        chunk_files(&site_store),
+        chunk_files(&s.hq.data_dir.join("store"))
+    );
+    assert_eq!(listed(&s.site)[0]["id"], listed(&s.hq)[0]["id"]);
+    marrow_ok(&s.site, &["store", "check"]);
+
+    // A restore of an image neither site has is refused when its host
+    // claims it, naming the image.
+    let created = marrow_json(
+        &s.site,
+        &[
+            "task",
+            "restore",
+            "--host",
+            "52:54:00:97:00:02",
+            "--image",
+            "nowhere",
+            "--show-token",
+            "--json",
+        ],
+    );
+    let mut cmd: Command = s.site.ns.command(client.to_str().unwrap());
+    cmd.args(["restore", "--json", "--server"])
+        .arg(format!("http://{}:8080", s.site.server_ip))
+        .arg("--disk")
+        .arg(&target)
+        .env("MARROW_TOKEN", created["token"].as_str().unwrap());
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let task = marrow_json(
+        &s.site,
+        &["task", "show", &created["id"].to_string(), "--json"],
+    );
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("nowhere") && error.contains("read-through"),
+        "{task}"
+    );
+
+    // A scheduled entry: serve pulls a new image at hq by itself, and
+    // sync status says how the pull went.
+    let disk = windows_like_disk(s.hq.dir.path(), "second.img", "second", 88, 8);
+    marrow_ok(
+        &s.hq,
+        &[
+            "image",
+            "capture",
+            disk.to_str().unwrap(),
+            "--name",
+            "second",
+        ],
+    );
+    std::fs::write(
+        &config,
+        "[[sync]]\nfrom = \"hq\"\nimages = \"sec*\"\nevery = \"1d\"\n",
+    )
+    .unwrap();
+    // The last run so far is the read-through's background pull, done
+    // just now; a 1d entry would wait a day after it.
+    let before = marrow_json(&s.site, &["sync", "status", "--json"])[0]["last_run"]["id"].clone();
+    assert_eq!(
+        marrow_json(&s.site, &["sync", "status", "--json"])[0]["last_run"]["state"],
+        "done"
+    );
+    let db = s.site.data_dir.join("marrow.db");
+    sh(&format!(
+        "sqlite3 {} \"UPDATE sync_runs SET started = started - 90000\"",
+        db.display()
+    ));
+    s.site.stop_marrow();
+    s.site
+        .start_marrow(&["--dhcp", "off", "--config", config.to_str().unwrap()]);
+    let start = Instant::now();
+    loop {
+        let status = marrow_json(&s.site, &["sync", "status", "--json"]);
+        let run = &status[0]["last_run"];
+        if run["id"] != before && run["state"] == "done" && run["published"] == 1 {
+            assert!(
+                status[0]["last_run"]["bytes"].as_u64().unwrap() > 0,
+                "{status}"
+            );
+            assert_eq!(status[0]["read_through"], false, "{status}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no scheduled pull: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let names: Vec<Value> = listed(&s.site).iter().map(|v| v["name"].clone()).collect();
+    assert!(names.contains(&Value::from("second")), "{names:?}");
+    // A config naming a site the server does not know stops it at start.
+    std::fs::write(&config, "[[sync]]\nfrom = \"nosuch\"\n").unwrap();
+    s.site.stop_marrow();
+    let out = marrow_in(
+        &s.site,
+        &[
+            "serve",
+            "--interface",
+            "br0",
+            "--dhcp",
+            "off",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("sync[0].from") && e.contains("nosuch"), "{e}");
+}

@@ -60,6 +60,7 @@ pub fn run(global: &Global, cmd: SyncCommand) -> Result<()> {
                 images,
                 bandwidth,
                 window: window.as_deref().map(Window::parse).transpose()?,
+                version: None,
             };
             let store = image_format::store::LocalStore::create(&store.path(global))?;
             let ctx = Ctx::local(SystemClock.now());

@@ -31,6 +31,9 @@ pub struct File {
     pub multicast: super::multicast::channel::MulticastFile,
     #[serde(default)]
     pub tls: TlsFile,
+    /// `[[sync]]`: the upstreams `marrow serve` pulls from on its own.
+    #[serde(default)]
+    pub sync: Vec<super::sync_runner::SyncFile>,
 }
 
 /// The TLS port between sites (`crate::sites::tls`).
@@ -170,6 +173,8 @@ pub struct Config {
     pub menu_timeout_secs: u32,
     pub kernel_args: String,
     pub multicast: super::multicast::channel::MulticastConfig,
+    /// The `[[sync]]` entries.
+    pub sync: Vec<super::sync_runner::SyncEntry>,
 }
 
 fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
@@ -300,6 +305,12 @@ impl Config {
                 .or(file.boot.kernel_args)
                 .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".to_string()),
             multicast: super::multicast::channel::MulticastConfig::resolve(&file.multicast)?,
+            sync: file
+                .sync
+                .iter()
+                .enumerate()
+                .map(|(i, f)| super::sync_runner::SyncEntry::resolve(i, f))
+                .collect::<Result<_>>()?,
         })
     }
 }

@@ -28,6 +28,7 @@ pub struct Metrics {
     multicast_repair: AtomicU64,
     sync_chunks_sent: AtomicU64,
     sync_bytes_sent: AtomicU64,
+    read_through_chunks: AtomicU64,
     /// Receivers of running sessions by state, as of the last look.
     session_receivers: Mutex<BTreeMap<String, u64>>,
 }
@@ -91,6 +92,11 @@ impl Metrics {
     pub fn sync_chunk_sent(&self, bytes: u64) {
         self.sync_chunks_sent.fetch_add(1, Ordering::Relaxed);
         self.sync_bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A chunk a restore read through to an upstream site for.
+    pub fn read_through_chunk(&self) {
+        self.read_through_chunks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// What a session's sender sent since it last said.
@@ -244,6 +250,12 @@ impl Metrics {
             "marrow_sync_chunk_bytes_sent_total",
             "Compressed chunk bytes sent to sites that pull from this server.",
             &self.sync_bytes_sent,
+        );
+        scalar(
+            &mut s,
+            "marrow_read_through_chunks_total",
+            "Chunks restores fetched on demand from read-through sites.",
+            &self.read_through_chunks,
         );
         let _ = writeln!(
             s,

@@ -21,9 +21,11 @@ mod multicast;
 pub mod net;
 mod off_thread;
 mod ra;
+mod read_through;
 mod scheduler;
 mod state;
 mod sync_api;
+pub mod sync_runner;
 mod tftp;
 mod ui;
 mod witness;
@@ -57,6 +59,11 @@ pub fn run(config: Config) -> Result<()> {
 
 async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
     let c = &shared.config;
+    let entries = c.sync.clone();
+    shared
+        .db
+        .call(move |db| sync_runner::check_sites(db, &entries))
+        .await?;
     let mut tasks = tokio::task::JoinSet::new();
     let mut tftp_sockets = Vec::new();
     for iface in &interfaces {
@@ -120,6 +127,7 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
     tftp::spawn(shared.clone(), tftp_sockets)?;
     tokio::spawn(holds::sweep(shared.clone()));
     tokio::spawn(scheduler::run(shared.clone()));
+    tokio::spawn(sync_runner::run(shared.clone()));
     match multicast::interface(&shared, &interfaces) {
         Some(iface) => {
             info!(

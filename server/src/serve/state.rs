@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub wake_iface: Option<Interface>,
     /// This server's key, which signs what it captures (made at first start).
     pub identity: Arc<crate::sites::identity::Identity>,
+    /// The upstreams that restores read through to.
+    pub read_through: crate::sites::read_through::ReadThrough,
 }
 
 /// What DHCP, TFTP and the boot files need.
@@ -114,6 +116,7 @@ impl Shared {
                 None => interfaces.first().cloned(),
             },
             identity,
+            read_through: Default::default(),
             config,
         })
     }

@@ -8,7 +8,8 @@
 //! - [`upstream`]: the HTTPS client of an upstream's sync API.
 //! - [`pull`]: what a site lacks, fetched, verified and published whole;
 //!   [`run`]: one pull as the shell, the scheduler and the UI start it,
-//!   noted in the database; [`run_lock`]: one pull per site at a time.
+//!   noted in the database; [`run_lock`]: one pull per site at a time;
+//!   [`read_through`]: restores that fetch what the site lacks on demand.
 //! - [`glob`]: `--images` patterns; [`limit`]: `--bandwidth`;
 //!   [`window`]: `--window`.
 
@@ -16,6 +17,7 @@ pub mod glob;
 pub mod identity;
 pub mod limit;
 pub mod pull;
+pub mod read_through;
 pub mod run;
 pub mod run_lock;
 pub mod signature;

@@ -53,6 +53,8 @@ pub struct PullOptions {
     /// Bits per second.
     pub bandwidth: Option<u64>,
     pub window: Option<Window>,
+    /// Only this version (a read-through's background pull).
+    pub version: Option<ImageId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -220,6 +222,9 @@ where
                 ));
                 continue;
             };
+            if opts.version.is_some_and(|only| only != id) {
+                continue;
+            }
             if have.contains(&id) {
                 report.up_to_date += 1;
                 continue;
@@ -318,33 +323,11 @@ impl<S: WriteStore + ManifestStore> Version<'_, S> {
     /// when all are here.
     fn pull(&self) -> Result<Outcome> {
         let refused = |why: String| Ok(Outcome::Refused(why));
-        // The signature first: nothing of an untrusted image is fetched.
-        let Some(sig_text) = &self.v.signature else {
-            return refused("unsigned: the upstream has no signature for this version".into());
-        };
-        let sig = match SignatureFile::parse(sig_text.as_bytes()) {
-            Ok(s) => s,
-            Err(e) => return refused(e.to_string()),
-        };
-        if let Err(why) = sig.verify(&self.id, std::slice::from_ref(self.trusted)) {
-            return refused(why);
-        }
-        let bytes = match self.upstream.manifest(&self.id) {
-            Ok(b) => b,
-            Err(Failure::Final(e)) => return refused(e.to_string()),
-            Err(Failure::Link(e)) => return Err(e),
-        };
-        if ImageId::of(&bytes) != self.id {
-            return refused(format!(
-                "its manifest hashes to {}, not to its id",
-                ImageId::of(&bytes).short()
-            ));
-        }
-        let describe = format!("site {}", self.upstream.name());
-        let manifest = match Manifest::parse(&bytes, &self.id.to_hex(), &describe) {
-            Ok(m) => m,
-            Err(e) => return refused(e.to_string()),
-        };
+        let (manifest, bytes, sig_text) =
+            match checked_manifest(self.upstream, self.v, &self.id, self.trusted)? {
+                Ok(m) => m,
+                Err(why) => return refused(why),
+            };
         let (before_chunks, before_bytes) = (
             self.totals.chunks.load(Ordering::Relaxed),
             self.totals.bytes.load(Ordering::Relaxed),
@@ -485,24 +468,34 @@ impl<S: WriteStore + ManifestStore> Version<'_, S> {
     /// fails, up to [`RETRIES`] times.
     fn fetch_batch(&self, batch: &[ChunkId], bad: &Mutex<Option<String>>) -> Result<()> {
         let describe = format!("site {}", self.upstream.name());
-        let mut left = batch;
+        let mut left: Vec<ChunkId> = batch.to_vec();
         let mut attempt = 0;
         loop {
             self.pacing.wait_for_window();
+            // What arrived meanwhile (a restore reading through, another
+            // pull) is not asked for again.
+            let here = self.store.has_many(&left)?;
+            let mut i = 0;
+            left.retain(|_| {
+                i += 1;
+                !here[i - 1]
+            });
+            if left.is_empty() {
+                return Ok(());
+            }
             let mut got = 0;
             let mut keep = |id: ChunkId, raw: Vec<u8>| -> Result<()> {
                 // Verified before it is kept: a chunk altered upstream or
                 // on the way never enters the store.
-                if let Err(e) = decode_chunk(&id, &raw, &describe) {
+                if let Err(why) = keep_verified(self.store, &describe, &id, &raw)? {
                     bad.lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(e.to_string());
+                        .get_or_insert(why);
                     return Err(Error::Site {
                         site: describe.clone(),
                         detail: format!("chunk {id} refused"),
                     });
                 }
-                self.store.put(&id, &raw)?;
                 self.flush_now_and_then()?;
                 got += 1;
                 let chunks = self.totals.chunks.fetch_add(1, Ordering::Relaxed) + 1;
@@ -515,11 +508,11 @@ impl<S: WriteStore + ManifestStore> Version<'_, S> {
                 self.progress.advance(1);
                 Ok(())
             };
-            match self.upstream.chunks(left, &mut keep) {
+            match self.upstream.chunks(&left, &mut keep) {
                 Ok(()) => return Ok(()),
-                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Final(e) | Failure::Missing(e)) => return Err(e),
                 Err(Failure::Link(e)) => {
-                    left = &left[got..];
+                    left.drain(..got);
                     attempt += 1;
                     if attempt > RETRIES || self.pacing.stop.load(Ordering::Relaxed) {
                         return Err(e);
@@ -536,4 +529,60 @@ impl<S: WriteStore + ManifestStore> Version<'_, S> {
             }
         }
     }
+}
+
+/// The signature of version `v` checked against `trusted`, then its
+/// manifest fetched and checked against its id and parsed: the manifest,
+/// its bytes and the signature file; `Ok(Err)` says why it is refused.
+/// Nothing of an untrusted version is fetched.
+#[allow(clippy::type_complexity)]
+pub(super) fn checked_manifest(
+    upstream: &Upstream,
+    v: &CatalogVersion,
+    id: &ImageId,
+    trusted: &PublicKey,
+) -> Result<std::result::Result<(Manifest, Vec<u8>, String), String>> {
+    let Some(sig_text) = &v.signature else {
+        return Ok(Err(
+            "unsigned: the upstream has no signature for this version".into(),
+        ));
+    };
+    let sig = match SignatureFile::parse(sig_text.as_bytes()) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if let Err(why) = sig.verify(id, std::slice::from_ref(trusted)) {
+        return Ok(Err(why));
+    }
+    let bytes = match upstream.manifest(id) {
+        Ok(b) => b,
+        Err(Failure::Final(e) | Failure::Missing(e)) => return Ok(Err(e.to_string())),
+        Err(Failure::Link(e)) => return Err(e),
+    };
+    if ImageId::of(&bytes) != *id {
+        return Ok(Err(format!(
+            "its manifest hashes to {}, not to its id",
+            ImageId::of(&bytes).short()
+        )));
+    }
+    let describe = format!("site {}", upstream.name());
+    match Manifest::parse(&bytes, &id.to_hex(), &describe) {
+        Ok(m) => Ok(Ok((m, bytes, sig_text.clone()))),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+/// Keeps a chunk that arrived from `describe` when it is what its name
+/// says; `Ok(Err)` says why it was refused.
+pub(super) fn keep_verified<S: WriteStore>(
+    store: &S,
+    describe: &str,
+    id: &ChunkId,
+    raw: &[u8],
+) -> Result<std::result::Result<(), String>> {
+    if let Err(e) = decode_chunk(id, raw, describe) {
+        return Ok(Err(e.to_string()));
+    }
+    store.put(id, raw)?;
+    Ok(Ok(()))
 }

@@ -154,12 +154,14 @@ pub enum Failure {
     /// Refused (4xx), malformed, or this side failed: asking again gives
     /// the same answer.
     Final(Error),
+    /// The upstream does not have what was asked for (404).
+    Missing(Error),
 }
 
 impl Failure {
     pub fn into_error(self) -> Error {
         match self {
-            Failure::Link(e) | Failure::Final(e) => e,
+            Failure::Link(e) | Failure::Final(e) | Failure::Missing(e) => e,
         }
     }
 }
@@ -222,10 +224,10 @@ impl Upstream {
                     _ => "refused the request",
                 };
                 let e = self.fail(format!("{url}: {why}: {message}"));
-                if code >= 500 {
-                    Failure::Link(e)
-                } else {
-                    Failure::Final(e)
+                match code {
+                    404 => Failure::Missing(e),
+                    500.. => Failure::Link(e),
+                    _ => Failure::Final(e),
                 }
             }
             ureq::Error::Transport(t) => {

@@ -116,16 +116,23 @@ pub fn create(
     refuse_second(&tx, host)?;
     if new.kind == TaskKind::Restore {
         let r = ImageRef::parse(&new.image)?;
-        match images.store {
-            Some(store) => {
-                catalog::resolve(store, &r, images.name)?;
-            }
-            None => {
-                return Err(image_format::Error::ImageNotFound {
-                    name: r.name,
-                    store: images.name.to_string(),
-                }
-                .into())
+        let found = match images.store {
+            Some(store) => catalog::resolve(store, &r, images.name).map(|_| ()),
+            None => Err(image_format::Error::ImageNotFound {
+                name: r.name,
+                store: images.name.to_string(),
+            }),
+        };
+        // A site that reads through to an upstream fetches the image when
+        // the host claims the task (crate::sites::read_through).
+        if let Err(e) = found {
+            let missing = matches!(
+                e,
+                image_format::Error::ImageNotFound { .. }
+                    | image_format::Error::VersionNotFound { .. }
+            );
+            if !(missing && tx.sites().all()?.iter().any(|s| s.read_through)) {
+                return Err(e.into());
             }
         }
     }
@@ -302,14 +309,27 @@ pub enum Claim {
     ImageMissing(String),
 }
 
+/// The restore that `token` would claim, when its image is still to be
+/// resolved: its `NAME[@ID]` (for read-through to look up first).
+pub fn unresolved_restore(db: &Db, token: &str) -> Result<Option<String>> {
+    Ok(db
+        .tasks()
+        .active_by_token_hash(&token_hash(token))?
+        .filter(|t| t.kind == TaskKind::Restore && t.manifest.is_none())
+        .map(|t| t.image))
+}
+
 /// Claims the task whose current token is `token`, or `None` when it is
 /// no active task's. A restore resolves its `NAME[@ID]` in `images` at its
-/// first claim and keeps that manifest for good.
+/// first claim and keeps that manifest for good; `fetched` is what
+/// read-through did when `images` has none: the version it staged, or why
+/// it could not.
 pub fn claim(
     db: &mut Db,
     token: &str,
     images: &dyn ManifestStore,
     images_name: &str,
+    fetched: Option<std::result::Result<ImageId, String>>,
     now: i64,
 ) -> Result<Option<Claim>> {
     let tx = db.transaction()?;
@@ -320,11 +340,17 @@ pub fn claim(
     let manifest = match (task.kind, task.manifest) {
         (TaskKind::Restore, None) => {
             let found = ImageRef::parse(&task.image)
-                .and_then(|r| catalog::resolve(images, &r, images_name));
+                .and_then(|r| catalog::resolve(images, &r, images_name))
+                .map(|entry| entry.id);
+            let found = match (found, fetched) {
+                (Ok(id), _) => Ok(id),
+                (Err(_), Some(Ok(id))) => Ok(id),
+                (Err(e), Some(Err(why))) => Err(format!("{e}; read-through: {why}")),
+                (Err(e), None) => Err(e.to_string()),
+            };
             match found {
-                Ok(entry) => Some(entry.id),
-                Err(e) => {
-                    let error = e.to_string();
+                Ok(id) => Some(id),
+                Err(error) => {
                     let report = marrow_protocol::api::Report {
                         error: Some(error.clone()),
                         ..Default::default()

@@ -207,7 +207,7 @@ fn a_restore_claim_fixes_its_manifest_and_a_missing_image_fails_the_task() {
     // The image is there when the task is made, and gone by its claim.
     let created = create_with(&mut db, &restore("win11"), 10).unwrap();
     let empty = LocalStore::create(&dir.path().join("empty")).unwrap();
-    match claim(&mut db, &created.token, &empty, "the store", 11).unwrap() {
+    match claim(&mut db, &created.token, &empty, "the store", None, 11).unwrap() {
         Some(Claim::ImageMissing(why)) => assert!(why.contains("win11"), "{why}"),
         other => panic!("{other:?}"),
     }
@@ -215,7 +215,7 @@ fn a_restore_claim_fixes_its_manifest_and_a_missing_image_fails_the_task() {
     assert_eq!(t.state, TaskState::Failed);
     assert!(t.error.unwrap().contains("win11"));
     assert!(
-        claim(&mut db, &created.token, &empty, "the store", 12)
+        claim(&mut db, &created.token, &empty, "the store", None, 12)
             .unwrap()
             .is_none(),
         "an ended task's token claims nothing"
@@ -231,7 +231,7 @@ fn a_running_task_whose_host_boots_again_says_so_until_the_new_client_claims_it(
     capture.kind = TaskKind::Capture;
     capture.grow_last_partition = false;
     let created = create_with(&mut db, &capture, 10).unwrap();
-    claim(&mut db, &created.token, &store, "s", 11)
+    claim(&mut db, &created.token, &store, "s", None, 11)
         .unwrap()
         .unwrap();
     let again = boot(
@@ -249,7 +249,7 @@ fn a_running_task_whose_host_boots_again_says_so_until_the_new_client_claims_it(
     assert_eq!(t.state, TaskState::Running);
     assert!(t.error.unwrap().contains("booted again"));
     assert!(authorize(&db, &created.token).unwrap().is_none());
-    claim(&mut db, &again.token, &store, "s", 13)
+    claim(&mut db, &again.token, &store, "s", None, 13)
         .unwrap()
         .unwrap();
     assert!(db.tasks().get(created.id).unwrap().unwrap().error.is_none());

@@ -111,8 +111,8 @@ pub(super) async fn get_chunk(
             task.id
         )));
     }
-    let store = shared.store()?;
-    let raw = blocking(move || Ok(store.get_raw(&id)?)).await?;
+    let shared2 = shared.clone();
+    let raw = blocking(move || crate::serve::read_through::chunk(&shared2, &id)).await?;
     shared.metrics.chunk_download(raw.len() as u64);
     Ok((
         [(header::CONTENT_TYPE, "application/zstd")],

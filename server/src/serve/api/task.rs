@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use super::{blocking, json_body, ApiError, ApiResult};
 use crate::serve::auth::{image_name, TaskAuth};
 use crate::serve::body::Small;
+use crate::serve::read_through;
 use crate::serve::state::Shared;
 use crate::tasks::{self, Actor, Claim};
 
@@ -25,8 +26,12 @@ pub(super) async fn claim(
     let token = auth.token;
     let shared2 = shared.clone();
     let claimed = blocking(move || {
+        // Read-through talks to the upstream: before the database's lock.
+        let staged = read_through::stage_for_claim(&shared2, &token)?;
+        let fetched = read_through::fetched(&staged);
         let claimed = db.blocking(|db| {
-            let claimed = tasks::claim(db, &token, store.as_ref(), &store.describe(), now)?;
+            let claimed =
+                tasks::claim(db, &token, store.as_ref(), &store.describe(), fetched, now)?;
             let post = match &claimed {
                 Some(Claim::Claimed(task)) => tasks::post_deploy(db, task)?,
                 _ => Default::default(),
@@ -37,6 +42,11 @@ pub(super) async fn claim(
             // Held until the task ends: gc waits for it (see holds.rs).
             let lock = store.lock(LockMode::Shared)?;
             shared2.images.holds.hold(task.id, lock);
+            if let Some(Ok(staged)) = staged {
+                if task.manifest == Some(staged.id) {
+                    read_through::complete_in_background(shared2.clone(), staged, task.id.0);
+                }
+            }
         }
         Ok(claimed)
     })
