@@ -29,6 +29,7 @@ pub mod schedules;
 pub mod serve;
 pub mod sessions;
 pub mod sites;
+pub mod store;
 mod sys;
 pub mod tasks;
 pub mod wake;

@@ -56,7 +56,9 @@ fn need(method: &str, path: &str) -> Option<&'static str> {
         ("GET", "/audit" | "/users" | "/tokens" | "/scripts/{name}") => "admin",
         ("GET", _) => "viewer",
         ("POST", "/logout") => "viewer",
-        ("POST", "/tasks" | "/tasks/{id}/cancel" | "/hosts/wake") => "operator",
+        ("POST", "/tasks" | "/tasks/{id}/cancel" | "/hosts/wake" | "/sites/{name}/pull") => {
+            "operator"
+        }
         (
             "POST",
             "/sessions"

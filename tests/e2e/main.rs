@@ -15,6 +15,7 @@ mod initramfs_boot;
 mod multicast_room;
 mod multicast_vm;
 mod remote_cli;
+mod s3_store;
 mod site_sync;
 mod wake_on_lan;
 mod web_ui;

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use marrow_tests::disks::{
-    assert_windows_like_disk, blank, partition, sh, tools_missing, windows_like_disk,
+    add_file, assert_windows_like_disk, blank, sh, tools_missing, windows_like_disk,
 };
 use marrow_tests::process::Guarded;
 use marrow_tests::sites::{chunk_files, marrow_in, marrow_json, marrow_ok, Sites};
@@ -53,23 +53,6 @@ fn listed(lab: &marrow_tests::lab::Lab) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-/// Adds `mib` MiB of new random data as a file in the disk's ext4
-/// partition (debugfs on a copy of the partition, written back).
-fn add_file(disk: &Path, name: &str, mib: u64) {
-    let part = partition(disk, 2);
-    let (first, _) = marrow_tests::disks::partition_range(disk, 2);
-    sh(&format!(
-        r#"head -c {bytes} /dev/urandom > {p}.new
-debugfs -w -R "write {p}.new /data/{name}" {p} >/dev/null 2>&1
-e2fsck -fn {p} >/dev/null 2>&1
-dd if={p} of={d} bs=512 seek={first} conv=notrunc status=none
-rm -f {p} {p}.new"#,
-        bytes = mib << 20,
-        p = part.display(),
-        d = disk.display(),
-    ));
 }
 
 /// Restores `reference` from a lab's own store onto a new blank disk.

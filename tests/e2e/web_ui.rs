@@ -3,15 +3,18 @@
 //! namespace with shell-mode clients doing the imaging: first start and
 //! sign-in, a capture whose bar moves live, a restore started from the
 //! image page, a room session made there (a bad field named in place,
-//! then cancelled), a viewer without actions, a bad field named in
-//! place, every page at a tablet's width, and screenshots of the pages
-//! (kept in `target/ui-screenshots/`).
+//! then cancelled), a pull from an upstream site started from the sites
+//! page and followed live, the pulled image's signature and origin, a
+//! viewer without actions, a bad field named in place, every page at a
+//! tablet's width, and screenshots of the pages (kept in
+//! `target/ui-screenshots/`). The server is a site of a second one, "hq",
+//! in a namespace of its own.
 
 use std::path::Path;
 use std::time::Duration;
 
 use marrow_tests::disks::{blank, tools_missing, windows_like_disk};
-use marrow_tests::lab::Lab;
+use marrow_tests::sites::{marrow_ok, Sites};
 
 const MAC_A: &str = "52:54:00:90:00:01";
 const MAC_B: &str = "52:54:00:90:00:02";
@@ -42,9 +45,20 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
         eprintln!("skipping: {why}");
         return;
     }
-    let mut lab = Lab::new("10.90.0");
-    lab.start_marrow_plain(&["--dhcp", "off"]);
-    let log = lab
+    let mut s = Sites::new(90, &[], &[]);
+    let hq_disk = windows_like_disk(s.hq.dir.path(), "hq.img", "hq", 96, 8);
+    marrow_ok(
+        &s.hq,
+        &[
+            "image",
+            "capture",
+            hq_disk.to_str().unwrap(),
+            "--name",
+            "fleet",
+        ],
+    );
+    let log = s
+        .site
         .marrow
         .as_mut()
         .unwrap()
@@ -55,6 +69,7 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
         .and_then(|r| r.split_whitespace().last())
         .expect("setup link")
         .to_string();
+    let lab = &s.site;
     let dir = lab.dir.path().to_path_buf();
     let source = windows_like_disk(&dir, "source.img", "ui", 128, 8);
     let target = blank(&dir, "target.img", 128);
@@ -102,6 +117,7 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
         "5 bad disk rule",
         "room session from the image page",
         "tablet width",
+        "sites: pull now",
     ] {
         assert!(
             stdout.contains(scenario),
@@ -115,6 +131,7 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
         "task-running.png",
         "session.png",
         "dashboard-tablet.png",
+        "sites.png",
     ] {
         let bytes = std::fs::read(shots.join(shot)).unwrap_or_default();
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");

@@ -9,6 +9,7 @@ Run by tests/e2e/web_ui.rs inside the test's network namespace, with:
   MAC_A, MAC_B  the hosts of the capture and the restore
   SHOTS       where the screenshots go
   DRIVERS_ZIP a ZIP of a driver package
+The server is a site of an upstream "hq", which holds the image "fleet".
 Prints one line per scenario; exits non-zero at the first that fails.
 """
 
@@ -225,11 +226,38 @@ def main():
         wait("the session cancelled", lambda: "cancelled" in d.find_element(By.CSS_SELECTOR, ".badge").text)
         say(f"room session from the image page: ok ({why})")
 
+        # A pull from hq, started from the sites page, followed live; the
+        # image it brought names its signature and hq as its origin.
+        d.get(BASE + "/sites")
+        d.find_element(By.ID, "pull-hq").click()
+        wait("the pull done", lambda: "done" in d.find_element(
+            By.CSS_SELECTOR, "[data-sync=hq] [data-state]").text, secs=120)
+        wait("its counts", lambda: "1 published" in d.find_element(
+            By.CSS_SELECTOR, "[data-sync=hq] [data-counts]").text)
+        # The page redraws itself in place once the pull has ended.
+        wait("the history redrawn", lambda: "running" not in d.find_element(By.TAG_NAME, "main").text)
+        d.save_screenshot(os.path.join(SHOTS, "sites.png"))
+        d.get(BASE + "/images")
+        row = next(r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if "fleet" in r.text)
+        assert "site hq" in row.text, row.text
+        assert "this server" in next(
+            r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if r.text.startswith("lab")).text
+        d.get(BASE + "/images/fleet")
+        facts = d.find_element(By.CSS_SELECTOR, "dl.facts").text
+        assert "valid, by ed25519:" in facts and "site hq" in facts, facts
+        d.get(BASE + "/")
+        wait("the dashboard's sync status", lambda: "done" in d.find_element(
+            By.CSS_SELECTOR, "[data-sync=hq] [data-state]").text)
+        d.get(BASE + "/audit")
+        assert any("sync.pull" in r.text and "user alice" in r.text
+                   for r in d.find_elements(By.CSS_SELECTOR, "#audit tbody tr"))
+        say("sites: pull now, live run, origin and signature: ok")
+
         # A tablet's width: nothing wider than the window (a wide table
         # scrolls inside itself).
         d.set_window_size(820, 1180)
         for page in ["/", "/hosts", "/hosts/" + ENV["MAC_A"], "/images/lab", "/tasks",
-                     "/sessions", "/schedules", "/drivers", "/audit", "/users"]:
+                     "/sessions", "/schedules", "/drivers", "/sites", "/audit", "/users"]:
             d.get(BASE + page)
             wide = d.execute_script(
                 "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -271,7 +299,7 @@ def main():
         set_password(d, link, "vera-long-password")
         sign_in(d, "vera", "vera-long-password")
         for page in ["/", "/hosts/" + ENV["MAC_A"], "/images/lab", task_url.replace(BASE, ""),
-                     "/schedules", "/sessions", "/drivers"]:
+                     "/schedules", "/sessions", "/drivers", "/sites"]:
             d.get(BASE + page)
             # Actions post (or upload); a GET form only looks something up.
             forms = [f.get_attribute("action") or f.get_attribute("data-upload")

@@ -22,8 +22,7 @@ use super::{LockMode, LockStore, ManifestStore, PruneStore, ReadStore, RefEntry,
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, ImageId};
 
-pub const FORMAT_VERSION: u32 = 1;
-const MARKER: &str = "marrow-store.json";
+use super::names::{self, MARKER};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -69,7 +68,7 @@ impl LocalStore {
             for dir in ["chunks", "manifests", "refs", "tmp"] {
                 fs::create_dir_all(root.join(dir)).map_err(|e| Error::io(root.join(dir), e))?;
             }
-            let body = format!("{{\"format\":\"marrow-store\",\"version\":{FORMAT_VERSION}}}\n");
+            let body = names::marker_body();
             let store = LocalStore {
                 root: root.to_path_buf(),
                 tmp_counter: AtomicU64::new(0),
@@ -90,19 +89,7 @@ impl LocalStore {
             },
             _ => Error::io(&marker, e),
         })?;
-        let parsed: serde_json::Value = serde_json::from_str(&body).map_err(|e| Error::Store {
-            store: root.display().to_string(),
-            detail: format!("{MARKER} is not valid JSON: {e}"),
-        })?;
-        let version = parsed["version"].as_u64().unwrap_or(0);
-        if parsed["format"] != "marrow-store" || version == 0 || version > FORMAT_VERSION as u64 {
-            return Err(Error::Store {
-                store: root.display().to_string(),
-                detail: format!(
-                    "store format {version} is not supported by this marrow (reads up to {FORMAT_VERSION})"
-                ),
-            });
-        }
+        names::check_marker(&body, &root.display().to_string())?;
         Ok(LocalStore {
             root: root.to_path_buf(),
             tmp_counter: AtomicU64::new(0),
@@ -121,21 +108,20 @@ impl LocalStore {
 
     /// The one place that maps a chunk id to its file.
     pub fn chunk_path(&self, id: &ChunkId) -> PathBuf {
-        let hex = id.to_hex();
-        self.root.join("chunks").join(&hex[..4]).join(hex)
+        self.root.join(names::chunk_key(id))
     }
 
     fn manifest_path(&self, id: &ImageId) -> PathBuf {
-        self.root.join("manifests").join(format!("{id}.json"))
+        self.root.join(names::manifest_key(id))
     }
 
     /// A manifest's detached signature, beside it.
     fn signature_path(&self, id: &ImageId) -> PathBuf {
-        self.root.join("manifests").join(format!("{id}.sig"))
+        self.root.join(names::signature_key(id))
     }
 
     fn ref_path(&self, name: &str) -> PathBuf {
-        self.root.join("refs").join(name)
+        self.root.join(names::ref_key(name))
     }
 
     /// Writes to tmp/, fsyncs, then renames into place, so a reader never
@@ -550,26 +536,7 @@ impl ManifestStore for LocalStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io(path, e)),
         };
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(n, line)| {
-                let mut parts = line.split_whitespace();
-                let id = parts.next().and_then(|s| s.parse().ok());
-                let created = parts.next().and_then(|s| s.parse().ok());
-                match (id, created) {
-                    (Some(id), Some(created)) => Ok(RefEntry { id, created }),
-                    _ => Err(Error::Store {
-                        store: self.describe(),
-                        detail: format!(
-                            "{} line {} is not \"<image id> <time>\"",
-                            path.display(),
-                            n + 1
-                        ),
-                    }),
-                }
-            })
-            .collect()
+        names::parse_history(&text, &self.describe(), &path.display().to_string())
     }
 
     fn set_history(&self, name: &str, entries: &[RefEntry]) -> Result<()> {
@@ -606,10 +573,7 @@ impl LocalStore {
                 _ => Ok(()),
             };
         }
-        let body: String = entries
-            .iter()
-            .map(|e| format!("{} {}\n", e.id, e.created))
-            .collect();
+        let body = names::format_history(entries);
         self.write_atomic(&path, body.as_bytes(), true)
     }
 }

@@ -27,6 +27,7 @@ mod codec;
 mod counting;
 mod local;
 mod memory;
+pub mod names;
 
 pub use codec::{decode_chunk, encode_chunk, MAX_CHUNK_LEN};
 pub use counting::{Counting, Counts};

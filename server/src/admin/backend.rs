@@ -55,6 +55,8 @@ pub trait Backend {
 /// The data directory, opened per command, as the local user.
 pub struct Local {
     pub dirs: DataDir,
+    /// The data directory's chunk store.
+    pub store: crate::store::StoreSpec,
     /// Where Wake-on-LAN goes; default: the interface `marrow serve` last
     /// woke hosts on, else the only one with IPv4.
     pub interface: Option<String>,
@@ -134,7 +136,7 @@ impl Backend for Local {
         };
         super::create_task_and_wake(
             &mut self.write()?,
-            &self.dirs,
+            &self.store,
             &ctx,
             req,
             iface.as_ref(),
@@ -147,16 +149,16 @@ impl Backend for Local {
     }
 
     fn images(&mut self) -> Result<Vec<ImageRow>> {
-        super::list_images(&self.dirs.store())
+        super::list_images(&self.store)
     }
 
     fn inspect_image(&mut self, image: &str) -> Result<ImageInspect> {
-        super::inspect_image(&self.dirs.store(), image)
+        super::inspect_image(&self.store, image)
     }
 
     fn delete_image(&mut self, image: &str) -> Result<Vec<String>> {
         let ctx = self.ctx();
-        super::delete_image(&mut self.write()?, &ctx, &self.dirs.store(), image)
+        super::delete_image(&mut self.write()?, &ctx, &self.store, image)
     }
 
     fn audit(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
@@ -217,7 +219,7 @@ impl Backend for Local {
 
     fn create_session(&mut self, req: &NewSessionRequest) -> Result<CreatedSession> {
         let ctx = self.ctx();
-        super::create_session(&mut self.write()?, &self.dirs, &ctx, req, &mut OsRng)
+        super::create_session(&mut self.write()?, &self.store, &ctx, req, &mut OsRng)
     }
 
     fn add_members(&mut self, id: i64, req: &AddMembers) -> Result<Vec<MemberView>> {

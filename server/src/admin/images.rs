@@ -2,26 +2,26 @@
 //! server's shell, where the disks are).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use image_format::catalog;
 use image_format::maintenance::{self, referenced_chunks};
-use image_format::store::{LocalStore, ManifestStore, PruneStore, ReadStore};
-use image_format::ChunkId;
+use image_format::store::{ManifestStore, PruneStore, ReadStore};
+use image_format::{ChunkId, ImageId};
 use serde_json::json;
 
 use super::views::{ImageInspect, ImageRow, RegionView, SharedView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::Result;
+use crate::sites::signature::SignatureFile;
+use crate::store::StoreSpec;
 
-/// The latest version of every name in the store at `path`; none when
-/// no store was made there yet.
-pub fn list_images(path: &Path) -> Result<Vec<ImageRow>> {
-    if !LocalStore::is_store(path) {
+/// The latest version of every name in the store; none when no store was
+/// made there yet.
+pub fn list_images(spec: &StoreSpec) -> Result<Vec<ImageRow>> {
+    let Some(store) = spec.open_if_there()? else {
         return Ok(Vec::new());
-    }
-    let store = LocalStore::open(path)?;
+    };
     let mut rows = Vec::new();
     for name in store.names()? {
         let history = store.history(&name)?;
@@ -42,6 +42,7 @@ pub fn list_images(path: &Path) -> Result<Vec<ImageRow>> {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
+            signed_by: signature(&store, &latest.id)?.1,
         });
     }
     Ok(rows)
@@ -49,17 +50,16 @@ pub fn list_images(path: &Path) -> Result<Vec<ImageRow>> {
 
 /// Deletes an image name, or one version with `NAME@ID`; returns the
 /// versions removed (full ids).
-pub fn delete_image(db: &mut Db, ctx: &Ctx, path: &Path, image: &str) -> Result<Vec<String>> {
+pub fn delete_image(db: &mut Db, ctx: &Ctx, spec: &StoreSpec, image: &str) -> Result<Vec<String>> {
     audited(db, ctx, "image.delete", Some(image), json!({}), |_| {
-        if !LocalStore::is_store(path) {
+        let Some(store) = spec.open_if_there()? else {
             // Nothing was ever captured: the image is not there.
             return Err(image_format::Error::ImageNotFound {
                 name: catalog::ImageRef::parse(image)?.name,
-                store: path.display().to_string(),
+                store: spec.describe(),
             }
             .into());
-        }
-        let store = LocalStore::open(path)?;
+        };
         Ok(maintenance::delete(&store, image)?
             .iter()
             .map(|id| id.to_hex())
@@ -68,17 +68,16 @@ pub fn delete_image(db: &mut Db, ctx: &Ctx, path: &Path, image: &str) -> Result<
 }
 
 /// An image version's layout, regions, stored size and what it shares
-/// with every other version in the store at `path`.
-pub fn inspect_image(path: &Path, reference: &str) -> Result<ImageInspect> {
+/// with every other version in the store.
+pub fn inspect_image(spec: &StoreSpec, reference: &str) -> Result<ImageInspect> {
     let r = catalog::ImageRef::parse(reference)?;
-    if !LocalStore::is_store(path) {
+    let Some(store) = spec.open_if_there()? else {
         return Err(image_format::Error::ImageNotFound {
             name: r.name,
-            store: path.display().to_string(),
+            store: spec.describe(),
         }
         .into());
-    }
-    let store = LocalStore::open(path)?;
+    };
     let id = catalog::resolve(&store, &r, &store.describe())?.id;
     let manifest = catalog::load(&store, &id, &store.describe())?;
     let mut mine = HashSet::new();
@@ -118,6 +117,7 @@ pub fn inspect_image(path: &Path, reference: &str) -> Result<ImageInspect> {
         })
         .collect();
     shared.sort_by(|a, b| a.image.cmp(&b.image));
+    let (signature, signed_by) = signature(&store, &id)?;
     Ok(ImageInspect {
         image: id.to_hex(),
         layout: manifest.layout.clone(),
@@ -140,6 +140,22 @@ pub fn inspect_image(path: &Path, reference: &str) -> Result<ImageInspect> {
         stored_bytes: stored,
         unique_chunks: mine.len() as u64,
         shared,
+        signature,
+        signed_by,
+    })
+}
+
+/// Whether a version's signature checks, and by which key.
+fn signature(store: &dyn ManifestStore, id: &ImageId) -> Result<(String, Option<String>)> {
+    let Some(bytes) = store.get_signature(id)? else {
+        return Ok(("none".into(), None));
+    };
+    let checked = SignatureFile::parse(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.signer(id));
+    Ok(match checked {
+        Ok(key) => ("valid".into(), Some(key.to_string())),
+        Err(why) => (format!("does not check: {why}"), None),
     })
 }
 
@@ -166,12 +182,11 @@ impl StoreSummary {
     }
 }
 
-/// [`StoreSummary`] of the store at `path`; empty when none was made yet.
-pub fn summarize_store(path: &Path) -> Result<StoreSummary> {
-    if !LocalStore::is_store(path) {
+/// [`StoreSummary`] of the store; empty when none was made yet.
+pub fn summarize_store(spec: &StoreSpec) -> Result<StoreSummary> {
+    let Some(store) = spec.open_if_there()? else {
         return Ok(StoreSummary::default());
-    }
-    let store = LocalStore::open(path)?;
+    };
     let mut out = StoreSummary::default();
     for name in store.names()? {
         out.names += 1;

@@ -8,9 +8,9 @@ use super::views::{CreatedSession, MemberView};
 use super::{audited, Ctx};
 use crate::db::{Db, StartPolicyRow};
 use crate::error::{Error, Result};
-use crate::paths::DataDir;
 use crate::sessions::view::SessionView;
 use crate::sessions::{self, Member, NewSession};
+use crate::store::StoreSpec;
 use crate::tasks::Rng;
 
 /// The sender's default ceiling: 800 Mbit/s leaves a gigabit LAN room
@@ -76,7 +76,7 @@ fn members(list: Vec<Member>, show_tokens: bool) -> Vec<MemberView> {
 /// the data directory's store.
 pub fn create_session(
     db: &mut Db,
-    dirs: &DataDir,
+    store: &StoreSpec,
     ctx: &Ctx,
     req: &NewSessionRequest,
     rng: &mut dyn Rng,
@@ -88,7 +88,7 @@ pub fn create_session(
     let object = req.group.clone().unwrap_or_else(|| req.hosts.join(","));
     audited(db, ctx, "session.create", Some(&object), args, |db| {
         let new = req.to_new_session()?;
-        let c = sessions::create_in(db, dirs, &ctx.actor, &new, ctx.now, rng)?;
+        let c = sessions::create_in(db, store, &ctx.actor, &new, ctx.now, rng)?;
         Ok(CreatedSession {
             id: c.id,
             members: members(c.members, req.show_tokens),

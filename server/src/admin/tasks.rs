@@ -9,8 +9,8 @@ use super::views::{CreatedTask, TaskView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::paths::DataDir;
 use crate::serve::net::Interface;
+use crate::store::StoreSpec;
 use crate::tasks::{self, NewTask, Rng, StoreImages};
 
 pub fn list_tasks(db: &Db) -> Result<Vec<TaskView>> {
@@ -28,7 +28,7 @@ pub fn get_task(db: &Db, id: i64) -> Result<TaskView> {
 /// directory's store.
 pub fn create_task(
     db: &mut Db,
-    dirs: &DataDir,
+    store: &StoreSpec,
     ctx: &Ctx,
     req: &NewTaskRequest,
     rng: &mut dyn Rng,
@@ -76,7 +76,7 @@ pub fn create_task(
             hostname: req.hostname.clone(),
             post_script: req.post_script.clone(),
         };
-        let store = StoreImages::open(dirs)?;
+        let store = StoreImages::open(store)?;
         let created = tasks::create(db, &ctx.actor, &new, store.images(), ctx.now, rng)?;
         Ok(CreatedTask {
             id: created.id.0,
@@ -89,13 +89,13 @@ pub fn create_task(
 /// [`create_task`], then with `wake` the host's magic packet on `iface`.
 pub fn create_task_and_wake(
     db: &mut Db,
-    dirs: &DataDir,
+    store: &StoreSpec,
     ctx: &Ctx,
     req: &NewTaskRequest,
     iface: Option<&Interface>,
     rng: &mut dyn Rng,
 ) -> Result<CreatedTask> {
-    let mut created = create_task(db, dirs, ctx, req, rng)?;
+    let mut created = create_task(db, store, ctx, req, rng)?;
     if req.wake {
         let host = get_task(db, created.id)?.host;
         let woke = iface

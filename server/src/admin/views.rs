@@ -163,6 +163,8 @@ pub struct ImageRow {
     pub chunks: u64,
     /// `gpt`, `mbr` or `none`.
     pub table: String,
+    /// The key whose signature of the latest version checks.
+    pub signed_by: Option<String>,
 }
 
 /// One user.
@@ -243,6 +245,10 @@ pub struct ImageInspect {
     pub unique_chunks: u64,
     /// Other versions it shares chunks with.
     pub shared: Vec<SharedView>,
+    /// `valid`, `none`, or `does not check: …` (site sync's signature).
+    pub signature: String,
+    /// The key whose signature checks, `ed25519:<hex>`.
+    pub signed_by: Option<String>,
 }
 
 /// One region of an image: a partition, the boot area or a gap.

@@ -70,6 +70,7 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
         if global.server.is_none() {
             let mut local = Local {
                 dirs: global.dirs(),
+                store: global.store_spec(None)?,
                 interface: Some(i.clone()),
             };
             return wake(&mut local, cmd);

@@ -12,7 +12,7 @@ use image_format::maintenance;
 use image_format::manifest::{Manifest, RegionRole};
 use image_format::plan::{RestoreOptions, RestorePlan};
 use image_format::restore::{restore, Target};
-use image_format::store::{LocalStore, LockMode, LockStore, ReadStore};
+use image_format::store::{LockMode, LockStore, ReadStore};
 use image_format::{default_threads, human, ChunkParams, ImageId};
 use serde_json::json;
 
@@ -20,17 +20,24 @@ use super::Global;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::progress::Bar;
+use crate::store::{Store, StoreSpec};
 
 #[derive(Debug, clap::Args)]
 pub struct StoreArg {
-    /// Chunk store directory (default: DATA_DIR/store).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// Chunk store: a folder or s3://BUCKET/PREFIX (default: the
+    /// configuration's `store`, else DATA_DIR/store).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub store: Option<String>,
 }
 
 impl StoreArg {
-    pub fn path(&self, global: &Global) -> PathBuf {
-        self.store.clone().unwrap_or_else(|| global.dirs().store())
+    pub fn spec(&self, global: &Global) -> Result<StoreSpec> {
+        global.store_spec(self.store.as_deref())
+    }
+
+    /// The store, which must exist.
+    pub fn open(&self, global: &Global) -> Result<Store> {
+        self.spec(global)?.open()
     }
 }
 
@@ -155,7 +162,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             json,
         } => capture_cmd(
             &global.dirs(),
-            &store.path(global),
+            &store.spec(global)?,
             &source,
             &name,
             &CaptureSettings {
@@ -174,7 +181,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             full,
             json,
         } => {
-            let store = LocalStore::open(&store.path(global))?;
+            let store = store.open(global)?;
             let opts = RestoreOptions {
                 grow_last_partition,
                 no_delta: full,
@@ -182,7 +189,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             restore_cmd(&store, &image, &target, &opts, dry_run, json)
         }
         ImageCommand::Verify { image, store, json } => {
-            verify_cmd(&LocalStore::open(&store.path(global))?, &image, json)
+            verify_cmd(&store.open(global)?, &image, json)
         }
         ImageCommand::List { store, json } => list_cmd(global, &store, json),
         ImageCommand::Inspect { image, store, json } => inspect_cmd(global, &store, &image, json),
@@ -192,27 +199,20 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             name,
             store,
             json,
-        } => import_cmd(&global.dirs(), &store.path(global), &file, &name, json),
-        ImageCommand::Sign { image, store } => sign_cmd(
-            &global.dirs(),
-            &LocalStore::open(&store.path(global))?,
-            &image,
-        ),
+        } => import_cmd(&global.dirs(), &store.spec(global)?, &file, &name, json),
+        ImageCommand::Sign { image, store } => {
+            sign_cmd(&global.dirs(), &store.open(global)?, &image)
+        }
         ImageCommand::Export {
             image,
             file,
             store,
             format,
-        } => export_cmd(
-            &LocalStore::open(&store.path(global))?,
-            &image,
-            &file,
-            format,
-        ),
+        } => export_cmd(&store.open(global)?, &image, &file, format),
     }
 }
 
-fn verify_cmd(store: &LocalStore, image: &str, json: bool) -> Result<()> {
+fn verify_cmd(store: &Store, image: &str, json: bool) -> Result<()> {
     let (id, manifest) = open_image(store, image)?;
     let report = maintenance::verify_image(store, &manifest, &id, default_threads(), &Bar::new())?;
     if json {
@@ -229,21 +229,22 @@ fn verify_cmd(store: &LocalStore, image: &str, json: bool) -> Result<()> {
 }
 
 /// A store named by `--store` is here; it cannot go with `--server`.
-fn named_store<'a>(global: &Global, store: &'a StoreArg) -> Result<Option<&'a PathBuf>> {
+fn named_store(global: &Global, store: &StoreArg) -> Result<Option<StoreSpec>> {
     match (&store.store, &global.server) {
         (Some(_), Some(_)) => Err(Error::Usage(
-            "--store names a local store; leave it out with --server".into(),
+            "--store names this machine's store; leave it out with --server".into(),
         )),
-        (path, _) => Ok(path.as_ref()),
+        (Some(_), None) => store.spec(global).map(Some),
+        (None, _) => Ok(None),
     }
 }
 
 fn delete_cmd(global: &Global, store: &StoreArg, image: &str) -> Result<()> {
     let removed = match named_store(global, store)? {
-        Some(path) => {
+        Some(spec) => {
             let mut db = crate::db::Db::open(&global.dirs().db())?;
             let ctx = crate::admin::Ctx::local(SystemClock.now());
-            crate::admin::delete_image(&mut db, &ctx, path, image)?
+            crate::admin::delete_image(&mut db, &ctx, &spec, image)?
         }
         None => global.backend()?.delete_image(image)?,
     };
@@ -258,7 +259,7 @@ fn delete_cmd(global: &Global, store: &StoreArg, image: &str) -> Result<()> {
 /// qemu-img, then captures that.
 fn import_cmd(
     dirs: &crate::paths::DataDir,
-    store_dir: &Path,
+    spec: &StoreSpec,
     file: &Path,
     name: &str,
     json: bool,
@@ -271,13 +272,12 @@ fn import_cmd(
             file.display()
         )));
     }
-    let store = LocalStore::create(store_dir)?;
+    let store = spec.create()?;
     // Named NAME.PID.N like the store's own temporaries, so a gc after a
     // crash knows its writer is gone.
-    let tmp = store
-        .root()
-        .join("tmp")
-        .join(format!("import.raw.{}.0", std::process::id()));
+    let scratch = store.scratch_dir(&dirs.root().join("tmp"));
+    std::fs::create_dir_all(&scratch).map_err(Error::io(&scratch))?;
+    let tmp = scratch.join(format!("import.raw.{}.0", std::process::id()));
     let _cleanup = RemoveOnDrop::new(tmp.clone());
     qemu_img(&[
         "convert",
@@ -288,7 +288,7 @@ fn import_cmd(
     ])?;
     capture_cmd(
         dirs,
-        store_dir,
+        spec,
         &tmp,
         name,
         &CaptureSettings {
@@ -301,7 +301,7 @@ fn import_cmd(
 }
 
 /// Signs NAME's versions, or NAME@ID, with the data directory's key.
-fn sign_cmd(dirs: &crate::paths::DataDir, store: &LocalStore, image: &str) -> Result<()> {
+fn sign_cmd(dirs: &crate::paths::DataDir, store: &Store, image: &str) -> Result<()> {
     use image_format::store::ManifestStore;
     let identity = crate::sites::identity::Identity::load_or_create(dirs)?;
     let r = ImageRef::parse(image)?;
@@ -333,7 +333,7 @@ fn sign_cmd(dirs: &crate::paths::DataDir, store: &LocalStore, image: &str) -> Re
 
 /// Restores into a new raw file (a temporary for qcow2, converted with
 /// qemu-img); never overwrites, and removes a half-written export.
-fn export_cmd(store: &LocalStore, image: &str, file: &Path, format: ExportFormat) -> Result<()> {
+fn export_cmd(store: &Store, image: &str, file: &Path, format: ExportFormat) -> Result<()> {
     let (id, manifest) = open_image(store, image)?;
     let raw = match format {
         ExportFormat::Raw => file.to_path_buf(),
@@ -426,7 +426,7 @@ fn qemu_img(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-pub fn open_image(store: &LocalStore, reference: &str) -> Result<(ImageId, Manifest)> {
+pub fn open_image(store: &Store, reference: &str) -> Result<(ImageId, Manifest)> {
     let r = ImageRef::parse(reference)?;
     let entry = catalog::resolve(store, &r, &store.describe())?;
     let manifest = catalog::load(store, &entry.id, &store.describe())?;
@@ -446,7 +446,7 @@ struct CaptureSettings {
 /// this data directory's key.
 fn capture_cmd(
     dirs: &crate::paths::DataDir,
-    store_dir: &Path,
+    spec: &StoreSpec,
     source: &Path,
     name: &str,
     settings: &CaptureSettings,
@@ -471,7 +471,7 @@ fn capture_cmd(
     }
     let disk = FileDisk::open(source)?;
     // Only now, with every input checked, may the store be created.
-    let store = &LocalStore::create(store_dir)?;
+    let store = &spec.create()?;
     let signer = crate::sites::signer(dirs)?;
     let opts = CaptureOptions {
         params: ChunkParams::with_avg(chunk_kib * 1024),
@@ -544,7 +544,7 @@ fn capture_cmd(
 }
 
 fn restore_cmd(
-    store: &LocalStore,
+    store: &Store,
     reference: &str,
     target_path: &Path,
     opts: &RestoreOptions,
@@ -632,10 +632,10 @@ fn restore_cmd(
 
 fn list_cmd(global: &Global, store: &StoreArg, json: bool) -> Result<()> {
     let rows = match named_store(global, store)? {
-        Some(path) => {
+        Some(spec) => {
             // Name a missing store, as every other command on it does.
-            LocalStore::open(path)?;
-            crate::admin::list_images(path)?
+            spec.open()?;
+            crate::admin::list_images(&spec)?
         }
         None => global.backend()?.images()?,
     };
@@ -666,7 +666,7 @@ fn list_cmd(global: &Global, store: &StoreArg, json: bool) -> Result<()> {
 
 fn inspect_cmd(global: &Global, store: &StoreArg, reference: &str, json: bool) -> Result<()> {
     let v = match named_store(global, store)? {
-        Some(path) => crate::admin::inspect_image(path, reference)?,
+        Some(spec) => crate::admin::inspect_image(&spec, reference)?,
         None => global.backend()?.inspect_image(reference)?,
     };
     if json {
@@ -685,6 +685,10 @@ fn inspect_cmd(global: &Global, store: &StoreArg, reference: &str, json: bool) -
         },
         l.sector_size
     );
+    match &v.signed_by {
+        Some(key) => println!("signed    by {key}"),
+        None => println!("signed    {}", v.signature),
+    }
     for w in &l.warnings {
         println!("warning   {w}");
     }

@@ -68,6 +68,12 @@ impl Global {
         DataDir::new(&self.data_dir)
     }
 
+    /// The chunk store: `flag` (`--store`), else the configuration's
+    /// `store`, else `DATA_DIR/store`.
+    pub fn store_spec(&self, flag: Option<&str>) -> Result<crate::store::StoreSpec> {
+        crate::serve::config::File::read(self.config.as_deref())?.store_spec(&self.data_dir, flag)
+    }
+
     /// Where the command runs: the server named by `--server`, else the
     /// local data directory.
     pub fn backend(&self) -> Result<Box<dyn Backend>> {
@@ -75,6 +81,7 @@ impl Global {
             Some(url) => Ok(Box::new(remote::Remote::new(url, self.token.as_deref())?)),
             None => Ok(Box::new(Local {
                 dirs: self.dirs(),
+                store: self.store_spec(None)?,
                 interface: None,
             })),
         }

@@ -1,7 +1,6 @@
 //! `marrow store`: maintenance of the chunk store.
 
 use image_format::maintenance;
-use image_format::store::LocalStore;
 use image_format::{default_threads, human};
 
 use super::image::StoreArg;
@@ -30,12 +29,12 @@ pub enum StoreCommand {
 pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
     match cmd {
         StoreCommand::Gc { store, json } => {
-            let store = LocalStore::open(&store.path(global))?;
+            let store = store.open(global)?;
             if store.in_use()? {
                 // gc waits for the exclusive lock: say why it is waiting.
                 eprintln!(
                     "marrow: store {} is in use (a capture or restore, or marrow serve with running tasks); gc waits until it is free",
-                    store.root().display()
+                    image_format::store::ReadStore::describe(&store)
                 );
             }
             let report = maintenance::gc(&store)?;
@@ -54,8 +53,8 @@ pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
             Ok(())
         }
         StoreCommand::Check { store, json } => {
-            let path = store.path(global);
-            let store = LocalStore::open(&path)?;
+            let spec = store.spec(global)?;
+            let store = spec.open()?;
             let report = maintenance::check_store(&store, default_threads(), &Bar::new())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).unwrap());
@@ -89,7 +88,7 @@ pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
             } else {
                 Err(Error::Usage(format!(
                     "store {} has {} problems",
-                    path.display(),
+                    spec.describe(),
                     report.problems.len()
                 )))
             }

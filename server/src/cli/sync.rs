@@ -62,7 +62,7 @@ pub fn run(global: &Global, cmd: SyncCommand) -> Result<()> {
                 window: window.as_deref().map(Window::parse).transpose()?,
                 version: None,
             };
-            let store = image_format::store::LocalStore::create(&store.path(global))?;
+            let store = store.spec(global)?.create()?;
             let ctx = Ctx::local(SystemClock.now());
             let report = pull_site(&dirs, &store, &from, &opts, &ctx, &Bar::new())?;
             if json {

@@ -6,8 +6,8 @@ use crate::admin::requests::{NewSessionRequest, NewTaskRequest};
 use crate::admin::{self, Ctx};
 use crate::db::Db;
 use crate::error::Result;
-use crate::paths::DataDir;
 use crate::serve::net::Interface;
+use crate::store::StoreSpec;
 use crate::tasks::Rng;
 
 #[derive(Debug, Clone)]
@@ -40,14 +40,14 @@ impl Action {
     pub fn run(
         &self,
         db: &mut Db,
-        dirs: &DataDir,
+        store: &StoreSpec,
         ctx: &Ctx,
         iface: Option<&Interface>,
         rng: &mut dyn Rng,
     ) -> Result<Made> {
         match self {
             Action::Task(req) => {
-                let c = admin::create_task_and_wake(db, dirs, ctx, req, iface, rng)?;
+                let c = admin::create_task_and_wake(db, store, ctx, req, iface, rng)?;
                 Ok(Made {
                     task: Some(c.id),
                     session: None,
@@ -61,7 +61,7 @@ impl Action {
                 })
             }
             Action::Session(req) => {
-                let c = admin::create_session(db, dirs, ctx, req, rng)?;
+                let c = admin::create_session(db, store, ctx, req, rng)?;
                 Ok(Made {
                     task: None,
                     session: Some(c.id),

@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 use crate::admin::{audited, check_name, Ctx};
 use crate::db::{Db, ScheduleRow, ScheduleRun};
 use crate::error::{Error, Result};
-use crate::paths::DataDir;
 use crate::serve::net::Interface;
+use crate::store::StoreSpec;
 use crate::tasks::{Actor, Rng};
 
 /// The grace period when none is given: a run missed by less than this
@@ -197,7 +197,7 @@ pub fn set_paused(db: &mut Db, ctx: &Ctx, name: &str, paused: bool) -> Result<Sc
 /// Returns what was recorded.
 pub fn tick(
     db: &mut Db,
-    dirs: &DataDir,
+    store: &StoreSpec,
     now: i64,
     iface: Option<&Interface>,
     rng: &mut dyn Rng,
@@ -239,7 +239,7 @@ pub fn tick(
                         now,
                     };
                     let result = Action::parse(&argv_of(&row))
-                        .and_then(|a| a.run(db, dirs, &ctx, iface, rng));
+                        .and_then(|a| a.run(db, store, &ctx, iface, rng));
                     let (outcome, made) = match result {
                         Ok(m) => ("ok".to_string(), m),
                         Err(e) => (format!("failed: {e}"), Made::default()),

@@ -4,6 +4,8 @@
 
 use super::*;
 use crate::admin::Ctx;
+use crate::paths::DataDir;
+use crate::store::StoreSpec;
 use crate::tasks::SeqRng;
 
 fn utc(s: &str) -> i64 {
@@ -32,7 +34,8 @@ fn capture(name: &str, cron: Option<&str>, at: Option<&str>, tz: &str) -> NewSch
 }
 
 fn tick_at(db: &mut Db, dirs: &DataDir, t: &str) -> Vec<(String, ScheduleRun)> {
-    tick(db, dirs, utc(t), None, &mut SeqRng(1)).unwrap()
+    let store = StoreSpec::Local(dirs.store());
+    tick(db, &store, utc(t), None, &mut SeqRng(1)).unwrap()
 }
 
 /// Cancels the task a run made, so the host is free for the next one.

@@ -34,6 +34,60 @@ pub struct File {
     /// `[[sync]]`: the upstreams `marrow serve` pulls from on its own.
     #[serde(default)]
     pub sync: Vec<super::sync_runner::SyncFile>,
+    /// The chunk store: a folder or `s3://BUCKET/PREFIX` (default
+    /// `DATA_DIR/store`).
+    pub store: Option<String>,
+    /// How to reach an S3 store.
+    #[serde(default)]
+    pub s3: S3File,
+}
+
+/// `[s3]`: what is left out comes from the `AWS_*` variables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3File {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Path-style URLs (default true: Garage and MinIO need no DNS then).
+    pub path_style: Option<bool>,
+}
+
+impl File {
+    /// The file at `path`, or the defaults when there is none.
+    pub fn read(path: Option<&Path>) -> Result<File> {
+        let Some(p) = path else {
+            return Ok(File::default());
+        };
+        let text = std::fs::read_to_string(p).map_err(Error::io(p))?;
+        // toml's messages name the key and quote the bad value.
+        toml::from_str(&text).map_err(|e| Error::ConfigFile {
+            path: p.to_path_buf(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The store of `data_dir`: `flag` (`--store`), else the file's
+    /// `store`, else `DATA_DIR/store`.
+    pub fn store_spec(
+        &self,
+        data_dir: &Path,
+        flag: Option<&str>,
+    ) -> Result<crate::store::StoreSpec> {
+        let dirs = DataDir::new(data_dir);
+        let s3 = marrow_s3_store::Partial {
+            endpoint: self.s3.endpoint.clone(),
+            region: self.s3.region.clone(),
+            access_key_id: self.s3.access_key_id.clone(),
+            secret_access_key: self.s3.secret_access_key.clone(),
+            path_style: self.s3.path_style,
+        };
+        match flag.or(self.store.as_deref()) {
+            Some(text) => crate::store::StoreSpec::parse(text, &s3, data_dir),
+            None => Ok(crate::store::StoreSpec::Local(dirs.store())),
+        }
+    }
 }
 
 /// The TLS port between sites (`crate::sites::tls`).
@@ -175,6 +229,8 @@ pub struct Config {
     pub multicast: super::multicast::channel::MulticastConfig,
     /// The `[[sync]]` entries.
     pub sync: Vec<super::sync_runner::SyncEntry>,
+    /// The chunk store.
+    pub store: crate::store::StoreSpec,
 }
 
 fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
@@ -207,21 +263,11 @@ pub fn parse_range(key: &str, value: &str) -> Result<(Ipv4Addr, Ipv4Addr)> {
 impl Config {
     /// Reads `path` (if any) and applies `flags` over it.
     pub fn load(data_dir: &Path, path: Option<&Path>, flags: Flags) -> Result<Self> {
-        let file = match path {
-            None => File::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(Error::io(p))?;
-                // toml's messages name the key and quote the bad value.
-                toml::from_str(&text).map_err(|e| Error::ConfigFile {
-                    path: p.to_path_buf(),
-                    detail: e.to_string(),
-                })?
-            }
-        };
-        Self::resolve(data_dir, file, flags)
+        Self::resolve(data_dir, File::read(path)?, flags)
     }
 
     pub fn resolve(data_dir: &Path, file: File, flags: Flags) -> Result<Self> {
+        let store = file.store_spec(data_dir, None)?;
         let interfaces = if flags.interfaces.is_empty() {
             file.interfaces
         } else {
@@ -305,6 +351,7 @@ impl Config {
                 .or(file.boot.kernel_args)
                 .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".to_string()),
             multicast: super::multicast::channel::MulticastConfig::resolve(&file.multicast)?,
+            store,
             sync: file
                 .sync
                 .iter()

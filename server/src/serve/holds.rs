@@ -7,17 +7,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use image_format::store::{StoreLock, WriteStore};
+use image_format::store::WriteStore;
+
+use crate::store::StoreGuard;
 use marrow_protocol::TaskId;
 use tracing::warn;
 
 use super::state::Shared;
 
 #[derive(Default)]
-pub(crate) struct Holds(Mutex<HashMap<TaskId, StoreLock>>);
+pub(crate) struct Holds(Mutex<HashMap<TaskId, StoreGuard>>);
 
 impl Holds {
-    pub fn hold(&self, task: TaskId, lock: StoreLock) {
+    pub fn hold(&self, task: TaskId, lock: StoreGuard) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())

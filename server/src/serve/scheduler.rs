@@ -19,9 +19,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         let s = shared.clone();
         let done = tokio::task::spawn_blocking(move || {
             let now = s.now();
-            let dirs = s.dirs.clone();
+            let store = s.config.store.clone();
             let iface = s.wake_iface.clone();
-            s.db.blocking(|db| schedules::tick(db, &dirs, now, iface.as_ref(), &mut OsRng))
+            s.db.blocking(|db| schedules::tick(db, &store, now, iface.as_ref(), &mut OsRng))
         })
         .await;
         match done {

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use image_format::store::LocalStore;
 use image_format::ChunkId;
 use marrow_protocol::api::DriverPlan;
 use marrow_protocol::dhcp::{BootFiles, Mode, Network, Pool, Site};
@@ -22,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::paths::DataDir;
+use crate::store::Store;
 
 /// State shared by every task of the service.
 pub(crate) struct Shared {
@@ -59,7 +59,7 @@ pub(crate) struct BootState {
 /// What the client API's image calls need.
 pub(crate) struct ImageState {
     /// The chunk store, opened (or created) on the first client call.
-    store: Mutex<Option<Arc<LocalStore>>>,
+    store: Mutex<Option<Arc<Store>>>,
     /// A restore's chunk set, worked out once per task.
     pub readable: PerTask<HashSet<ChunkId>>,
     /// A restore's driver plan, worked out once per task.
@@ -149,14 +149,14 @@ impl Shared {
         }
     }
 
-    /// The chunk store of the data directory, created when absent so a
-    /// first capture needs no set-up.
-    pub fn store(&self) -> Result<Arc<LocalStore>> {
+    /// The chunk store (the configuration's, else the data directory's),
+    /// created when absent so a first capture needs no set-up.
+    pub fn store(&self) -> Result<Arc<Store>> {
         let mut slot = self.images.store.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = &*slot {
             return Ok(store.clone());
         }
-        let store = Arc::new(LocalStore::create(&self.dirs.store())?);
+        let store = Arc::new(self.config.store.create()?);
         *slot = Some(store.clone());
         Ok(store)
     }

@@ -236,6 +236,55 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// "Pull now" (web UI, admin API): a pull from `site` in the background,
+/// with its `[[sync]]` entry's images, cap and window when it has one, as
+/// `ctx` asks. Refuses an unknown site and one that is being pulled.
+pub(crate) async fn pull_now(shared: Arc<Shared>, site: String, ctx: Ctx) -> Result<()> {
+    let name = site.clone();
+    let row = shared
+        .db
+        .call(move |db| crate::admin::get_site(db, &name))
+        .await?;
+    if crate::sites::run_lock::is_held(&shared.dirs, &row.name) {
+        return Err(Error::Conflict(format!(
+            "a pull from site {} is already running",
+            row.name
+        )));
+    }
+    let entry = shared
+        .config
+        .sync
+        .iter()
+        .find(|e| e.from.eq_ignore_ascii_case(&row.name))
+        .cloned()
+        .unwrap_or(SyncEntry {
+            from: row.name.clone(),
+            images: None,
+            window: None,
+            bandwidth: None,
+            every: None,
+            read_through: row.read_through,
+        });
+    tokio::task::spawn_blocking(move || {
+        let store = match shared.store() {
+            Ok(s) => s,
+            Err(err) => return warn!("pull from {}: {err}", entry.from),
+        };
+        let done = crate::sites::run::pull_site(
+            &shared.dirs,
+            store.as_ref(),
+            &entry.from,
+            &entry.options(),
+            &ctx,
+            &NoProgress,
+        );
+        if let Err(err) = done {
+            warn!("pull from {} ({}): {err}", entry.from, ctx.actor);
+        }
+    });
+    Ok(())
+}
+
 /// Runs one pull; false when it could not start, and left no run behind.
 fn pull_entry(shared: &Shared, e: &SyncEntry) -> bool {
     let store = match shared.store() {

@@ -166,13 +166,13 @@ pub fn create(
 /// [`create`] with the images of the data directory's store.
 pub fn create_in(
     db: &mut Db,
-    dirs: &crate::paths::DataDir,
+    store: &crate::store::StoreSpec,
     actor: &Actor,
     new: &NewSession,
     now: i64,
     rng: &mut dyn Rng,
 ) -> Result<CreatedSession> {
-    let store = tasks::StoreImages::open(dirs)?;
+    let store = tasks::StoreImages::open(store)?;
     create(db, actor, new, store.images(), now, rng)
 }
 

@@ -75,6 +75,13 @@ impl SignatureFile {
             .map_err(|e| Error::Usage(format!("not a signature file: {e}")))
     }
 
+    /// The key that signed `id`, when the signature checks against the
+    /// key it names (whether that key is trusted is the caller's to say).
+    pub fn signer(&self, id: &ImageId) -> std::result::Result<PublicKey, String> {
+        let key: PublicKey = self.key.parse().map_err(|e: Error| e.to_string())?;
+        self.verify(id, &[key])
+    }
+
     /// The key that signed `id`, when it is one of `trusted` and the
     /// signature checks; else why not.
     pub fn verify(

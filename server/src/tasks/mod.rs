@@ -71,20 +71,15 @@ pub struct Images<'a> {
 
 /// The data directory's store, opened when there is one, for [`Images`].
 pub struct StoreImages {
-    store: Option<image_format::store::LocalStore>,
+    store: Option<crate::store::Store>,
     name: String,
 }
 
 impl StoreImages {
-    pub fn open(dirs: &crate::paths::DataDir) -> Result<StoreImages> {
-        use image_format::store::LocalStore;
-        let path = dirs.store();
-        let store = LocalStore::is_store(&path)
-            .then(|| LocalStore::open(&path))
-            .transpose()?;
+    pub fn open(spec: &crate::store::StoreSpec) -> Result<StoreImages> {
         Ok(StoreImages {
-            store,
-            name: path.display().to_string(),
+            store: spec.open_if_there()?,
+            name: spec.describe(),
         })
     }
 

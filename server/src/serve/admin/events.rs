@@ -125,10 +125,10 @@ pub(crate) async fn session(
     }))
 }
 
-/// Every change from now on: `task` and `session` events with the view
-/// of what changed.
+/// Every change from now on: `task`, `session` and `sync` events with the
+/// view of what changed (`sync`: a site's newest pull).
 #[utoipa::path(get, path = "/api/v1/admin/events", tag = "events",
-    responses((status = 200, description = "text/event-stream of `task` and `session` events", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "text/event-stream of `task`, `session` and `sync` events", content_type = "text/event-stream", body = String),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn all(State(shared): State<Arc<Shared>>, caller: Caller) -> ApiResult<Events> {
     caller.require(Need::Read)?;
@@ -139,11 +139,18 @@ pub(crate) async fn all(State(shared): State<Arc<Shared>>, caller: Caller) -> Ap
         let mut seen: HashMap<(&'static str, i64), serde_json::Value> = HashMap::new();
         let mut first = true;
         loop {
+            let dirs = shared.dirs.clone();
             let got = shared
                 .db
-                .call(|db| Ok((admin::list_tasks(db)?, sessions::list(db)?)))
+                .call(move |db| {
+                    Ok((
+                        admin::list_tasks(db)?,
+                        sessions::list(db)?,
+                        admin::list_sites(db, &dirs)?,
+                    ))
+                })
                 .await;
-            let Ok((tasks, sess)) = got else {
+            let Ok((tasks, sess, sites)) = got else {
                 return;
             };
             let views = tasks
@@ -154,6 +161,13 @@ pub(crate) async fn all(State(shared): State<Arc<Shared>>, caller: Caller) -> Ap
                         ("session", s.id),
                         serde_json::to_value(s).unwrap_or_default(),
                     )
+                }))
+                .chain(sites.iter().filter_map(|s| {
+                    let run = s.last_run.as_ref()?;
+                    Some((
+                        ("sync", run.id),
+                        serde_json::to_value(run).unwrap_or_default(),
+                    ))
                 }));
             for (key, view) in views {
                 if seen.get(&key) == Some(&view) {

@@ -24,7 +24,7 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<Page<ImageRow>>> {
     caller.require(Need::Read)?;
     let q: PageQuery = page::query(q.as_deref())?;
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     let all = off_thread(move || admin::list_images(&path)).await?;
     Ok(Json(Page::of(all, &q)?))
 }
@@ -43,7 +43,7 @@ pub(crate) async fn delete(
 ) -> ApiResult<Json<Vec<String>>> {
     let who = caller.require(Need::Admin)?;
     let ctx = caller.ctx(who, shared.now());
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     Ok(Json(
         shared
             .db
@@ -65,7 +65,7 @@ pub(crate) async fn inspect(
     Path(image): Path<String>,
 ) -> ApiResult<Json<ImageInspect>> {
     caller.require(Need::Read)?;
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     let v = off_thread(move || admin::inspect_image(&path, &image)).await?;
     Ok(Json(v))
 }

@@ -19,6 +19,7 @@ mod schedules;
 mod scripts;
 mod sessions;
 mod setup_page;
+mod sites;
 mod tasks;
 mod tokens;
 mod users;
@@ -140,6 +141,8 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::reset))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(sites::list))
+        .routes(routes!(sites::pull))
         .routes(routes!(login::login))
         .routes(routes!(login::logout))
         .routes(routes!(login::me))
@@ -195,6 +198,7 @@ mod tests {
             "GET /api/v1/admin/sessions",
             "GET /api/v1/admin/sessions/{id}",
             "GET /api/v1/admin/sessions/{id}/events",
+            "GET /api/v1/admin/sites",
             "GET /api/v1/admin/tasks",
             "GET /api/v1/admin/tasks/{id}",
             "GET /api/v1/admin/tasks/{id}/events",
@@ -215,6 +219,7 @@ mod tests {
             "POST /api/v1/admin/sessions/{id}/members",
             "POST /api/v1/admin/sessions/{id}/start",
             "POST /api/v1/admin/setup",
+            "POST /api/v1/admin/sites/{name}/pull",
             "POST /api/v1/admin/tasks",
             "POST /api/v1/admin/tasks/{id}/cancel",
             "POST /api/v1/admin/tokens",

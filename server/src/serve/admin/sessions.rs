@@ -49,10 +49,10 @@ pub(crate) async fn create(
     let who = caller.require(Need::Operate)?;
     let req: NewSessionRequest = json_body("session", &body)?;
     let ctx = caller.ctx(who, shared.now());
-    let dirs = shared.dirs.clone();
+    let store = shared.config.store.clone();
     let created = shared
         .db
-        .call(move |db| admin::create_session(db, &dirs, &ctx, &req, &mut OsRng))
+        .call(move |db| admin::create_session(db, &store, &ctx, &req, &mut OsRng))
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -43,12 +43,12 @@ pub(crate) async fn create(
     let who = caller.require(Need::Operate)?;
     let req: NewTaskRequest = json_body("task", &body)?;
     let ctx = caller.ctx(who, shared.now());
-    let dirs = shared.dirs.clone();
+    let store = shared.config.store.clone();
     let iface = shared.wake_iface.clone();
     let created = shared
         .db
         .call(move |db| {
-            admin::create_task_and_wake(db, &dirs, &ctx, &req, iface.as_ref(), &mut OsRng)
+            admin::create_task_and_wake(db, &store, &ctx, &req, iface.as_ref(), &mut OsRng)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(created)))

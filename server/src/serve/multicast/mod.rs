@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use image_format::store::LocalStore;
+use crate::store::Store;
 use marrow_protocol::api::session::{Channel, SessionState};
 use marrow_protocol::multicast::sender::{MemberStatus, Sender, SenderConfig, SenderStats};
 use marrow_protocol::multicast::wire::SYMBOL_SIZE;
@@ -69,7 +69,7 @@ impl Registry {
     }
 
     /// The chunk table of `manifest`, built once.
-    pub fn table(&self, store: &LocalStore, manifest: &ImageId) -> Result<Arc<Table>> {
+    pub fn table(&self, store: &Store, manifest: &ImageId) -> Result<Arc<Table>> {
         if let Some(t) = self
             .tables
             .lock()

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use image_format::manifest::Manifest;
 use image_format::placement::Placement;
-use image_format::store::{LocalStore, ManifestStore, PruneStore, ReadStore};
+use image_format::store::{ManifestStore, PruneStore, ReadStore};
+
+use crate::store::Store;
 use marrow_protocol::multicast::fec::ChunkEncoder;
 use marrow_protocol::multicast::sender::ChunkMeta;
 use marrow_protocol::multicast::wire::MAX_CHUNK_LEN;
@@ -28,7 +30,7 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    pub fn build(store: &LocalStore, manifest: &ImageId) -> Result<Table> {
+    pub fn build(store: &Store, manifest: &ImageId) -> Result<Table> {
         let bytes = store.get_manifest(manifest)?;
         let m = Manifest::parse(&bytes, &manifest.to_hex(), &store.describe())?;
         let placement = Placement::new(&m.regions, store)?;
@@ -55,7 +57,7 @@ impl Table {
 
 /// Encoders for the chunks the sender is at.
 pub(crate) struct Symbols {
-    store: Arc<LocalStore>,
+    store: Arc<Store>,
     table: Arc<Table>,
     symbol_size: u16,
     cache: HashMap<u32, ChunkEncoder>,
@@ -63,7 +65,7 @@ pub(crate) struct Symbols {
 }
 
 impl Symbols {
-    pub fn new(store: Arc<LocalStore>, table: Arc<Table>, symbol_size: u16) -> Symbols {
+    pub fn new(store: Arc<Store>, table: Arc<Table>, symbol_size: u16) -> Symbols {
         Symbols {
             store,
             table,

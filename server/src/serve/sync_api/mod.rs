@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use image_format::store::{LocalStore, ManifestStore, ReadStore};
+use image_format::store::{ManifestStore, ReadStore};
 use image_format::{ChunkId, ImageId};
 use marrow_protocol::routes;
 use marrow_protocol::sync::{
@@ -132,7 +132,7 @@ async fn chunks(
 /// Reads each chunk's stored bytes and sends its record; a read that
 /// fails ends the body with an error, which the site sees as a cut batch.
 fn send(
-    store: &LocalStore,
+    store: &crate::store::Store,
     ids: &[ChunkId],
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
     sent: &dyn Fn(u64),

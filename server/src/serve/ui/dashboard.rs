@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 
 use super::html::{bytes, esc, seg, time};
 use super::layout::{page, Viewer};
-use super::{blocking, failed, sessions, signed_in, tasks, PageResult};
+use super::{blocking, failed, sessions, signed_in, sites, tasks, PageResult};
 use crate::admin;
 use crate::serve::admin::caller::Caller;
 use crate::serve::state::Shared;
@@ -27,16 +27,18 @@ fn card(n: &str, k: &str) -> String {
 
 pub(super) async fn show(State(shared): State<Arc<Shared>>, caller: Caller) -> PageResult {
     let who = signed_in(&caller)?;
-    let (all_tasks, all_sessions, hosts) = blocking(&shared, |db| {
+    let dirs = shared.dirs.clone();
+    let (all_tasks, all_sessions, hosts, upstreams) = blocking(&shared, move |db| {
         Ok((
             admin::list_tasks(db)?,
             admin::list_sessions(db)?,
             admin::list_hosts(db)?,
+            admin::list_sites(db, &dirs)?,
         ))
     })
     .await
     .map_err(|e| failed(who, e))?;
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     let store = tokio::task::spawn_blocking(move || admin::summarize_store(&path))
         .await
         .ok()
@@ -116,6 +118,12 @@ pub(super) async fn show(State(shared): State<Arc<Shared>>, caller: Caller) -> P
             .collect();
         body.push_str(&format!(
             "<table><thead><tr><th>Task</th><th>Host</th><th>Kind</th><th>Why</th><th>When</th></tr></thead><tbody>{rows}</tbody></table>"
+        ));
+    }
+    if !upstreams.is_empty() {
+        body.push_str(&format!(
+            "<h2>Site sync</h2><div data-live data-live-sync>{}</div>",
+            sites::table(&upstreams, now)
         ));
     }
     body.push_str(&format!(

@@ -79,7 +79,7 @@ pub fn time_opt(t: Option<i64>, now: i64) -> String {
 pub fn badge(state: &str) -> String {
     let class = match state {
         "done" | "ok" | "live" => "ok",
-        "failed" | "broken" => "bad",
+        "failed" | "broken" | "interrupted" => "bad",
         "running" | "receiving" | "booting" | "scanning" | "ready" | "unicast" => "run",
         "cancelled" | "revoked" | "expired" | "paused" | "away" => "off",
         _ => "wait",

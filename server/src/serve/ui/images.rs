@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use super::form::{Fields, Problems};
 use super::html::{bytes, esc, seg, time};
 use super::layout::{page, Viewer};
-use super::{act, blocking, failed, session_form, signed_in, tasks, PageResult};
+use super::{act, blocking, failed, session_form, signed_in, sites, tasks, PageResult};
 use crate::access::Need;
 use crate::admin;
 use crate::serve::admin::caller::Caller;
@@ -19,10 +19,11 @@ use crate::serve::state::Shared;
 
 pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> PageResult {
     let who = signed_in(&caller)?;
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     let rows = off_thread(move || admin::list_images(&path))
         .await
         .map_err(|e| failed(who, e))?;
+    let sites = site_list(&shared).await.map_err(|e| failed(who, e))?;
     let now = shared.now();
     let body = match rows.is_empty() {
         true => "<p class=\"muted\">No images yet: capture a host from its page.</p>".to_string(),
@@ -33,7 +34,7 @@ pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> P
                     format!(
                         "<tr><td><a href=\"/images/{}\">{}</a></td><td class=\"num\">{}</td>\
                          <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                         <td>{}</td><td>{}</td></tr>",
+                         <td>{}</td><td>{}</td><td>{}</td></tr>",
                         seg(&r.name),
                         esc(&r.name),
                         r.versions,
@@ -41,13 +42,14 @@ pub(super) async fn list(State(shared): State<Arc<Shared>>, caller: Caller) -> P
                         bytes(r.used_bytes),
                         r.chunks,
                         esc(&r.table),
+                        sites::origin(&shared, &sites, r.signed_by.as_deref()),
                         time(r.created, now)
                     )
                 })
                 .collect();
             format!(
                 "<table><thead><tr><th>Name</th><th class=\"num\">Versions</th><th class=\"num\">Disk</th>\
-                 <th class=\"num\">Used</th><th class=\"num\">Chunks</th><th>Table</th><th>Latest</th></tr></thead>\
+                 <th class=\"num\">Used</th><th class=\"num\">Chunks</th><th>Table</th><th>Origin</th><th>Latest</th></tr></thead>\
                  <tbody>{trs}</tbody></table>"
             )
         }
@@ -62,22 +64,29 @@ pub(super) async fn show(
 ) -> PageResult {
     let who = signed_in(&caller)?;
     let viewer = Viewer { who };
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     let reference = image.clone();
     let v = off_thread(move || admin::inspect_image(&path, &reference))
         .await
         .map_err(|e| failed(who, e))?;
+    let sites = site_list(&shared).await.map_err(|e| failed(who, e))?;
     let l = &v.layout;
+    let signature = match &v.signed_by {
+        Some(key) => format!("valid, by <code title=\"{0}\">{0}</code>", esc(key)),
+        None => esc(&v.signature),
+    };
     let mut body = format!(
         "<dl class=\"facts\"><dt>version</dt><dd><code>{}</code></dd><dt>disk</dt><dd>{} ({:?} table, {}-byte sectors)</dd>\
-         <dt>used</dt><dd>{}</dd><dt>stored</dt><dd>{} in {} chunks</dd></dl>",
+         <dt>used</dt><dd>{}</dd><dt>stored</dt><dd>{} in {} chunks</dd>\
+         <dt>signature</dt><dd>{signature}</dd><dt>origin</dt><dd>{}</dd></dl>",
         esc(&v.image),
         bytes(l.size),
         l.table,
         l.sector_size,
         bytes(v.used_bytes),
         bytes(v.stored_bytes),
-        v.unique_chunks
+        v.unique_chunks,
+        sites::origin(&shared, &sites, v.signed_by.as_deref()),
     );
     for w in &l.warnings {
         body.push_str(&format!("<p class=\"problem\">{}</p>", esc(w)));
@@ -164,9 +173,15 @@ pub(super) async fn delete(
     caller: Caller,
     Path(image): Path<String>,
 ) -> PageResult {
-    let path = shared.dirs.store();
+    let path = shared.config.store.clone();
     act(&shared, &caller, Need::Admin, "/images", move |db, ctx| {
         admin::delete_image(db, ctx, &path, &image)
     })
     .await
+}
+
+/// The upstream sites, to name where an image came from.
+async fn site_list(shared: &Arc<Shared>) -> crate::error::Result<Vec<admin::views::SiteView>> {
+    let dirs = shared.dirs.clone();
+    shared.db.call(move |db| admin::list_sites(db, &dirs)).await
 }

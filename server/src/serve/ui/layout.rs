@@ -14,6 +14,7 @@ const NAV: &[(&str, &str, Need)] = &[
     ("/sessions", "Sessions", Need::Read),
     ("/schedules", "Schedules", Need::Read),
     ("/drivers", "Drivers", Need::Read),
+    ("/sites", "Sites", Need::Read),
     ("/audit", "Audit", Need::Admin),
     ("/users", "Users", Need::Admin),
 ];

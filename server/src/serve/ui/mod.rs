@@ -1,6 +1,6 @@
 //! The web UI, served by `marrow serve` at `/`: server-rendered pages for
 //! the dashboard, hosts, images, tasks, sessions, schedules, drivers, the
-//! audit log, and users and tokens, with
+//! upstream sites, the audit log, and users and tokens, with
 //! a small script that takes live progress from the admin API's event
 //! stream. Pages call the same `crate::admin` operations as the CLI and
 //! the admin API, and check the same roles on every post: a viewer is
@@ -23,6 +23,7 @@ mod people;
 mod schedules;
 mod session_form;
 mod sessions;
+mod sites;
 mod tasks;
 
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/users/{name}/{verb}", post(people::user_action))
         .route("/tokens", post(people::add_token))
         .route("/tokens/{id}/revoke", post(people::revoke_token))
+        .route("/sites", get(sites::list))
+        .route("/sites/{name}/pull", post(sites::pull))
         .route("/drivers", get(drivers::list))
         .route("/drivers/{package}/remove", post(drivers::remove))
         .route("/audit", get(audit::list))

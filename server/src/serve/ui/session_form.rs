@@ -155,7 +155,7 @@ fn check(shared: &Shared, groups: &[GroupView], f: &Fields) -> Result<NewSession
     match ImageRef::parse(&image) {
         Err(e) => p.add("image", e.to_string()),
         Ok(r) => {
-            let known = admin::list_images(&shared.dirs.store())
+            let known = admin::list_images(&shared.config.store)
                 .map(|rows| rows.iter().any(|row| row.name == r.name))
                 .unwrap_or(false);
             if !known {
@@ -291,9 +291,9 @@ pub(super) async fn create(
         Err(problems) => return Ok(refused(&viewer, &groups, &fields, &problems)),
     };
     let ctx = caller.ctx(who, shared.now());
-    let dirs = shared.dirs.clone();
+    let store = shared.config.store.clone();
     let made = blocking(&shared, move |db| {
-        admin::create_session(db, &dirs, &ctx, &req, &mut OsRng)
+        admin::create_session(db, &store, &ctx, &req, &mut OsRng)
     })
     .await;
     match made {

@@ -165,7 +165,7 @@ fn check(shared: &Shared, fields: &Fields) -> Result<NewTaskRequest, Problems> {
     match ImageRef::parse(&image) {
         Err(e) => p.add("image", e.to_string()),
         Ok(r) if kind == "restore" => {
-            let known = admin::list_images(&shared.dirs.store())
+            let known = admin::list_images(&shared.config.store)
                 .map(|rows| rows.iter().any(|row| row.name == r.name))
                 .unwrap_or(false);
             if !known {
@@ -253,9 +253,9 @@ pub(super) async fn create(
         }
     };
     let ctx = caller.ctx(who, shared.now());
-    let (dirs, iface) = (shared.dirs.clone(), shared.wake_iface.clone());
+    let (store, iface) = (shared.config.store.clone(), shared.wake_iface.clone());
     let made = blocking(&shared, move |db| {
-        admin::create_task_and_wake(db, &dirs, &ctx, &req, iface.as_ref(), &mut OsRng)
+        admin::create_task_and_wake(db, &store, &ctx, &req, iface.as_ref(), &mut OsRng)
     })
     .await;
     match made {

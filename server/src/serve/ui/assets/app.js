@@ -58,7 +58,7 @@
     var b = el.querySelector("[data-state]");
     if (!b) return;
     b.textContent = state;
-    b.className = "badge " + ({ done: "ok", failed: "bad", running: "run", cancelled: "off" }[state] || "wait");
+    b.className = "badge " + ({ done: "ok", failed: "bad", running: "run", cancelled: "off", paused: "off" }[state] || "wait");
   }
   function onTask(t) {
     var rows = document.querySelectorAll('[data-task="' + t.id + '"]');
@@ -91,6 +91,24 @@
       if (el.hasAttribute("data-reload-on-change")) refreshSoon();
     });
   }
+  // A site's newest pull: its state and counts while it runs; the page
+  // is redrawn when a pull starts or ends.
+  function onSync(r) {
+    var rows = document.querySelectorAll('[data-sync="' + r.site.toLowerCase() + '"]');
+    if (!rows.length) {
+      if (document.body.querySelector("[data-live-sync]")) refreshSoon();
+      return;
+    }
+    rows.forEach(function (el) {
+      var before = el.getAttribute("data-sync-run"), state = el.getAttribute("data-sync-state");
+      setState(el, r.state);
+      var c = el.querySelector("[data-counts]");
+      if (c) c.textContent = r.published + " published, " + r.failed + " refused; " +
+        r.chunks + " chunks, " + human(r.bytes);
+      if (before !== String(r.id) || (state !== r.state && r.state !== "running" && r.state !== "paused")) refreshSoon();
+      el.setAttribute("data-sync-state", r.state);
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
     tick();
     setInterval(tick, 15000);
@@ -98,6 +116,7 @@
     var es = new EventSource("/api/v1/admin/events");
     es.addEventListener("task", function (e) { onTask(JSON.parse(e.data)); });
     es.addEventListener("session", function (e) { onSession(JSON.parse(e.data)); });
+    es.addEventListener("sync", function (e) { onSync(JSON.parse(e.data)); });
   });
 })();
 
