@@ -26,7 +26,8 @@ impl image_format::progress::Progress for Bar {
             return;
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        let template = if matches!(phase, "verify" | "check") {
+        // Checks and site sync count chunks, not bytes.
+        let template = if matches!(phase, "verify" | "check") || phase.starts_with("fetch ") {
             "{msg:>8} [{bar:30}] {pos}/{len} chunks  {per_sec}  eta {eta}"
         } else {
             "{msg:>8} [{bar:30}] {bytes}/{total_bytes}  {bytes_per_sec}  eta {eta}"

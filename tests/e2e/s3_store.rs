@@ -12,33 +12,29 @@ use marrow_tests::disks::{
 };
 use marrow_tests::garage::{self, Garage};
 use marrow_tests::lab::Lab;
-use marrow_tests::sites::{marrow_json, marrow_ok, Sites};
+use marrow_tests::sites::{capture, marrow_in, marrow_json, marrow_ok, Sites};
 use serde_json::Value;
+
+/// `ARGS` after `--config C`: the commands on the S3 store.
+fn with_config<'a>(config: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
+    [
+        &["--config", config.to_str().expect("utf-8 path")][..],
+        args,
+    ]
+    .concat()
+}
 
 /// `marrow --data-dir D --config C ARGS` in the lab's namespace.
 fn marrow_s3(lab: &Lab, config: &Path, args: &[&str]) -> Output {
-    let bin = marrow_tests::workspace_bin("marrow");
-    let mut cmd: Command = lab.ns.command(bin.to_str().unwrap());
-    cmd.arg("--data-dir")
-        .arg(&lab.data_dir)
-        .arg("--config")
-        .arg(config)
-        .args(args);
-    cmd.output().expect("marrow runs")
+    marrow_in(lab, &with_config(config, args))
 }
 
 fn ok(lab: &Lab, config: &Path, args: &[&str]) -> String {
-    let out = marrow_s3(lab, config, args);
-    assert!(
-        out.status.success(),
-        "marrow {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    marrow_ok(lab, &with_config(config, args))
 }
 
 fn json(lab: &Lab, config: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(lab, config, args)).expect("JSON")
+    marrow_json(lab, &with_config(config, args))
 }
 
 /// Runs a script in the lab's namespace with the Garage keys for curl's
@@ -203,16 +199,7 @@ curl -sfS -H "x-amz-content-sha256: $H" --aws-sigv4 "$SIG" --user "$CREDS" -X PU
     // A pull from hq lands in the S3 store, verified, and restores the
     // same disk as hq's own store does.
     let hq_disk = windows_like_disk(s.hq.dir.path(), "hq.img", "hq", 96, 16);
-    marrow_ok(
-        &s.hq,
-        &[
-            "image",
-            "capture",
-            hq_disk.to_str().unwrap(),
-            "--name",
-            "fleet",
-        ],
-    );
+    capture(&s.hq, &hq_disk, "fleet");
     let pulled = json(site, &cfg, &["sync", "pull", "--from", "hq", "--json"]);
     assert_eq!(pulled["published"].as_array().unwrap().len(), 1, "{pulled}");
     let from_s3 = blank(&dir, "fleet-site.img", 96);

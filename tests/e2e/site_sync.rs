@@ -13,7 +13,7 @@ use marrow_tests::disks::{
     add_file, assert_windows_like_disk, blank, sh, tools_missing, windows_like_disk,
 };
 use marrow_tests::process::Guarded;
-use marrow_tests::sites::{chunk_files, marrow_in, marrow_json, marrow_ok, Sites};
+use marrow_tests::sites::{capture, chunk_files, marrow_in, marrow_json, marrow_ok, Sites};
 use serde_json::Value;
 
 /// Two sites and a disk captured at hq as `golden`, or `None` when the
@@ -35,16 +35,7 @@ fn sites_with_image(tag: u8, data_mib: u64, site_args: &[&str]) -> Option<(Sites
         data_mib + 80,
         data_mib,
     );
-    marrow_ok(
-        &s.hq,
-        &[
-            "image",
-            "capture",
-            disk.to_str().unwrap(),
-            "--name",
-            "golden",
-        ],
-    );
+    capture(&s.hq, &disk, "golden");
     Some((s, disk))
 }
 
@@ -115,16 +106,7 @@ fn a_site_pulls_only_what_it_lacks_verified_and_restores_the_same_disk() {
     // new chunks only, and the link carries little more than them.
     add_file(&disk, "update1.bin", 6);
     add_file(&disk, "update2.bin", 2);
-    marrow_ok(
-        &s.hq,
-        &[
-            "image",
-            "capture",
-            disk.to_str().unwrap(),
-            "--name",
-            "golden",
-        ],
-    );
+    capture(&s.hq, &disk, "golden");
     let new_chunks: u64 = chunk_files(&hq_store)
         .iter()
         .filter(|(id, _)| !hq_chunks.contains_key(*id))
@@ -261,9 +243,20 @@ fn a_cut_link_and_a_killed_pull_resume_without_fetching_a_chunk_twice() {
     marrow_ok(&s.site, &["image", "verify", "golden"]);
 }
 
+/// A pull from `site` that must fail: its error.
+fn refused(s: &Sites, site: &str) -> String {
+    let out = marrow_in(&s.site, &["sync", "pull", "--from", site]);
+    assert!(
+        !out.status.success(),
+        "pull from {site} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn tampered_chunks_untrusted_keys_bad_tokens_and_wrong_certificates_are_refused() {
-    let Some((s, _disk)) = sites_with_image(95, 8, &[]) else {
+    let Some((mut s, _disk)) = sites_with_image(95, 8, &[]) else {
         return;
     };
     let hq_store = s.hq.data_dir.join("store");
@@ -336,17 +329,8 @@ fn tampered_chunks_untrusted_keys_bad_tokens_and_wrong_certificates_are_refused(
     assert_eq!(listed(&s.site).len(), 1);
 
     // A wrong token: 401. A revoked one: 401. A viewer's token: 403.
-    let stderr_of = |site: &str| {
-        let out = marrow_in(&s.site, &["sync", "pull", "--from", site]);
-        assert!(
-            !out.status.success(),
-            "pull from {site} succeeded: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
     s.add_site("wrongtoken", "mrw_0000", &s.key, Some(&s.fingerprint));
-    let e = stderr_of("wrongtoken");
+    let e = refused(&s, "wrongtoken");
     assert!(e.contains("401"), "{e}");
     let id = marrow_json(&s.hq, &["token", "list", "--json"])[0]["id"]
         .as_i64()
@@ -356,24 +340,74 @@ fn tampered_chunks_untrusted_keys_bad_tokens_and_wrong_certificates_are_refused(
         .unwrap()
         .to_string();
     s.add_site("viewertoken", &viewer, &s.key, Some(&s.fingerprint));
-    let e = stderr_of("viewertoken");
+    let e = refused(&s, "viewertoken");
     assert!(e.contains("403"), "{e}");
     marrow_ok(&s.hq, &["token", "revoke", &id.to_string()]);
-    let e = stderr_of("hq");
+    let e = refused(&s, "hq");
     assert!(e.contains("401"), "{e}");
 
     // A certificate that is not the pinned one; and, unpinned, one that
     // no public CA signed.
     let other_pin = format!("sha256:{}", "ab".repeat(32));
     s.add_site("wrongpin", &s.token, &s.key, Some(&other_pin));
-    let e = stderr_of("wrongpin");
+    let e = refused(&s, "wrongpin");
     assert!(
         e.contains("fingerprint") || e.contains("certificate"),
         "{e}"
     );
     s.add_site("unpinned", &s.token, &s.key, None);
-    let e = stderr_of("unpinned");
+    let e = refused(&s, "unpinned");
     assert!(e.contains("certificate"), "{e}");
+
+    // A certificate the admin configures: hq serves it instead of its own,
+    // `key show` prints its fingerprint, and a site pinned to it (as
+    // openssl prints it) pulls; the old pin no longer matches.
+    let dir = s.hq.dir.path().join("configured");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fp = sh(&format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+         -keyout key.pem -out cert.pem -days 30 -subj /CN=hq.example 2>/dev/null && \
+         openssl x509 -in cert.pem -noout -fingerprint -sha256 | cut -d= -f2",
+        d = dir.display()
+    ));
+    let config = dir.join("marrow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = \"{0}/cert.pem\"\nkey = \"{0}/key.pem\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    s.hq.stop_marrow();
+    s.hq.start_marrow(&["--dhcp", "off", "--config", config.to_str().unwrap()]);
+    let shown = marrow_json(
+        &s.hq,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "key",
+            "show",
+            "--json",
+        ],
+    );
+    let want = format!("sha256:{}", fp.trim().replace(':', "").to_lowercase());
+    assert_eq!(shown["fingerprint"], want.as_str(), "{shown}");
+    assert_ne!(shown["fingerprint"], s.fingerprint.as_str());
+    let token = marrow_json(&s.hq, &["token", "create", "--scope", "sync", "--json"])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.add_site("configured", &token, &s.key, Some(fp.trim()));
+    let out = marrow_in(&s.site, &["sync", "pull", "--from", "configured"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.add_site("oldpin", &token, &s.key, Some(&s.fingerprint));
+    let e = refused(&s, "oldpin");
+    assert!(e.contains("fingerprint"), "{e}");
 }
 
 #[test]
@@ -412,16 +446,7 @@ fn the_bandwidth_cap_holds_and_a_closed_window_pauses_the_pull() {
     let mut times = out.lines();
     let window = format!("{}-{}", times.next().unwrap(), times.next().unwrap());
     let disk = windows_like_disk(s.hq.dir.path(), "other.img", "other", 88, 8);
-    marrow_ok(
-        &s.hq,
-        &[
-            "image",
-            "capture",
-            disk.to_str().unwrap(),
-            "--name",
-            "other",
-        ],
-    );
+    capture(&s.hq, &disk, "other");
     let mut pull = spawn_pull(&s, &["--window", &window], "window.log");
     let start = Instant::now();
     loop {
@@ -557,16 +582,7 @@ fn a_restore_reads_through_to_hq_and_serve_runs_its_sync_entries() {
     // A scheduled entry: serve pulls a new image at hq by itself, and
     // sync status says how the pull went.
     let disk = windows_like_disk(s.hq.dir.path(), "second.img", "second", 88, 8);
-    marrow_ok(
-        &s.hq,
-        &[
-            "image",
-            "capture",
-            disk.to_str().unwrap(),
-            "--name",
-            "second",
-        ],
-    );
+    capture(&s.hq, &disk, "second");
     std::fs::write(
         &config,
         "[[sync]]\nfrom = \"hq\"\nimages = \"sec*\"\nevery = \"1d\"\n",

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use marrow_tests::disks::{blank, tools_missing, windows_like_disk};
-use marrow_tests::sites::{marrow_ok, Sites};
+use marrow_tests::sites::{capture, Sites};
 
 const MAC_A: &str = "52:54:00:90:00:01";
 const MAC_B: &str = "52:54:00:90:00:02";
@@ -47,16 +47,7 @@ fn the_web_ui_drives_a_capture_a_restore_and_refuses_a_viewer() {
     }
     let mut s = Sites::new(90, &[], &[]);
     let hq_disk = windows_like_disk(s.hq.dir.path(), "hq.img", "hq", 96, 8);
-    marrow_ok(
-        &s.hq,
-        &[
-            "image",
-            "capture",
-            hq_disk.to_str().unwrap(),
-            "--name",
-            "fleet",
-        ],
-    );
+    capture(&s.hq, &hq_disk, "fleet");
     let log = s
         .site
         .marrow

@@ -52,6 +52,12 @@ pub fn marrow_json(lab: &Lab, args: &[&str]) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("marrow {args:?}: {e}: {text}"))
 }
 
+/// `marrow image capture DISK --name NAME --json` in a lab: its report.
+pub fn capture(lab: &Lab, disk: &Path, name: &str) -> Value {
+    let disk = disk.to_str().expect("utf-8 path");
+    marrow_json(lab, &["image", "capture", disk, "--name", name, "--json"])
+}
+
 impl Sites {
     /// Both servers started (`serve_args` for each, after `--dhcp off`),
     /// the WAN link up, and the site told about hq. `tag` keeps the bridge

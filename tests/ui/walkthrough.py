@@ -245,6 +245,8 @@ def main():
         d.get(BASE + "/images/fleet")
         facts = d.find_element(By.CSS_SELECTOR, "dl.facts").text
         assert "valid, by ed25519:" in facts and "site hq" in facts, facts
+        versions = d.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
+        assert len(versions) == 1 and "site hq" in versions[0].text, [v.text for v in versions]
         d.get(BASE + "/")
         wait("the dashboard's sync status", lambda: "done" in d.find_element(
             By.CSS_SELECTOR, "[data-sync=hq] [data-state]").text)

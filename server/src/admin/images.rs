@@ -9,7 +9,7 @@ use image_format::store::{ManifestStore, PruneStore, ReadStore};
 use image_format::{ChunkId, ImageId};
 use serde_json::json;
 
-use super::views::{ImageInspect, ImageRow, RegionView, SharedView};
+use super::views::{ImageInspect, ImageRow, RegionView, SharedView, VersionView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::Result;
@@ -118,6 +118,14 @@ pub fn inspect_image(spec: &StoreSpec, reference: &str) -> Result<ImageInspect> 
         .collect();
     shared.sort_by(|a, b| a.image.cmp(&b.image));
     let (signature, signed_by) = signature(&store, &id)?;
+    let mut versions = Vec::new();
+    for e in store.history(&r.name)? {
+        versions.push(VersionView {
+            id: e.id.to_hex(),
+            created: e.created as i64,
+            signed_by: self::signature(&store, &e.id)?.1,
+        });
+    }
     Ok(ImageInspect {
         image: id.to_hex(),
         layout: manifest.layout.clone(),
@@ -142,6 +150,7 @@ pub fn inspect_image(spec: &StoreSpec, reference: &str) -> Result<ImageInspect> 
         shared,
         signature,
         signed_by,
+        versions,
     })
 }
 

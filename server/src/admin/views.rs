@@ -249,6 +249,18 @@ pub struct ImageInspect {
     pub signature: String,
     /// The key whose signature checks, `ed25519:<hex>`.
     pub signed_by: Option<String>,
+    /// Every version of the image's name, oldest first.
+    pub versions: Vec<VersionView>,
+}
+
+/// One version of an image name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionView {
+    pub id: String,
+    /// Unix seconds it was made.
+    pub created: i64,
+    /// The key whose signature checks.
+    pub signed_by: Option<String>,
 }
 
 /// One region of an image: a partition, the boot area or a gap.

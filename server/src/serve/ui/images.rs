@@ -91,6 +91,7 @@ pub(super) async fn show(
     for w in &l.warnings {
         body.push_str(&format!("<p class=\"problem\">{}</p>", esc(w)));
     }
+    body.push_str(&versions(&shared, &viewer, &image, &v, &sites));
     let parts: String = v
         .regions
         .iter()
@@ -184,4 +185,47 @@ pub(super) async fn delete(
 async fn site_list(shared: &Arc<Shared>) -> crate::error::Result<Vec<admin::views::SiteView>> {
     let dirs = shared.dirs.clone();
     shared.db.call(move |db| admin::list_sites(db, &dirs)).await
+}
+
+/// Every version of the image's name: each one's page, its origin, and
+/// (for admins) its own delete.
+fn versions(
+    shared: &Shared,
+    viewer: &Viewer<'_>,
+    image: &str,
+    v: &admin::views::ImageInspect,
+    sites_known: &[admin::views::SiteView],
+) -> String {
+    let name = image.split('@').next().unwrap_or(image);
+    let now = shared.now();
+    let rows: String = v
+        .versions
+        .iter()
+        .rev()
+        .map(|ver| {
+            let short = &ver.id[..12.min(ver.id.len())];
+            let reference = format!("{name}@{short}");
+            let here = if ver.id == v.image { " (this one)" } else { "" };
+            let delete = match viewer.may(Need::Admin) {
+                true => format!(
+                    "<form class=\"inline\" method=\"post\" action=\"/images/{}/delete\">{}\
+                     <button class=\"danger small\">Delete</button></form>",
+                    seg(&reference),
+                    viewer.csrf()
+                ),
+                false => String::new(),
+            };
+            format!(
+                "<tr><td><a href=\"/images/{}\"><code>{}</code></a>{here}</td><td>{}</td><td>{}</td><td>{delete}</td></tr>",
+                seg(&reference),
+                esc(short),
+                time(ver.created, now),
+                sites::origin(shared, sites_known, ver.signed_by.as_deref()),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Versions</h2><table id=\"versions\"><thead><tr><th>Version</th><th>Made</th><th>Origin</th><th></th></tr></thead>\
+         <tbody>{rows}</tbody></table>"
+    )
 }
