@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
             mode,
             server_ip: Ipv4Addr::new(10, 0, 0, 1),
             http_base: "http://10.0.0.1:8080".into(),
-            boot_files: BootFiles { bios: Some("undionly.kpxe".into()), uefi_x64: Some("ipxe.efi".into()), ..Default::default() },
+            boot_files: BootFiles { bios: Some("undionly.kpxe".into()), uefi_x64: Some("ipxe.efi".into()), signed_x64: true, ..Default::default() },
+            uefi: Default::default(),
             network: Some(Network { subnet_mask: Ipv4Addr::new(255, 255, 255, 0), router: None, dns: vec![], lease_secs: 600 }),
         };
         let mut pool = Pool::new(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 110));

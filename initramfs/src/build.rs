@@ -82,6 +82,8 @@ pub struct BuildOptions {
     pub selection: Selection,
     /// Where `vmlinuz` and `initrd.img` go.
     pub out_dir: PathBuf,
+    /// Also fetch the Secure Boot chain (shim and GRUB) into `out_dir`.
+    pub signed_chain: bool,
     pub zstd_level: i32,
 }
 
@@ -117,6 +119,11 @@ pub struct BuildReport {
     /// Files added for ntfs-3g: the binary, its libraries and the loader.
     pub ntfs3g_files: Vec<PathBuf>,
     pub busybox: bool,
+    /// The kernel's Authenticode signature size; `None`: unsigned, which
+    /// firmware with Secure Boot on (through shim) refuses.
+    pub kernel_signature_bytes: Option<u32>,
+    /// shim and GRUB, when fetched.
+    pub signed_chain: Option<crate::signed::SignedChain>,
 }
 
 /// The modules an image carries, decided from the kernel's metadata alone.
@@ -309,6 +316,15 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         vmlinuz.display(),
         initrd.display()
     ));
+    let signed_chain = if opts.signed_chain {
+        Some(crate::signed::install(
+            &opts.cache_dir,
+            &opts.out_dir,
+            progress,
+        )?)
+    } else {
+        None
+    };
 
     Ok(BuildReport {
         kernel_version: tree.version.clone(),
@@ -328,6 +344,8 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         firmware_missing: carried.firmware_missing,
         ntfs3g_files,
         busybox: opts.busybox.is_some(),
+        kernel_signature_bytes: crate::signed::authenticode_bytes(&vmlinuz_data),
+        signed_chain,
     })
 }
 
@@ -612,7 +630,7 @@ fn find_firmware(dirs: &[PathBuf], name: &str, xz: bool) -> Option<(PathBuf, Str
 
 /// Writes through a temporary file and a rename, so the boot service never
 /// serves a half-written kernel or initramfs.
-fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(data)

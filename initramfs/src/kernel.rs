@@ -78,7 +78,11 @@ pub fn prepare(
 
 /// Downloads `package` into `cache_dir` unless a file of the right name,
 /// size and SHA-256 is already there.
-fn download(package: &str, cache_dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+pub(crate) fn download(
+    package: &str,
+    cache_dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
     // apt-get prints nothing for a file already in its working directory,
     // so ask from an empty one: the cache check below is ours to make.
     let probe = cache_dir.join(".print-uris");

@@ -6,7 +6,8 @@
 //! when a firmware directory holds it, `ntfs-3g` with its libraries, an
 //! optional static busybox for the rescue shell, and the static
 //! `marrow-client` as `/init`, and writes a deterministic zstd-compressed
-//! newc cpio: the same inputs give the same bytes.
+//! newc cpio: the same inputs give the same bytes. With the signed chain
+//! ([`signed`]) it also puts Debian's signed shim and GRUB beside them.
 //!
 //! This crate does not install anything on the host and does not build the
 //! client: it takes an already-built static binary.
@@ -20,6 +21,7 @@ pub mod cpio;
 mod host;
 mod kernel;
 mod select;
+pub mod signed;
 
 pub use build::{
     build, missing_firmware, plan_modules, BuildOptions, BuildReport, MissingFirmware, ModulePlan,

@@ -61,7 +61,11 @@ pub const DENY_MODULES: &[&str] = &[
 /// Debian 12's 6.1 kernel has no ntfs3, so NTFS goes through ntfs-3g on
 /// fuse; `loop` gives ntfs-3g a device for one partition of the restored
 /// disk (the kernel's partition nodes are stale after a new table).
-pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse", "loop"];
+///
+/// `efivarfs` is carried for the client to read the `SecureBoot` variable;
+/// it loads it itself on UEFI machines only (on BIOS its init fails with
+/// ENODEV).
+pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse", "loop", "efivarfs"];
 
 /// Needed although no device's modalias names them: the NLS tables vfat
 /// mounts need (CONFIG_FAT_DEFAULT_CODEPAGE=437, IOCHARSET="ascii" in

@@ -53,7 +53,7 @@ pub struct ScriptSite {
 /// Characters that could end a line or an iPXE word early. Names and tokens
 /// come from the database; none of ours contain these, but a hostile name
 /// must not inject script commands.
-fn sanitize(s: &str) -> String {
+pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .filter(|c| {
             !c.is_control()

@@ -28,6 +28,7 @@ pub mod causes;
 pub mod dhcp;
 pub mod disk_rule;
 mod error;
+pub mod grub;
 pub mod ipxe;
 pub mod multicast;
 pub mod ndp;

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use marrow_protocol::dhcp::{
     code, decide, Arch, Arrival, BootFiles, ClientKind, Decision, IgnoreReason, MessageType, Mode,
-    Network, Packet, Pool, Request, Site, IPXE_NO_PXEDHCP,
+    Network, Packet, Pool, Request, Site, UefiChain, IPXE_NO_PXEDHCP,
 };
 use marrow_protocol::DhcpError;
 use support::{assert_malformed_refused, testdata, xorshift, Expectation};
@@ -32,7 +32,9 @@ fn site(mode: Mode) -> Site {
             uefi_ia32: None,
             uefi_x64: Some("ipxe.efi".into()),
             uefi_arm64: None,
+            signed_x64: false,
         },
+        uefi: UefiChain::Signed,
         network: Some(Network {
             subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
             router: Some(SERVER),
@@ -232,6 +234,59 @@ fn http_boot_client_gets_a_url_and_httpclient_vendor_class() {
         r.packet.option(code::VENDOR_CLASS),
         Some(&b"HTTPClient"[..])
     );
+}
+
+#[test]
+fn uefi_x64_gets_shim_when_the_signed_chain_is_installed_and_chosen() {
+    let mut s = site(Mode::Full);
+    s.boot_files.signed_x64 = true;
+    let offer = |s: &Site, name: &str| {
+        reply(decide(&request(name), s, Some(&mut pool()), NOW, on_67()))
+            .packet
+            .boot_file
+    };
+    assert_eq!(offer(&s, "edk2_x64_discover"), b"marrow/shimx64.efi");
+    // UEFI HTTP boot keeps iPXE: shim and Debian's GRUB do not get
+    // through it (docs/secure-boot.md).
+    assert_eq!(
+        offer(&s, "http_x64_discover"),
+        b"http://10.0.0.1:8080/tftp/ipxe.efi"
+    );
+    // BIOS and iPXE itself are not concerned.
+    assert!(offer(&s, "ipxe_bios_discover").starts_with(b"http://"));
+    let mut bios = request("edk2_x64_discover");
+    bios.arch = Some(Arch::Bios);
+    let r = reply(decide(&bios, &s, Some(&mut pool()), NOW, on_67()));
+    assert_eq!(r.packet.boot_file, b"undionly.kpxe");
+    // A host set to iPXE gets iPXE.
+    s.uefi = UefiChain::Ipxe;
+    assert_eq!(offer(&s, "edk2_x64_discover"), b"ipxe.efi");
+    // In proxy mode the offer is a PXE one (option 60, vendor options).
+    let mut p = site(Mode::Proxy);
+    p.boot_files.signed_x64 = true;
+    let r = reply(decide(
+        &request("edk2_x64_discover"),
+        &p,
+        None,
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(r.packet.boot_file, b"marrow/shimx64.efi");
+    assert_eq!(r.packet.option(code::VENDOR_CLASS), Some(&b"PXEClient"[..]));
+}
+
+#[test]
+fn uefi_x64_gets_ipxe_while_the_signed_chain_is_not_installed() {
+    let s = site(Mode::Full);
+    assert_eq!(s.uefi, UefiChain::Signed);
+    let r = reply(decide(
+        &request("edk2_x64_discover"),
+        &s,
+        Some(&mut pool()),
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(r.packet.boot_file, b"ipxe.efi");
 }
 
 #[test]

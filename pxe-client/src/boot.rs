@@ -103,6 +103,30 @@ fn mount_fs(
     }
 }
 
+/// For the inventory's Secure Boot state and lockdown mode: securityfs
+/// (built into Debian's kernel) and efivarfs (a module, loaded before this
+/// on UEFI machines). Neither exists on every machine (efivarfs needs
+/// UEFI), so a failure only leaves those fields unknown.
+fn mount_firmware_views() {
+    let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let _ = mount_fs(
+        "securityfs",
+        "/sys/kernel/security",
+        "securityfs",
+        nosuid_nodev | MsFlags::MS_NOEXEC,
+        None,
+    );
+    if Path::new("/sys/firmware/efi").is_dir() {
+        let _ = mount_fs(
+            "efivarfs",
+            "/sys/firmware/efi/efivars",
+            "efivarfs",
+            nosuid_nodev | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+            None,
+        );
+    }
+}
+
 fn mount_early() -> Result<()> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mount_fs(
@@ -188,6 +212,16 @@ fn boot() -> Result<After> {
             events.iter().for_each(print);
         }
     }
+    if Path::new("/sys/firmware/efi").is_dir() {
+        let mut events = Vec::new();
+        loader.load(
+            &ModuleName::new("efivarfs"),
+            "UEFI: for the SecureBoot variable",
+            &mut events,
+        );
+        events.iter().for_each(print);
+    }
+    mount_firmware_views();
 
     if let Err(e) = bring_up_network(&config) {
         // Nothing reaches the server without a network: say on the console

@@ -22,6 +22,58 @@ pub struct Inventory {
     pub nics: Vec<Nic>,
     pub pci: Vec<PciDevice>,
     pub usb: Vec<UsbDevice>,
+    /// How the machine booted; absent in reports of older clients.
+    #[serde(default)]
+    pub firmware: Firmware,
+}
+
+/// The firmware's boot mode and Secure Boot state, and the kernel's
+/// lockdown, which Secure Boot turns on in Debian's kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Firmware {
+    /// Booted through UEFI (`/sys/firmware/efi` exists).
+    pub uefi: bool,
+    /// The `SecureBoot` EFI variable, read through efivarfs; `None` when
+    /// it cannot be read (BIOS, or efivarfs not mounted).
+    pub secure_boot: Option<bool>,
+    /// The kernel's lockdown mode (`none`, `integrity`,
+    /// `confidentiality`) from securityfs.
+    pub lockdown: Option<String>,
+}
+
+/// The `SecureBoot` variable of the EFI global variable GUID (UEFI 2.x
+/// §3.3), as efivarfs names it.
+pub const SECURE_BOOT_VAR: &str =
+    "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+/// efivarfs gives 4 bytes of attributes, then the value: one byte, 1 when
+/// Secure Boot is on.
+pub fn parse_secure_boot(bytes: &[u8]) -> Option<bool> {
+    match bytes {
+        [_, _, _, _, v] => Some(*v == 1),
+        _ => None,
+    }
+}
+
+/// `/sys/kernel/security/lockdown` lists the modes with the active one in
+/// brackets: `none [integrity] confidentiality`.
+pub fn parse_lockdown(text: &str) -> Option<String> {
+    let start = text.find('[')? + 1;
+    let end = start + text[start..].find(']')?;
+    let mode = &text[start..end];
+    (!mode.is_empty()).then(|| mode.to_string())
+}
+
+fn firmware(root: &Path) -> Firmware {
+    Firmware {
+        uefi: root.join("sys/firmware/efi").is_dir(),
+        secure_boot: fs::read(root.join(SECURE_BOOT_VAR))
+            .ok()
+            .and_then(|b| parse_secure_boot(&b)),
+        lockdown: fs::read_to_string(root.join("sys/kernel/security/lockdown"))
+            .ok()
+            .and_then(|t| parse_lockdown(&t)),
+    }
 }
 
 /// `/sys/class/dmi/id`. Serial numbers and the UUID are readable by root
@@ -167,6 +219,7 @@ pub fn collect(root: &Path) -> Result<Inventory> {
         nics: nics(&root.join("sys/class/net")),
         pci: pci(&root.join("sys/bus/pci/devices")),
         usb: usb(&root.join("sys/bus/usb/devices")),
+        firmware: firmware(root),
     })
 }
 
@@ -389,6 +442,17 @@ impl Inventory {
             self.cpu.sockets
         );
         s += &format!("memory   {} MiB\n", self.memory_bytes / (1024 * 1024));
+        let f = &self.firmware;
+        s += &format!(
+            "firmware {}, Secure Boot {}, lockdown {}\n",
+            if f.uefi { "UEFI" } else { "BIOS" },
+            match f.secure_boot {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "unknown",
+            },
+            f.lockdown.as_deref().unwrap_or("unknown")
+        );
         for k in &self.disks {
             s += &format!(
                 "disk     {} {} bytes model {} serial {} wwn {}{}{}{}\n",

@@ -220,6 +220,70 @@ fn inventory_of_a_qemu_shaped_tree_lists_its_devices() {
     let links = inventory::collect_links(&dir.path().join("sys/class/net"));
     assert_eq!(links.len(), 1);
     assert!(links[0].carrier);
+
+    // No /sys/firmware/efi: a BIOS boot, nothing known of Secure Boot.
+    assert_eq!(inv.firmware, inventory::Firmware::default());
+}
+
+#[test]
+fn secure_boot_and_lockdown_come_from_efivarfs_and_securityfs() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_vm(dir.path());
+    let var = dir.path().join(inventory::SECURE_BOOT_VAR);
+    fs::create_dir_all(var.parent().unwrap()).unwrap();
+    // Attributes 0x06 (boot service and runtime access), then the value.
+    fs::write(&var, [6, 0, 0, 0, 1]).unwrap();
+    write(
+        dir.path(),
+        "sys/kernel/security/lockdown",
+        "none [integrity] confidentiality\n",
+    );
+    let fw = inventory::collect(dir.path()).unwrap().firmware;
+    assert!(fw.uefi);
+    assert_eq!(fw.secure_boot, Some(true));
+    assert_eq!(fw.lockdown.as_deref(), Some("integrity"));
+    fs::write(&var, [6, 0, 0, 0, 0]).unwrap();
+    write(
+        dir.path(),
+        "sys/kernel/security/lockdown",
+        "[none] integrity confidentiality\n",
+    );
+    let fw = inventory::collect(dir.path()).unwrap().firmware;
+    assert_eq!(fw.secure_boot, Some(false));
+    assert_eq!(fw.lockdown.as_deref(), Some("none"));
+}
+
+#[test]
+fn named_bad_firmware_values_read_as_unknown() {
+    assert_eq!(inventory::parse_secure_boot(&[]), None, "empty");
+    assert_eq!(
+        inventory::parse_secure_boot(&[6, 0, 0, 0]),
+        None,
+        "no value"
+    );
+    assert_eq!(
+        inventory::parse_secure_boot(&[6, 0, 0, 0, 1, 0]),
+        None,
+        "too long"
+    );
+    assert_eq!(
+        inventory::parse_lockdown("none integrity"),
+        None,
+        "no brackets"
+    );
+    assert_eq!(inventory::parse_lockdown("[]"), None, "empty mode");
+    assert_eq!(inventory::parse_lockdown("[none"), None, "unclosed");
+}
+
+#[test]
+fn an_inventory_without_firmware_from_an_older_client_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    fake_vm(dir.path());
+    let inv = inventory::collect(dir.path()).unwrap();
+    let mut json = serde_json::to_value(&inv).unwrap();
+    json.as_object_mut().unwrap().remove("firmware");
+    let back: Inventory = serde_json::from_value(json).unwrap();
+    assert_eq!(back.firmware, inventory::Firmware::default());
 }
 
 #[test]

@@ -103,6 +103,26 @@ fn tftp_clients_get_byte_exact_files_and_every_traversal_is_refused() {
         "tftp-hpa transfer differs: {}",
         String::from_utf8_lossy(&r.stderr)
     );
+    // A leading '/' names the root, as GRUB's prefix `(tftp,SERVER)/grub`
+    // asks.
+    let o = out("hpa-rooted");
+    let r = lab.ns.output(
+        "tftp",
+        &[
+            "-m",
+            "binary",
+            &ip,
+            "-c",
+            "get",
+            "/payload.bin",
+            o.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        read(&o) == data,
+        "tftp-hpa of /payload.bin differs: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     let o = out("hpa-nested");
     lab.ns.output(
         "tftp",
@@ -175,7 +195,7 @@ fn tftp_clients_get_byte_exact_files_and_every_traversal_is_refused() {
     let attempts = [
         "../secret",
         "sub/../../secret",
-        "/etc/passwd",
+        "/../secret",
         "..\\secret",
         "escape",
         "sub/..//../secret",

@@ -16,6 +16,7 @@ mod multicast_room;
 mod multicast_vm;
 mod remote_cli;
 mod s3_store;
+mod secure_boot;
 mod site_sync;
 mod wake_on_lan;
 mod web_ui;

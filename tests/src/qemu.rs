@@ -14,6 +14,23 @@ pub enum Firmware {
     Bios,
     /// `-machine q35` with OVMF (a fresh copy of the variable store).
     Uefi,
+    /// OVMF's Secure Boot build with Microsoft's keys enrolled and Secure
+    /// Boot on (`OVMF_CODE_4M.secboot.fd`, `OVMF_VARS_4M.ms.fd`), which
+    /// needs SMM and a secure pflash (peers notes).
+    UefiSecureBoot,
+}
+
+/// The Secure Boot firmware pair, when the `ovmf` package ships it.
+pub fn secure_boot_firmware() -> Result<(), String> {
+    for f in [
+        "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+    ] {
+        if !Path::new(f).is_file() {
+            return Err(format!("{f} missing (package ovmf)"));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -93,15 +110,25 @@ impl Vm {
             Firmware::Bios => {
                 cmd.args(["-machine", "pc,graphics=off"]);
             }
-            Firmware::Uefi => {
+            Firmware::Uefi | Firmware::UefiSecureBoot => {
+                let secure = spec.firmware == Firmware::UefiSecureBoot;
+                let (code, vars_file) = if secure {
+                    ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd")
+                } else {
+                    ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd")
+                };
                 let vars = dir.join(format!("OVMF_VARS-{}.fd", spec.tap));
-                std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
-                    .expect("copy OVMF_VARS_4M.fd");
-                cmd.args(["-machine", "q35"]);
-                cmd.args([
-                    "-drive",
-                    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
-                ]);
+                std::fs::copy(format!("/usr/share/OVMF/{vars_file}"), &vars)
+                    .unwrap_or_else(|e| panic!("copy {vars_file}: {e}"));
+                if secure {
+                    cmd.args(["-machine", "q35,smm=on"]);
+                    cmd.args(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+                } else {
+                    cmd.args(["-machine", "q35"]);
+                }
+                cmd.arg("-drive").arg(format!(
+                    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/{code}"
+                ));
                 cmd.arg("-drive").arg(format!(
                     "if=pflash,format=raw,unit=1,file={}",
                     vars.display()

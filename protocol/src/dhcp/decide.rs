@@ -13,7 +13,7 @@ use super::pool::{Lease, Pool};
 use super::wire::{code, MessageType, Packet, OP_REPLY, OP_REQUEST};
 use crate::error::DhcpError;
 use crate::routes;
-use crate::MacAddr;
+use crate::{grub, MacAddr};
 
 /// Option 175 carrying iPXE's sub-option 176 (`no-pxedhcp`) = 1: iPXE then
 /// skips its 2 s wait for ProxyDHCP offers (measured on QEMU's iPXE ROM).
@@ -163,6 +163,41 @@ pub struct BootFiles {
     pub uefi_ia32: Option<String>,
     pub uefi_x64: Option<String>,
     pub uefi_arm64: Option<String>,
+    /// Debian's signed shim and network GRUB are in the data directory's
+    /// boot folder (served as `marrow/shimx64.efi` over TFTP).
+    pub signed_x64: bool,
+}
+
+/// What a UEFI x64 client is sent first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UefiChain {
+    /// `boot.uefi_x64` (iPXE): menus, HTTP transfers, but refused by
+    /// firmware with Secure Boot on (Debian's iPXE is unsigned).
+    Ipxe,
+    /// shim (signed by Microsoft's UEFI CA) → GRUB → kernel (signed by
+    /// Debian), which boots with Secure Boot on or off.
+    #[default]
+    Signed,
+}
+
+impl UefiChain {
+    /// `ipxe` or `signed`, as the configuration and the CLI spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            UefiChain::Ipxe => "ipxe",
+            UefiChain::Signed => "signed",
+        }
+    }
+
+    /// The chain a name means; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "ipxe" => Some(UefiChain::Ipxe),
+            "signed" => Some(UefiChain::Signed),
+            _ => None,
+        }
+    }
 }
 
 impl BootFiles {
@@ -195,6 +230,10 @@ pub struct Site {
     /// Base URL of Marrow's HTTP service, e.g. `http://10.0.0.1:8080`.
     pub http_base: String,
     pub boot_files: BootFiles,
+    /// The chain for the requesting host: the configuration's, or the
+    /// host's own (`host set --uefi-boot`), filled in by the driver. Taken
+    /// only when `boot_files.signed_x64`; else UEFI x64 gets iPXE.
+    pub uefi: UefiChain,
     /// Used in `full` mode only.
     pub network: Option<Network>,
 }
@@ -288,11 +327,30 @@ fn boot_for(req: &Request, site: &Site) -> Result<Boot, IgnoreReason> {
     // without it (nor an Arch: field in option 60) is treated as BIOS, the
     // only PXE generation that predates the option.
     let arch = req.arch.unwrap_or(Arch::Bios);
+    let http = req.kind == ClientKind::HttpBoot || arch.is_http_boot();
+    // UEFI HTTP boot clients keep iPXE: under OVMF's HTTP boot, shim
+    // fails to fetch `grubx64.efi` from its own URL (error 0x68 after its
+    // probes for the optional revocation files), and Debian's signed GRUB
+    // has no HTTP module to read its configuration with anyway
+    // (docs/secure-boot.md).
+    if arch == Arch::UefiX64
+        && !http
+        && site.uefi == UefiChain::Signed
+        && site.boot_files.signed_x64
+    {
+        // shim loads `grubx64.efi` from the folder it came from.
+        let proxy = site.mode == Mode::Proxy;
+        return Ok(Boot {
+            file: format!("{}/{}", grub::BOOT_PREFIX, grub::SHIM),
+            vendor_class: proxy.then_some("PXEClient"),
+            vendor_options: proxy,
+        });
+    }
     let file = site
         .boot_files
         .for_arch(arch)
         .ok_or(IgnoreReason::NoBootFile { mac: req.mac, arch })?;
-    if req.kind == ClientKind::HttpBoot || arch.is_http_boot() {
+    if http {
         // UEFI 2.x §24.7: the offer must echo vendor class "HTTPClient" and
         // carry a URL as the boot file.
         return Ok(Boot {

@@ -11,7 +11,7 @@ mod wire;
 pub use arch::{arch_from_vendor_class, Arch};
 pub use decide::{
     decide, Arrival, BootFiles, ClientKind, Decision, IgnoreReason, Mode, Network, Reply, Request,
-    Site, IPXE_NO_PXEDHCP,
+    Site, UefiChain, IPXE_NO_PXEDHCP,
 };
 pub use pool::{Lease, Pool, OFFER_HOLD_SECS};
 pub use wire::{

@@ -14,8 +14,6 @@ pub enum PathRefusal {
     Nul,
     #[error("file name contains a backslash")]
     Backslash,
-    #[error("file name is absolute")]
-    Absolute,
     #[error("file name contains a '..' component")]
     ParentComponent,
     #[error("file name contains a control character")]
@@ -24,6 +22,11 @@ pub enum PathRefusal {
 
 /// Turns a requested TFTP file name into a path relative to the root, or
 /// refuses it. `.` and empty components (`a//b`) are dropped.
+///
+/// A leading `/` names the root, as tftpd-hpa's `--secure` mode takes it:
+/// Debian's network GRUB asks for `/grub/grub.cfg` and its module lists
+/// under its prefix `(tftp,SERVER)/grub`, and the client's view of the
+/// server has no other root.
 ///
 /// Backslashes are refused rather than translated: Windows-era clients send
 /// `boot\pxeboot.n12`, and translating would make `..\` a second traversal
@@ -40,9 +43,6 @@ pub fn check_path(name: &str) -> Result<PathBuf, PathRefusal> {
     }
     if name.chars().any(|c| c.is_control()) {
         return Err(PathRefusal::ControlCharacter);
-    }
-    if name.starts_with('/') {
-        return Err(PathRefusal::Absolute);
     }
     let mut out = PathBuf::new();
     for part in name.split('/') {
@@ -72,6 +72,12 @@ mod tests {
             check_path("./efi//ipxe.efi").unwrap(),
             PathBuf::from("efi/ipxe.efi")
         );
+        // GRUB's prefix is `(tftp,SERVER)/grub`: the root, not the host's.
+        assert_eq!(
+            check_path("/grub/grub.cfg").unwrap(),
+            PathBuf::from("grub/grub.cfg")
+        );
+        assert_eq!(check_path("//"), Err(PathRefusal::Empty));
     }
 
     #[test]
@@ -81,7 +87,10 @@ mod tests {
             Err(PathRefusal::ParentComponent)
         );
         assert_eq!(check_path("a/../../x"), Err(PathRefusal::ParentComponent));
-        assert_eq!(check_path("/etc/passwd"), Err(PathRefusal::Absolute));
+        assert_eq!(
+            check_path("/../etc/passwd"),
+            Err(PathRefusal::ParentComponent)
+        );
         assert_eq!(check_path("..\\etc\\passwd"), Err(PathRefusal::Backslash));
         assert_eq!(check_path("a\0b"), Err(PathRefusal::Nul));
         assert_eq!(check_path(""), Err(PathRefusal::Empty));

@@ -32,7 +32,8 @@ pub fn list_groups(db: &Db) -> Result<Vec<GroupView>> {
     Ok(groups.into_values().collect())
 }
 
-/// Registers or names a host, and sets its group when given.
+/// Registers or names a host, and sets its group and UEFI boot chain
+/// when given.
 pub fn add_host(db: &mut Db, ctx: &Ctx, req: &AddHost) -> Result<HostView> {
     let args = json!(req);
     audited(db, ctx, "host.add", Some(&req.mac), args, |db| {
@@ -40,9 +41,15 @@ pub fn add_host(db: &mut Db, ctx: &Ctx, req: &AddHost) -> Result<HostView> {
             .mac
             .parse()
             .map_err(|e: marrow_protocol::MacParseError| Error::Usage(e.to_string()))?;
-        tasks::add_host(db, &ctx.actor, mac, &req.name, req.rename, ctx.now)?;
+        match req.name.as_deref() {
+            Some(name) => tasks::add_host(db, &ctx.actor, mac, name, req.rename, ctx.now)?,
+            None => db.hosts().ensure(mac, ctx.now)?,
+        }
         if let Some(g) = req.group.as_deref() {
             tasks::set_group(db, &ctx.actor, mac, g)?;
+        }
+        if let Some(chain) = req.uefi_boot.as_deref() {
+            tasks::set_uefi_boot(db, &ctx.actor, mac, chain, ctx.now)?;
         }
         let host = db
             .hosts()

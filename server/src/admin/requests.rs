@@ -7,13 +7,19 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddHost {
     pub mac: String,
-    pub name: String,
+    /// Its name; `None` (`host set`) leaves the name as it is.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Give a host that has a name this one instead.
     #[serde(default)]
     pub rename: bool,
     /// The group (room); `""` takes it out of its group.
     #[serde(default)]
     pub group: Option<String>,
+    /// Its UEFI x64 boot chain: `signed`, `ipxe`, or `default` (the
+    /// configuration's `boot.uefi`).
+    #[serde(default)]
+    pub uefi_boot: Option<String>,
 }
 
 /// `marrow task capture|restore`.

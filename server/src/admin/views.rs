@@ -21,6 +21,10 @@ pub struct HostView {
     pub ip: Option<String>,
     /// The room it stands in.
     pub group: Option<String>,
+    /// Its own UEFI x64 boot chain (`signed` or `ipxe`); absent: the
+    /// configuration's `boot.uefi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uefi_boot: Option<String>,
 }
 
 impl From<&Host> for HostView {
@@ -33,6 +37,7 @@ impl From<&Host> for HostView {
             last_boot: h.last_boot,
             ip: h.ip.clone(),
             group: h.group.clone(),
+            uefi_boot: h.uefi_boot.map(|c| c.name().to_string()),
         }
     }
 }

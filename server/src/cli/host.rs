@@ -15,19 +15,10 @@ pub enum HostCommand {
         json: bool,
     },
     /// Pre-register a host, or name one that booted unnamed.
-    Add {
-        /// The host's MAC address (aa:bb:cc:dd:ee:ff).
-        mac: String,
-        #[arg(long)]
-        name: String,
-        /// Give a named host this name instead.
-        #[arg(long)]
-        rename: bool,
-        /// The group (room) it stands in, which a session can restore at
-        /// once; `--group ""` takes it out of its group.
-        #[arg(long, value_name = "ROOM")]
-        group: Option<String>,
-    },
+    Add(HostArgs),
+    /// Change a host's name, group or UEFI boot chain (registering the
+    /// MAC if new); a named host is renamed without --rename.
+    Set(HostArgs),
     /// Send Wake-on-LAN magic packets to hosts, or to a whole group.
     Wake {
         /// MACs or registered names.
@@ -42,6 +33,27 @@ pub enum HostCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `host add` and `host set` take.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// The host's MAC address (aa:bb:cc:dd:ee:ff).
+    mac: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// Give a named host this name instead (implied by `set`).
+    #[arg(long)]
+    rename: bool,
+    /// The group (room) it stands in, which a session can restore at
+    /// once; `--group ""` takes it out of its group.
+    #[arg(long, value_name = "ROOM")]
+    group: Option<String>,
+    /// What it boots first on UEFI x64: signed (shim, GRUB, Debian's
+    /// kernel, accepted by Secure Boot), ipxe, or default (the server's
+    /// boot.uefi).
+    #[arg(long, value_name = "signed|ipxe|default")]
+    uefi_boot: Option<String>,
 }
 
 /// `woke MAC (NAME), … on IF (BROADCAST)`.
@@ -108,28 +120,41 @@ pub fn run(global: &Global, cmd: HostCommand) -> Result<()> {
             }
             Ok(())
         }
-        HostCommand::Add {
-            mac,
-            name,
-            rename,
-            group,
-        } => {
-            let host = backend.add_host(&AddHost {
-                mac,
-                name,
-                rename,
-                group: group.clone(),
-            })?;
-            let (mac, name) = (&host.mac, host.name.as_deref().unwrap_or("-"));
-            match group.as_deref() {
-                Some("") => println!("host {mac} is {name}, in no group"),
-                Some(g) => println!("host {mac} is {name}, in group {g}"),
-                None => println!("host {mac} is {name}"),
-            }
-            Ok(())
-        }
+        HostCommand::Add(a) => add_or_set(backend.as_mut(), a, false),
+        HostCommand::Set(a) => add_or_set(backend.as_mut(), a, true),
         cmd @ HostCommand::Wake { .. } => wake(backend.as_mut(), cmd),
     }
+}
+
+fn add_or_set(backend: &mut dyn Backend, a: HostArgs, set: bool) -> Result<()> {
+    if a.name.is_none() && a.group.is_none() && a.uefi_boot.is_none() {
+        return Err(Error::Usage(format!(
+            "host {}: give --name, --group or --uefi-boot",
+            a.mac
+        )));
+    }
+    let host = backend.add_host(&AddHost {
+        mac: a.mac,
+        name: a.name,
+        rename: a.rename || set,
+        group: a.group.clone(),
+        uefi_boot: a.uefi_boot.clone(),
+    })?;
+    let (mac, name) = (&host.mac, host.name.as_deref().unwrap_or("(no name)"));
+    let mut said = format!("host {mac} is {name}");
+    match a.group.as_deref() {
+        Some("") => said.push_str(", in no group"),
+        Some(g) => said.push_str(&format!(", in group {g}")),
+        None => {}
+    }
+    if a.uefi_boot.is_some() {
+        match host.uefi_boot.as_deref() {
+            Some(c) => said.push_str(&format!(", UEFI boot {c}")),
+            None => said.push_str(", UEFI boot as the server's boot.uefi"),
+        }
+    }
+    println!("{said}");
+    Ok(())
 }
 
 fn wake(backend: &mut dyn Backend, cmd: HostCommand) -> Result<()> {

@@ -21,7 +21,8 @@ const CLIENT_TARGET: &str = "x86_64-unknown-linux-gnu";
 #[derive(Debug, clap::Subcommand)]
 pub enum InitramfsCommand {
     /// Build DATA_DIR/boot/vmlinuz and DATA_DIR/boot/initrd.img from Debian's
-    /// kernel package.
+    /// kernel package, and put Debian's signed shim and GRUB beside them
+    /// (shimx64.efi, grubx64.efi) for UEFI machines with Secure Boot on.
     Build(BuildArgs),
     /// List what DATA_DIR/boot/initrd.img holds.
     Inspect {
@@ -77,6 +78,10 @@ pub struct BuildArgs {
         default_value = "/usr/bin/ntfs-3g"
     )]
     ntfs3g: PathBuf,
+    /// Do not fetch shim-signed and grub-efi-amd64-signed (UEFI hosts
+    /// then boot iPXE, which Secure Boot refuses).
+    #[arg(long)]
+    no_signed_chain: bool,
     /// zstd level for the initramfs.
     #[arg(long, default_value_t = 19)]
     zstd_level: i32,
@@ -115,6 +120,7 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
         firmware_dirs,
         selection,
         out_dir: global.dirs().boot(),
+        signed_chain: !args.no_signed_chain,
         zstd_level: args.zstd_level,
     };
     let spinner = Spinner::new();
@@ -169,6 +175,25 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
             "not included"
         }
     );
+    match report.kernel_signature_bytes {
+        Some(n) => println!("signature   kernel signed (Authenticode, {n} bytes)"),
+        None => {
+            println!("signature   kernel NOT signed: machines with Secure Boot on will refuse it")
+        }
+    }
+    if let Some(chain) = &report.signed_chain {
+        for f in [&chain.shim, &chain.grub] {
+            println!(
+                "signed      {} (from {}, signature {} bytes)",
+                f.path.display(),
+                f.package
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                f.signature_bytes
+            );
+        }
+    }
     Ok(())
 }
 

@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// or a menu of both.
     #[arg(long, value_name = "local|marrow|menu")]
     pub boot_default: Option<String>,
+    /// What UEFI x64 clients boot first: signed (shim, GRUB and Debian's
+    /// kernel, which Secure Boot accepts; the default) or ipxe.
+    #[arg(long, value_name = "signed|ipxe")]
+    pub uefi_boot: Option<String>,
     /// Extra kernel arguments for the Marrow environment.
     #[arg(long, value_name = "ARGS")]
     pub kernel_args: Option<String>,
@@ -46,6 +50,7 @@ pub fn run(global: &Global, args: ServeArgs) -> Result<()> {
         tftp_port: args.tftp_port,
         advertise_ip: args.advertise_ip,
         boot_default: args.boot_default,
+        uefi_boot: args.uefi_boot,
         kernel_args: args.kernel_args,
     };
     let config = Config::load(&global.data_dir, global.config.as_deref(), flags)?;

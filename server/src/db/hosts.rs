@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use marrow_protocol::dhcp::UefiChain;
 use marrow_protocol::MacAddr;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -23,6 +24,9 @@ pub struct Host {
     /// The room it stands in (`marrow host add --group`), which a session
     /// can restore as a whole.
     pub group: Option<String>,
+    /// Its own UEFI x64 boot chain (`host set --uefi-boot`); `None`
+    /// follows the configuration's `boot.uefi`.
+    pub uefi_boot: Option<UefiChain>,
 }
 
 /// What a boot tells us about a host.
@@ -33,7 +37,8 @@ pub struct BootSeen {
     pub ip: Option<Ipv4Addr>,
 }
 
-const COLUMNS: &str = "SELECT mac, name, arch, client_uuid, last_boot, ip, group_name FROM hosts";
+const COLUMNS: &str =
+    "SELECT mac, name, arch, client_uuid, last_boot, ip, group_name, uefi_boot FROM hosts";
 
 pub struct Hosts<'a>(pub(super) Conn<'a>);
 
@@ -109,6 +114,19 @@ impl Hosts<'_> {
             .execute(
                 "UPDATE hosts SET group_name = ?2 WHERE mac = ?1",
                 params![mac.to_string(), group],
+            )
+            .map_err(self.0.err())?;
+        Ok(())
+    }
+
+    /// Gives a registered host its own UEFI boot chain, or (`None`) the
+    /// configuration's.
+    pub fn set_uefi_boot(&self, mac: MacAddr, chain: Option<UefiChain>) -> Result<()> {
+        self.0
+            .conn
+            .execute(
+                "UPDATE hosts SET uefi_boot = ?2 WHERE mac = ?1",
+                params![mac.to_string(), chain.map(UefiChain::name)],
             )
             .map_err(self.0.err())?;
         Ok(())
@@ -230,6 +248,12 @@ fn row_to_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<Host> {
         last_boot: r.get(4)?,
         ip: r.get(5)?,
         group: r.get(6)?,
+        uefi_boot: match r.get::<_, Option<String>>(7)? {
+            None => None,
+            Some(v) => {
+                Some(UefiChain::parse(&v).ok_or_else(|| bad_column(7, "UEFI boot chain", &v))?)
+            }
+        },
     })
 }
 

@@ -198,4 +198,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         report TEXT
     );
     CREATE INDEX sync_runs_by_site ON sync_runs(site, started);",
+    // 9: a host's own UEFI boot chain (`ipxe` or `signed`); NULL follows
+    // the configuration's boot.uefi.
+    "ALTER TABLE hosts ADD COLUMN uefi_boot TEXT;",
 ];

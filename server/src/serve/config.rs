@@ -152,6 +152,9 @@ pub struct BootFile {
     pub uefi_x64: Option<String>,
     pub uefi_ia32: Option<String>,
     pub uefi_arm64: Option<String>,
+    /// What UEFI x64 clients boot first: `signed` (shim, GRUB, Debian's
+    /// kernel; the default) or `ipxe`.
+    pub uefi: Option<String>,
     /// What a host with no active task boots: `local`, `marrow` or `menu`.
     pub default: Option<String>,
     /// The menu's item when nobody chooses: `local` or `marrow`.
@@ -172,6 +175,7 @@ pub struct Flags {
     pub tftp_port: Option<u16>,
     pub advertise_ip: Option<String>,
     pub boot_default: Option<String>,
+    pub uefi_boot: Option<String>,
     pub kernel_args: Option<String>,
 }
 
@@ -223,6 +227,8 @@ pub struct Config {
     pub boot_uefi_ia32: String,
     pub boot_uefi_arm64: String,
     pub boot_default: BootDefault,
+    /// The chain UEFI x64 hosts without their own choice boot.
+    pub uefi_chain: marrow_protocol::dhcp::UefiChain,
     pub menu_default: marrow_protocol::ipxe::MenuDefault,
     pub menu_timeout_secs: u32,
     pub kernel_args: String,
@@ -344,6 +350,15 @@ impl Config {
             boot_uefi_ia32: name_ok("boot.uefi_ia32", file.boot.uefi_ia32, "ipxe-i386.efi")?,
             boot_uefi_arm64: name_ok("boot.uefi_arm64", file.boot.uefi_arm64, "ipxe-arm64.efi")?,
             boot_default: boot.default,
+            uefi_chain: {
+                let (key, value) = match (flags.uefi_boot, &file.boot.uefi) {
+                    (Some(v), _) => ("--uefi-boot", v),
+                    (None, Some(v)) => ("boot.uefi", v.clone()),
+                    (None, None) => ("boot.uefi", "signed".to_string()),
+                };
+                marrow_protocol::dhcp::UefiChain::parse(&value)
+                    .ok_or_else(|| bad(key, &value, "expected ipxe or signed"))?
+            },
             menu_default: boot.menu_default,
             menu_timeout_secs: boot.menu_timeout_secs,
             kernel_args: flags
@@ -593,6 +608,24 @@ uefi_x64 = "snponly.efi"
         assert_eq!(c.http_port, 9000);
         assert_eq!(c.boot_uefi_x64, "snponly.efi");
         assert_eq!(c.reservations.len(), 1);
+        assert_eq!(c.uefi_chain, marrow_protocol::dhcp::UefiChain::Signed);
+    }
+
+    #[test]
+    fn the_uefi_chain_comes_from_the_flag_then_the_file() {
+        let c = load("[boot]\nuefi = \"ipxe\"\n").unwrap();
+        assert_eq!(c.uefi_chain, marrow_protocol::dhcp::UefiChain::Ipxe);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marrow.toml");
+        std::fs::write(&path, "[boot]\nuefi = \"ipxe\"\n").unwrap();
+        let flags = Flags {
+            uefi_boot: Some("signed".into()),
+            ..Flags::default()
+        };
+        let c = Config::load(dir.path(), Some(&path), flags).unwrap();
+        assert_eq!(c.uefi_chain, marrow_protocol::dhcp::UefiChain::Signed);
+        let e = load("[boot]\nuefi = \"shim\"\n").unwrap_err().to_string();
+        assert!(e.contains("boot.uefi") && e.contains("shim"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 use marrow_protocol::dhcp::{
-    decide, Arrival, ClientKind, Decision, IgnoreReason, MessageType, Request,
+    decide, Arch, Arrival, ClientKind, Decision, IgnoreReason, MessageType, Request, Site,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -77,11 +77,12 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             debug!(mac = %req.mac, "option 93 says arch {opt93}, option 60 says {opt60}; using option 93");
         }
         let now = shared.now();
+        let host_site = with_host_chain(&shared, &site, &req).await;
         let decision = {
             let mut pool = shared.boot.pool.lock().unwrap_or_else(|e| e.into_inner());
             decide(
                 &req,
-                &site,
+                host_site.as_ref().unwrap_or(&site),
                 pool.as_mut(),
                 now as u64,
                 Arrival { port, source },
@@ -163,6 +164,31 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             }
         }
     }
+}
+
+/// The site as this request's host sees it, when the host has its own
+/// UEFI boot chain (`host set --uefi-boot`) that differs from the
+/// configuration's. Only UEFI x64 firmware (not iPXE, which is past that
+/// choice) is looked up; a database error keeps the configuration's.
+async fn with_host_chain(shared: &Shared, site: &Site, req: &Request) -> Option<Site> {
+    if req.is_ipxe
+        || req.kind == ClientKind::Plain
+        || !matches!(req.arch, Some(Arch::UefiX64 | Arch::HttpX64))
+    {
+        return None;
+    }
+    let mac = req.mac;
+    let chain = match shared.db.call(move |db| db.hosts().get(mac)).await {
+        Ok(host) => host.and_then(|h| h.uefi_boot)?,
+        Err(e) => {
+            warn!("host {mac}: UEFI boot chain not looked up, using boot.uefi: {e}");
+            return None;
+        }
+    };
+    (chain != site.uefi).then(|| Site {
+        uefi: chain,
+        ..site.clone()
+    })
 }
 
 /// Notes the address a client took, for the boot script's token check

@@ -13,21 +13,18 @@ use axum::routing::get;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use marrow_protocol::ipxe::{render, Action, ScriptHost, ScriptSite};
+use marrow_protocol::ipxe::{render, ScriptSite};
 use marrow_protocol::routes;
 use marrow_protocol::tftp::check_path;
 use marrow_protocol::MacAddr;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::config::BootDefault;
 use super::files::{serve_file, text};
 use super::state::Shared;
-use crate::db::BootSeen;
 use crate::error::{Error, Result};
-use crate::tasks::{self, BootDecision, OsRng};
 
 pub async fn bind(ip: Ipv4Addr, port: u16) -> Result<TcpListener> {
     TcpListener::bind((ip, port))
@@ -161,64 +158,13 @@ async fn boot_script(
         SocketAddr::V4(a) => Some(*a.ip()),
         SocketAddr::V6(a) => a.ip().to_ipv4_mapped(),
     };
-    let default = match shared.config.boot_default {
-        BootDefault::LocalDisk => Action::LocalDisk,
-        BootDefault::Marrow => Action::Marrow { task: None },
-        BootDefault::Menu => Action::Menu {
-            default: shared.config.menu_default,
-            timeout_secs: shared.config.menu_timeout_secs,
-        },
-    };
-    let seen = BootSeen {
-        arch: None,
-        client_uuid: None,
-        ip,
-    };
-    let now = shared.now();
-    // A token goes only to the machine that is booting: the request must
-    // come from the address this MAC took in DHCP, once per exchange. A
-    // HEAD never takes one (axum answers HEAD with the GET handler).
-    let issue = if method == Method::HEAD {
-        false
-    } else {
-        match shared.boot.witnesses.take(mac, ip, now) {
-            Ok(()) => true,
-            Err(why) => {
-                debug!(%mac, %peer, "boot script without a token: {why}");
-                false
-            }
-        }
-    };
-    let decided = shared
-        .db
-        .call(move |db| tasks::boot(db, mac, &seen, issue, now, &mut OsRng))
-        .await;
-    let decision = match decided {
-        Ok(d) => d,
-        Err(e) => {
-            warn!("host {mac}: boot not recorded and active task not looked up, booting the default: {e}");
-            BootDecision {
-                host: None,
-                task: None,
-            }
-        }
-    };
+    // A HEAD never takes a token (axum answers HEAD with the GET handler).
+    let (host, action) =
+        super::boot_plan::plan(&shared, mac, ip, method != Method::HEAD, "boot script").await;
     let site = ScriptSite {
         server_url: base_url,
         kernel_args: shared.config.kernel_args.clone(),
     };
-    let host = ScriptHost {
-        mac,
-        name: decision.host.as_ref().and_then(|h| h.name.clone()),
-    };
-    let action = boot_action(decision, default);
-    shared.metrics.http_boot();
-    // The action's Debug form would print the token; log the task id only.
-    let shown = match &action {
-        Action::Marrow { task: Some(t) } => format!("marrow task {}", t.id),
-        other => format!("{other:?}"),
-    };
-    info!(%mac, %peer, action = %shown, "boot script");
     let body = render(&site, &host, &action);
     (
         StatusCode::OK,
@@ -226,15 +172,6 @@ async fn boot_script(
         body,
     )
         .into_response()
-}
-
-/// A host with an active task boots the Marrow environment with it (see
-/// [`tasks::boot`]); any other host gets `default`.
-fn boot_action(decision: BootDecision, default: Action) -> Action {
-    match decision.task {
-        Some(task) => Action::Marrow { task: Some(task) },
-        None => default,
-    }
 }
 
 async fn boot_file(
@@ -265,8 +202,10 @@ async fn tftp_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::BootSeen;
     use crate::db::Db;
-    use crate::tasks::{Actor, Images, NewTask};
+    use crate::tasks::{self, Actor, Images, NewTask, OsRng};
+    use marrow_protocol::ipxe::{Action, ScriptHost};
 
     /// Capture tasks need no image.
     const NO_IMAGES: Images<'static> = Images {
@@ -283,7 +222,11 @@ mod tests {
         };
         let host = ScriptHost { mac, name: None };
         let decision = tasks::boot(db, mac, &BootSeen::default(), true, 5, &mut OsRng).unwrap();
-        render(&site, &host, &boot_action(decision, Action::LocalDisk))
+        render(
+            &site,
+            &host,
+            &crate::serve::boot_plan::action_for(decision, Action::LocalDisk),
+        )
     }
 
     fn token_in(script: &str) -> String {

@@ -10,6 +10,7 @@ mod api;
 mod api_error;
 mod auth;
 mod body;
+mod boot_plan;
 pub mod config;
 mod db_handle;
 mod dhcp;
@@ -33,7 +34,8 @@ mod witness;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use tracing::info;
+use marrow_protocol::dhcp::UefiChain;
+use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use config::{Config, DhcpMode};
@@ -154,6 +156,17 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
         show(&b.uefi_arm64),
         shared.dirs.boot().display()
     );
+    match (shared.config.uefi_chain, b.signed_x64) {
+        (UefiChain::Signed, true) => info!(
+            "UEFI x64: the signed chain (shim, GRUB, Debian's kernel) from {}; hosts set to ipxe get iPXE",
+            shared.dirs.boot().display()
+        ),
+        (UefiChain::Signed, false) => warn!(
+            "UEFI x64: boot.uefi is signed but shimx64.efi and grubx64.efi are not in {}; UEFI hosts get iPXE, which Secure Boot refuses, until `marrow initramfs build` fetches them",
+            shared.dirs.boot().display()
+        ),
+        (UefiChain::Ipxe, _) => info!("UEFI x64: iPXE (boot.uefi = ipxe); hosts set to signed get the signed chain when installed"),
+    }
 
     if let Some(iface) = interfaces.first() {
         admin::announce(&shared, &shared.http_base(iface)).await?;

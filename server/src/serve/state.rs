@@ -81,7 +81,7 @@ impl Shared {
     /// and restores `full`-mode leases into the pool.
     pub fn new(config: Config, interfaces: &[Interface]) -> Result<Shared> {
         let dirs = DataDir::new(&config.data_dir);
-        let files = install_boot_files(&config)?;
+        let files = install_boot_files(&config, &dirs)?;
         let db = Db::open(&dirs.db())?;
         let identity = Arc::new(crate::sites::identity::Identity::load_or_create(&dirs)?);
         let network = network_for(&config, interfaces)?;
@@ -126,11 +126,16 @@ impl Shared {
     }
 
     pub fn http_base(&self, iface: &Interface) -> String {
+        self.http_base_for(iface.ip)
+    }
+
+    /// The HTTP base URL clients reach through the interface at `ip`.
+    pub fn http_base_for(&self, ip: std::net::Ipv4Addr) -> String {
         match &self.config.http_url {
             Some(url) => url.clone(),
             None => format!(
                 "http://{}:{}",
-                self.config.advertise_ip.unwrap_or(iface.ip),
+                self.config.advertise_ip.unwrap_or(ip),
                 self.config.http_port
             ),
         }
@@ -145,6 +150,7 @@ impl Shared {
             server_ip: self.config.advertise_ip.unwrap_or(iface.ip),
             http_base: self.http_base(iface),
             boot_files: self.boot.files.clone(),
+            uefi: self.config.uefi_chain,
             network: self.boot.network.clone(),
         }
     }
@@ -163,8 +169,10 @@ impl Shared {
 }
 
 /// Copies each configured iPXE binary into the TFTP root when it is not
-/// there yet, and returns the names that are present afterwards.
-fn install_boot_files(config: &Config) -> Result<BootFiles> {
+/// there yet, and returns the names that are present afterwards; the
+/// signed chain counts when shim and GRUB are in the boot folder
+/// (`marrow initramfs build` puts them there).
+fn install_boot_files(config: &Config, dirs: &DataDir) -> Result<BootFiles> {
     let root = &config.tftp_root;
     std::fs::create_dir_all(root).map_err(Error::io(root))?;
     let present = |name: &str| -> Result<Option<String>> {
@@ -182,6 +190,9 @@ fn install_boot_files(config: &Config) -> Result<BootFiles> {
         uefi_x64: present(&config.boot_uefi_x64)?,
         uefi_ia32: present(&config.boot_uefi_ia32)?,
         uefi_arm64: present(&config.boot_uefi_arm64)?,
+        signed_x64: [marrow_protocol::grub::SHIM, marrow_protocol::grub::GRUB]
+            .iter()
+            .all(|f| dirs.boot().join(f).is_file()),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The rules of hosts: how a command names one, and what a name may be.
 
+use marrow_protocol::dhcp::UefiChain;
 use marrow_protocol::MacAddr;
 
 use super::Actor;
@@ -85,6 +86,32 @@ pub fn add_host(
     tx.commit()
 }
 
+/// Gives a host its own UEFI x64 boot chain (`ipxe` or `signed`), or
+/// `default` to follow the configuration's `boot.uefi`. A MAC not yet
+/// registered is registered.
+pub fn set_uefi_boot(
+    db: &mut Db,
+    actor: &Actor,
+    mac: MacAddr,
+    chain: &str,
+    now: i64,
+) -> Result<()> {
+    check_unicast(mac)?;
+    let chain = match chain {
+        "default" => None,
+        other => Some(UefiChain::parse(other).ok_or_else(|| {
+            Error::Usage(format!(
+                "UEFI boot {other:?}: expected signed, ipxe or default"
+            ))
+        })?),
+    };
+    let tx = db.transaction()?;
+    tx.hosts().ensure(mac, now)?;
+    tx.hosts().set_uefi_boot(mac, chain)?;
+    tracing::debug!(%actor, %mac, chain = ?chain, "host UEFI boot chain set");
+    tx.commit()
+}
+
 /// Puts a host in a group (a room), or in none when `group` is empty.
 /// A group name follows the rules of a host name.
 pub fn set_group(db: &mut Db, actor: &Actor, mac: MacAddr, group: &str) -> Result<()> {
@@ -108,6 +135,33 @@ mod tests {
 
     fn db(dir: &tempfile::TempDir) -> Db {
         Db::open(&dir.path().join("marrow.db")).unwrap()
+    }
+
+    #[test]
+    fn a_host_gets_its_own_uefi_chain_and_default_gives_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = db(&dir);
+        let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+        // A MAC not registered yet is registered.
+        set_uefi_boot(&mut db, &Actor::Cli, mac, "ipxe", 1).unwrap();
+        let host = db.hosts().get(mac).unwrap().unwrap();
+        assert_eq!(host.uefi_boot, Some(UefiChain::Ipxe));
+        set_uefi_boot(&mut db, &Actor::Cli, mac, "signed", 2).unwrap();
+        assert_eq!(
+            db.hosts().get(mac).unwrap().unwrap().uefi_boot,
+            Some(UefiChain::Signed)
+        );
+        set_uefi_boot(&mut db, &Actor::Cli, mac, "default", 3).unwrap();
+        assert_eq!(db.hosts().get(mac).unwrap().unwrap().uefi_boot, None);
+        let err = set_uefi_boot(&mut db, &Actor::Cli, mac, "shim", 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("shim") && err.contains("signed, ipxe or default"),
+            "{err}"
+        );
+        let bcast: MacAddr = "ff:ff:ff:ff:ff:ff".parse().unwrap();
+        assert!(set_uefi_boot(&mut db, &Actor::Cli, bcast, "ipxe", 5).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use marrow_protocol::ipxe::TaskBoot;
 use marrow_protocol::{ImageId, MacAddr, TaskId};
 
 pub use actor::Actor;
-pub use hosts::{add_host, resolve_host, set_group};
+pub use hosts::{add_host, resolve_host, set_group, set_uefi_boot};
 pub use post_deploy::post_deploy;
 #[cfg(test)]
 pub(crate) use token::testing::SeqRng;

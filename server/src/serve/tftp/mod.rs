@@ -20,11 +20,17 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
+use std::path::Path;
+
+use marrow_protocol::grub;
+use marrow_protocol::ipxe::ScriptSite;
 use marrow_protocol::tftp::{check_path, ErrorCode, Packet, Request};
+use marrow_protocol::MacAddr;
 use marrow_protocol::TftpError;
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
+use super::boot_plan;
 use super::files::{confine, Confinement};
 use super::state::Shared;
 use crate::error::{Error, Result};
@@ -97,14 +103,43 @@ fn shown(name: &str) -> String {
     }
 }
 
-/// Opens a regular file of the TFTP root for `name`. Anything else (a
-/// FIFO, a device, a folder) is refused before it is opened, and the open
-/// does not block, so no name can stall the request loop.
-fn open(shared: &Shared, name: &str) -> std::result::Result<FileSource, Refusal> {
+/// Where a requested name is served from.
+enum Named {
+    /// A file of the TFTP root.
+    Root(std::path::PathBuf),
+    /// `marrow/FILE`: a file of the data directory's boot folder (the
+    /// signed chain, the kernel and the initramfs).
+    Boot(std::path::PathBuf),
+    /// `grub/grub.cfg`, which Debian's network GRUB reads first.
+    GrubPrefix,
+    /// `grub/marrow-MAC.cfg`: that host's GRUB configuration.
+    GrubHost(MacAddr),
+}
+
+fn classify(rel: std::path::PathBuf) -> Named {
+    let Some(text) = rel.to_str() else {
+        return Named::Root(rel);
+    };
+    if text == grub::PREFIX_CONFIG {
+        return Named::GrubPrefix;
+    }
+    if let Some(mac) = grub::host_config_mac(text) {
+        return Named::GrubHost(mac);
+    }
+    match text.split_once('/') {
+        Some((grub::BOOT_PREFIX, file)) if !file.contains('/') => Named::Boot(file.into()),
+        _ => Named::Root(rel),
+    }
+}
+
+/// Opens a regular file under `root` for `name`. Anything else (a FIFO, a
+/// device, a folder) is refused before it is opened, and the open does not
+/// block, so no name can stall the request loop.
+fn open(root: &Path, rel: &Path, name: &str) -> std::result::Result<FileSource, Refusal> {
     let who = shown(name);
-    let rel = check_path(name)
-        .map_err(|e| refuse(ErrorCode::AccessViolation, format!("{who}: {e}"), "path"))?;
-    let real = confine(&shared.boot.tftp_root, &rel).map_err(|c| match c {
+    // The boot folder is named as the data directory was given.
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let real = confine(&root, rel).map_err(|c| match c {
         Confinement::NotFound => refuse(
             ErrorCode::FileNotFound,
             format!("{who}: no such file"),
@@ -143,7 +178,28 @@ fn open(shared: &Shared, name: &str) -> std::result::Result<FileSource, Refusal>
             )
         })?;
     let len = file.metadata().map(|m| m.len()).map_err(|_| not_found())?;
-    Ok(FileSource { file, len })
+    Ok(FileSource::File { file, len })
+}
+
+/// A host's GRUB configuration, rendered from the same plan as its iPXE
+/// script; the token check is the same (the request's address must be
+/// the one the MAC took in DHCP).
+async fn grub_config(
+    shared: &Shared,
+    local_ip: Ipv4Addr,
+    peer: SocketAddr,
+    mac: MacAddr,
+) -> Vec<u8> {
+    let ip = match peer {
+        SocketAddr::V4(a) => Some(*a.ip()),
+        SocketAddr::V6(a) => a.ip().to_ipv4_mapped(),
+    };
+    let (host, action) = boot_plan::plan(shared, mac, ip, true, "GRUB configuration").await;
+    let site = ScriptSite {
+        server_url: shared.http_base_for(local_ip),
+        kernel_args: shared.config.kernel_args.clone(),
+    };
+    grub::render(&site, &host, &action).into_bytes()
 }
 
 /// What a request that does not parse is told, when it is a request at
@@ -244,7 +300,32 @@ fn start(
             return Some(refuse(ErrorCode::NotDefined, why, "busy"));
         }
     };
-    match open(shared, &req.filename) {
+    let rel = match check_path(&req.filename) {
+        Ok(rel) => rel,
+        Err(e) => {
+            let r = refuse(
+                ErrorCode::AccessViolation,
+                format!("{}: {e}", shown(&req.filename)),
+                "path",
+            );
+            info!(%peer, file = %shown(&req.filename), "TFTP refused: {}", r.message);
+            return Some(r);
+        }
+    };
+    let opened = match classify(rel) {
+        Named::Root(rel) => open(&shared.boot.tftp_root, &rel, &req.filename),
+        Named::Boot(file) => open(&shared.dirs.boot(), &file, &req.filename),
+        Named::GrubPrefix => Ok(FileSource::Made(grub::prefix_config().into_bytes())),
+        Named::GrubHost(mac) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let made = grub_config(&shared, local_ip, peer, mac).await;
+                transfer::run(shared, local_ip, peer, req, FileSource::Made(made), slot).await
+            });
+            return None;
+        }
+    };
+    match opened {
         Ok(source) => {
             tokio::spawn(transfer::run(
                 shared.clone(),

@@ -16,22 +16,36 @@ use tracing::{debug, info, warn};
 use super::slots::Slot;
 use crate::serve::state::Shared;
 
-/// An open regular file of the TFTP root.
+/// What a transfer sends: an open regular file (of the TFTP root or the
+/// boot folder), or bytes made for this request (a host's GRUB
+/// configuration).
 #[derive(Debug)]
-pub(crate) struct FileSource {
-    pub file: File,
-    pub len: u64,
+pub(crate) enum FileSource {
+    File { file: File, len: u64 },
+    Made(Vec<u8>),
 }
 
 impl Source for FileSource {
     fn len(&self) -> u64 {
-        self.len
+        match self {
+            FileSource::File { len, .. } => *len,
+            FileSource::Made(bytes) => bytes.len() as u64,
+        }
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
+        let file = match self {
+            FileSource::File { file, .. } => file,
+            FileSource::Made(bytes) => {
+                let from = (offset as usize).min(bytes.len());
+                let n = buf.len().min(bytes.len() - from);
+                buf[..n].copy_from_slice(&bytes[from..from + n]);
+                return Ok(n);
+            }
+        };
         let mut done = 0;
         while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+            match file.read_at(&mut buf[done..], offset + done as u64) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -129,6 +129,7 @@ fn inventory_html(inv: &Value, at: i64, now: i64) -> String {
             "memory",
             inv["memory_bytes"].as_u64().map(bytes).unwrap_or_default(),
         ),
+        ("firmware", firmware(&inv["firmware"])),
     ]));
     let rows = |v: &Value, f: &dyn Fn(&Value) -> String| -> String {
         v.as_array()
@@ -316,9 +317,10 @@ pub(super) async fn edit(
 ) -> PageResult {
     let req = AddHost {
         mac: mac.clone(),
-        name: fields.get("name").unwrap_or_default(),
+        name: Some(fields.get("name").unwrap_or_default()),
         rename: true,
         group: Some(fields.get("group").unwrap_or_default()),
+        uefi_boot: None,
     };
     let to = format!("/hosts/{}", seg(&mac));
     act(&shared, &caller, Need::Admin, &to, move |db, ctx| {
@@ -359,4 +361,26 @@ pub(super) async fn wake(
         esc(&sent.broadcast)
     );
     Ok(page("Woken", "/hosts", Some(&viewer), &body).into_response())
+}
+
+/// `UEFI, Secure Boot on, lockdown integrity`, from the client's report;
+/// empty for reports that predate it.
+fn firmware(f: &Value) -> String {
+    if f.is_null() {
+        return String::new();
+    }
+    let mode = if f["uefi"].as_bool() == Some(true) {
+        "UEFI"
+    } else {
+        "BIOS"
+    };
+    let secure = match f["secure_boot"].as_bool() {
+        Some(true) => "Secure Boot on",
+        Some(false) => "Secure Boot off",
+        None => "Secure Boot unknown",
+    };
+    match f["lockdown"].as_str() {
+        Some(l) => format!("{mode}, {secure}, lockdown {l}"),
+        None => format!("{mode}, {secure}"),
+    }
 }
