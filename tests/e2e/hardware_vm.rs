@@ -87,19 +87,7 @@ const MACHINES: &[Machine] = &[
 ];
 
 fn wait_exit(vm: &mut Vm, lab: &Lab) -> String {
-    let deadline = Instant::now() + VM_LIMIT;
-    loop {
-        if let Ok(Some(_)) = vm.process.child.try_wait() {
-            return marrow_tests::process::read_lossy(&vm.serial);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "VM still running after {VM_LIMIT:?}\n--- serial ---\n{}\n--- marrow ---\n{}",
-            marrow_tests::process::read_lossy(&vm.serial),
-            lab.marrow_log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    lab.wait_vm_exit(vm, VM_LIMIT)
 }
 
 #[test]

@@ -76,23 +76,8 @@ fn start_vm(lab: &Lab, firmware: Firmware, nic: &str, mac: &str, disks: &[(&Path
     Vm::start(&lab.ns, &spec, lab.dir.path())
 }
 
-/// Waits for QEMU to exit (the client powered off; `-no-reboot` also turns
-/// a reboot into an exit), panicking with the console on the hang guard.
 fn wait_exit(vm: &mut Vm, lab: &Lab) -> String {
-    let deadline = Instant::now() + VM_LIMIT;
-    loop {
-        if let Ok(Some(_)) = vm.process.child.try_wait() {
-            return marrow_tests::process::read_lossy(&vm.serial);
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "VM still running after {VM_LIMIT:?}\n--- serial ---\n{}\n--- marrow ---\n{}",
-                marrow_tests::process::read_lossy(&vm.serial),
-                lab.marrow_log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    lab.wait_vm_exit(vm, VM_LIMIT)
 }
 
 /// Seconds from QEMU start to the client's first line, from the console.

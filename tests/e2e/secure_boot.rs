@@ -50,20 +50,7 @@ fn start_vm(lab: &Lab, target: &std::path::Path, ipxe_rom: bool) -> Vm {
 }
 
 fn wait_exit(vm: &mut Vm, lab: &Lab) -> String {
-    let deadline = Instant::now() + VM_LIMIT;
-    loop {
-        if let Ok(Some(_)) = vm.process.child.try_wait() {
-            return marrow_tests::process::read_lossy(&vm.serial);
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "VM still running after {VM_LIMIT:?}\n--- serial ---\n{}\n--- marrow ---\n{}",
-                marrow_tests::process::read_lossy(&vm.serial),
-                lab.marrow_log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    lab.wait_vm_exit(vm, VM_LIMIT)
 }
 
 fn task_id(json: &str) -> i64 {

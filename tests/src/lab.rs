@@ -96,6 +96,26 @@ impl Lab {
             .unwrap_or_default()
     }
 
+    /// Waits for a VM to exit (its client powered off; `-no-reboot` also
+    /// turns a reboot into an exit) and returns its console, panicking
+    /// with the console and this server's log after `limit`: a hang
+    /// guard, not a timing assertion.
+    pub fn wait_vm_exit(&self, vm: &mut crate::qemu::Vm, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(_)) = vm.process.child.try_wait() {
+                return crate::process::read_lossy(&vm.serial);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "VM still running after {limit:?}\n--- serial ---\n{}\n--- marrow ---\n{}",
+                crate::process::read_lossy(&vm.serial),
+                self.marrow_log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Runs `marrow --data-dir D ARGS` (outside the namespace) and returns
     /// stdout; panics with stderr on failure.
     pub fn marrow_cli(&self, args: &[&str]) -> String {
