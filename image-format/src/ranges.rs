@@ -45,6 +45,36 @@ impl RangeSet {
         }
     }
 
+    /// What lies in `self` but not in `other`; both must be normalized
+    /// (sorted and merged), as every pushed-in-order set is.
+    pub fn subtract(&self, other: &RangeSet) -> RangeSet {
+        let mut out = RangeSet::new();
+        let mut holes = other.ranges.iter().copied().peekable();
+        for &(start, len) in &self.ranges {
+            let (mut at, end) = (start, start + len);
+            while let Some(&(h_start, h_len)) = holes.peek() {
+                let h_end = h_start + h_len;
+                if h_end <= at {
+                    holes.next();
+                    continue;
+                }
+                if h_start >= end {
+                    break;
+                }
+                out.push(at, h_start.saturating_sub(at));
+                at = at.max(h_end);
+                if h_end > end {
+                    break;
+                }
+                holes.next();
+            }
+            if at < end {
+                out.push(at, end - at);
+            }
+        }
+        out
+    }
+
     pub fn total(&self) -> u64 {
         self.ranges.iter().map(|r| r.1).sum()
     }
@@ -65,6 +95,24 @@ impl RangeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subtract_cuts_holes_at_edges_and_across_ranges() {
+        let mut a = RangeSet::new();
+        a.push(0, 100);
+        a.push(200, 50);
+        let mut b = RangeSet::new();
+        b.push(0, 10); // the very start
+        b.push(50, 10); // inside
+        b.push(90, 120); // across the gap into the second range
+        b.push(240, 100); // past the end
+        assert_eq!(
+            a.subtract(&b).iter().collect::<Vec<_>>(),
+            vec![(10, 40), (60, 30), (210, 30)]
+        );
+        assert_eq!(a.subtract(&RangeSet::new()), a);
+        assert!(a.subtract(&a).is_empty());
+    }
 
     #[test]
     fn merges_adjacent_and_overlapping_ranges() {

@@ -2,7 +2,8 @@
 # Regenerates the disk fixtures in this folder. They are committed, so the
 # tests do not depend on the exact mkfs versions; run this only to add or
 # change fixtures, then review the goldens it leaves for the tests to compare.
-# Needs: sgdisk sfdisk mkfs.vfat mkfs.ext4 mkntfs mcopy ntfscp zstd python3.
+# Needs: sgdisk sfdisk mkfs.vfat mkfs.ext4 mkntfs mcopy ntfscp mkfs.xfs
+# mkfs.btrfs zstd python3.
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -29,6 +30,13 @@ mkpart() { # DISK N KIND -> writes a small filesystem with a few files into part
     ext2) mkfs.ext2 -q -b 1024 -U $uuid -E hash_seed=$uuid -d "$tmp/tree" "$img" ;;
     ntfs) mkntfs -q -F -Q "$img" >/dev/null 2>&1; ntfscp -q "$img" "$tmp/tree/sub/big.txt" big.txt ;;
     swap) mkswap -q -U $uuid "$img" ;;
+    # No mount: XFS takes its files from a protofile, btrfs from a folder.
+    # mkfs.xfs refuses filesystems under 300 MB unless run as part of a
+    # test suite, which the TEST_* variables say (xfsprogs' fstests hook).
+    xfs) printf 'marrow\n0 0\nd--755 0 0\nhello.txt ---644 0 0 %s\nsub d--755 0 0\nbig.txt ---644 0 0 %s\n$\n$\n' \
+           "$tmp/tree/hello.txt" "$tmp/tree/sub/big.txt" > "$tmp/proto"
+         TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f -m uuid=$uuid -p "$tmp/proto" "$img" ;;
+    btrfs) mkfs.btrfs -q -f -U $uuid --rootdir "$tmp/tree" "$img" >/dev/null ;;
   esac
   put "$1" "$2" "$img"
 }
@@ -44,6 +52,13 @@ d=$tmp/mbr.img; truncate -s 64M "$d"
 printf 'label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=20M, type=6, bootable\nstart=43008, type=5\nstart=45056, size=16M, type=83\nstart=79872, size=8M, type=1\n' | sfdisk -q "$d"
 mkpart "$d" 1 fat16; mkpart "$d" 5 ext2; mkpart "$d" 6 fat12
 zstd -q -19 -f "$d" -o mbr-fat16-logical-ext2-fat12.img.zst
+
+# GPT: XFS and btrfs (112 MiB: mkfs.btrfs grows a smaller file to its
+# minimum, which would overrun the partition).
+d=$tmp/gpt-xfs.img; truncate -s 180M "$d"
+sgdisk -U $uuid -n1:1M:+64M -t1:8300 -u1:$uuid -n2:0:+112M -t2:8300 -u2:$uuid "$d" >/dev/null
+mkpart "$d" 1 xfs; mkpart "$d" 2 btrfs
+zstd -q -19 -f "$d" -o gpt-xfs-btrfs.img.zst
 
 # Malformed disks, each named for its defect.
 python3 - "$tmp" <<'PY'
@@ -73,5 +88,23 @@ save("ext4-block-size-out-of-range", patch(gpt, p2 + 1024 + 24, struct.pack("<I"
 # NTFS: the MFT says it lies beyond the end of the volume.
 p3 = p2 + 20 * 1024 * 1024
 save("ntfs-mft-outside-volume", patch(gpt, p3 + 48, struct.pack("<Q", 1 << 40)))
+xb = open(f"{tmp}/gpt-xfs.img", "rb").read()
+# XFS: allocation group 0's free-space B+tree root (AGF at sector 1, agf_roots[0]) points past the group.
+px = 1024 * 1024
+save("xfs-bnobt-root-outside-group", patch(xb, px + 512 + 16, struct.pack(">I", 1 << 30)))
+# btrfs: the superblock's chunk tree root (offset 0x58) moved, checksum fixed up so
+# that only the tree walk can notice.
+pb = px + 64 * 1024 * 1024
+sup = bytearray(xb[pb + 0x10000:pb + 0x11000])
+sup[0x58:0x60] = struct.pack("<Q", struct.unpack("<Q", sup[0x58:0x60])[0] + 4096)
+def crc32c(data):
+    crc = 0xffffffff
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+sup[0:4] = struct.pack("<I", crc32c(bytes(sup[0x20:])))
+save("btrfs-chunk-root-misplaced", patch(xb, pb + 0x10000, bytes(sup)))
 PY
 echo "fixtures written"

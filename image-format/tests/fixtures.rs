@@ -63,6 +63,11 @@ fn mbr_fixture_with_logical_partitions_matches_golden() {
     check_golden("mbr-fat16-logical-ext2-fat12.img.zst");
 }
 
+#[test]
+fn xfs_and_btrfs_fixture_matches_golden() {
+    check_golden("gpt-xfs-btrfs.img.zst");
+}
+
 fn malformed_error(name: &str) -> String {
     let disk = load(&format!("malformed/{name}.img.zst"));
     let layout = match read_layout(&disk) {
@@ -120,6 +125,26 @@ fn ntfs_with_mft_outside_the_volume_is_refused() {
     assert!(err.contains("ntfs") && err.contains("MFT"), "{err}");
 }
 
+#[test]
+fn xfs_whose_free_space_tree_root_lies_outside_its_group_is_refused() {
+    let err = malformed_error("xfs-bnobt-root-outside-group");
+    assert!(
+        err.contains("xfs filesystem at byte 1048576")
+            && err.contains("allocation group 0")
+            && err.contains("outside the group"),
+        "{err}"
+    );
+}
+
+#[test]
+fn btrfs_whose_chunk_tree_root_is_misplaced_is_refused() {
+    let err = malformed_error("btrfs-chunk-root-misplaced");
+    assert!(
+        err.contains("btrfs filesystem at byte 68157440") && err.contains("tree block"),
+        "{err}"
+    );
+}
+
 /// What a fuzzer would do, deterministically and on stable: flip bytes in
 /// the metadata areas of the fixtures and make sure parsing only ever
 /// returns errors, never panics.
@@ -128,6 +153,7 @@ fn parsers_never_panic_on_mutated_fixtures() {
     for fixture in [
         "gpt-fat32-ext4-ntfs-swap.img.zst",
         "mbr-fat16-logical-ext2-fat12.img.zst",
+        "gpt-xfs-btrfs.img.zst",
     ] {
         let pristine = load(fixture).bytes;
         let layout = read_layout(&MemDisk::new(pristine.clone())).unwrap();

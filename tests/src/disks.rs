@@ -110,6 +110,84 @@ rm -rf "$w"
     out
 }
 
+/// A GPT disk of the Linux filesystems that keep their own allocation
+/// trees: XFS (`data_mib` + 64 MiB) and btrfs (`data_mib` + 112 MiB), each
+/// holding `data_mib` MiB of files. Both partitions are first filled with
+/// noise and the filesystems made without discarding, so their free space
+/// holds old data, as a used disk's does. Built without mounting: XFS from
+/// a protofile, btrfs from a folder.
+pub fn linux_disk(dir: &Path, name: &str, seed: &str, data_mib: u64) -> PathBuf {
+    let out = dir.join(name);
+    let w = dir.join(format!("{name}.work"));
+    let (xfs_mib, btrfs_mib) = (data_mib + 64, data_mib + 112);
+    sh(&format!(
+        r#"{FILES}
+out={out}; w={w}; rm -rf "$w"; mkdir -p "$w"; rm -f "$out"; truncate -s {mib}M "$out"
+sgdisk -n1:1M:+{xfs_mib}M -t1:8300 -c1:xfs -n2:0:+{btrfs_mib}M -t2:8300 -c2:btrfs "$out" >/dev/null
+mkfiles "$w/root" {seed} {data_mib}
+read f1 l1 < <(part_range "$out" 1); read f2 l2 < <(part_range "$out" 2)
+noise() {{ openssl enc -aes-128-ctr -nosalt -pass pass:"noise-$2" -pbkdf2 -iter 1 < /dev/zero 2>/dev/null | head -c "$1" || true; }}
+noise $(( (l1-f1+1)*512 )) xfs > "$w/xfs"; noise $(( (l2-f2+1)*512 )) btrfs > "$w/btrfs"
+{{ printf 'marrow\n0 0\nd--755 0 0\netc d--755 0 0\nversion ---644 0 0 %s\n$\ndata d--755 0 0\n' "$w/root/etc/version"
+   for f in "$w"/root/data/*; do printf '%s ---644 0 0 %s\n' "${{f##*/}}" "$f"; done
+   printf '$\n$\n'; }} > "$w/proto"
+# mkfs.xfs refuses filesystems under 300 MB unless run by a test suite,
+# which the TEST_* variables say (xfsprogs' fstests hook).
+TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f -K -p "$w/proto" "$w/xfs"
+mkfs.btrfs -q -f -K --rootdir "$w/root" "$w/btrfs" >/dev/null
+dd if="$w/xfs" of="$out" bs=512 seek=$f1 conv=notrunc status=none
+dd if="$w/btrfs" of="$out" bs=512 seek=$f2 conv=notrunc status=none
+rm -rf "$w"
+"#,
+        out = out.display(),
+        w = w.display(),
+        mib = xfs_mib + btrfs_mib + 2,
+    ));
+    out
+}
+
+/// Checks a restored [`linux_disk`]: `xfs_repair -n` and `btrfs check`
+/// (data checksums too) are clean, and every file matches the source's:
+/// btrfs's read out by `btrfs restore`, XFS's through a read-only mount.
+pub fn assert_linux_disk(disk: &Path, seed: &str, data_mib: u64) {
+    let xfs = partition(disk, 1);
+    let btrfs = partition(disk, 2);
+    let expect = PathBuf::from(format!("{}.expect", disk.display()));
+    let got = PathBuf::from(format!("{}.got", disk.display()));
+    sh(&format!(
+        "{FILES}\nrm -rf {0} {1}; mkfiles {0} {seed} {data_mib}; mkdir -p {1}/btrfs {1}/xfs",
+        expect.display(),
+        got.display()
+    ));
+    sh(&format!("xfs_repair -n {} >/dev/null 2>&1", xfs.display()));
+    sh(&format!(
+        "btrfs check --check-data-csum {} >/dev/null 2>&1",
+        btrfs.display()
+    ));
+    sh(&format!(
+        "btrfs restore {} {}/btrfs >/dev/null 2>&1; diff -r {}/btrfs {}",
+        btrfs.display(),
+        got.display(),
+        got.display(),
+        expect.display()
+    ));
+    sh(&format!(
+        r#"m={g}/xfs; mount -o ro,norecovery,loop {x} "$m"
+trap 'umount "$m"' EXIT
+diff -r "$m" {e}"#,
+        g = got.display(),
+        x = xfs.display(),
+        e = expect.display()
+    ));
+    sh(&format!(
+        "rm -rf {} {} {} {}",
+        expect.display(),
+        got.display(),
+        xfs.display(),
+        btrfs.display()
+    ));
+}
+
 /// Partition `n` of `disk`, copied into its own file beside it.
 pub fn partition(disk: &Path, n: u32) -> PathBuf {
     let out = PathBuf::from(format!("{}.p{n}", disk.display()));

@@ -1,9 +1,11 @@
 //! Filesystems Marrow reads the allocation of, so that free space is never
 //! captured. Anything it cannot read falls back to "every non-zero block".
 
+mod btrfs;
 mod ext;
 mod fat;
 mod ntfs;
+mod xfs;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,8 @@ impl FsKind {
                 | FsKind::Fat16
                 | FsKind::Fat32
                 | FsKind::Swap
+                | FsKind::Xfs
+                | FsKind::Btrfs
         )
     }
 }
@@ -85,13 +89,13 @@ pub fn detect(disk: &dyn ReadAt, offset: u64, len: u64) -> FsKind {
     if &head[4086..4096] == b"SWAPSPACE2" || &head[4086..4096] == b"SWAP-SPACE" {
         return FsKind::Swap;
     }
-    if &head[..4] == b"XFSB" {
+    if xfs::is_xfs(&head) {
         return FsKind::Xfs;
     }
     if &head[..6] == b"LUKS\xba\xbe" {
         return FsKind::Luks;
     }
-    if len > 0x10040 + 8 && read_vec(disk, offset + 0x10040, 8).is_ok_and(|m| m == b"_BHRfS_M") {
+    if btrfs::is_btrfs(disk, offset, len) {
         return FsKind::Btrfs;
     }
     FsKind::Unknown
@@ -125,6 +129,8 @@ pub fn usage(disk: &dyn ReadAt, offset: u64, len: u64, kind: FsKind) -> Result<O
                 fs_size: len,
             }
         }
+        FsKind::Xfs => xfs::usage(disk, offset, len)?,
+        FsKind::Btrfs => return btrfs::usage(disk, offset, len),
         _ => return Ok(None),
     }))
 }
