@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::fs::{self, FsKind};
 use crate::id::ChunkId;
 use crate::layout::{read_layout, DiskLayout, TableKind};
-use crate::manifest::{Manifest, Region, RegionRole, FORMAT, VERSION};
+use crate::manifest::{Manifest, Region, RegionRole, SkippedFile, FORMAT};
 use crate::progress::Progress;
 use crate::ranges::RangeSet;
 use crate::store::{encode_chunk, WriteStore};
@@ -32,6 +32,9 @@ pub struct CaptureOptions {
     /// zstd level for new chunks.
     pub level: i32,
     pub threads: usize,
+    /// Keep the content of Windows' page, swap and hibernation files,
+    /// which is otherwise recorded as zeros.
+    pub keep_windows_temp: bool,
 }
 
 impl Default for CaptureOptions {
@@ -40,6 +43,7 @@ impl Default for CaptureOptions {
             params: ChunkParams::DEFAULT,
             level: DEFAULT_LEVEL,
             threads: crate::default_threads(),
+            keep_windows_temp: false,
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct CaptureStats {
     pub new_chunks: u64,
     /// Compressed bytes this capture added to the store.
     pub new_bytes: u64,
+    /// Used bytes of throwaway files, recorded as zeros.
+    pub skipped_bytes: u64,
 }
 
 /// A region to capture and the byte ranges of it that are used.
@@ -72,11 +78,26 @@ pub struct RegionSource {
     pub fs: FsKind,
     /// Absolute disk byte ranges to read.
     pub used: RangeSet,
+    /// The part of `used` recorded as zeros without being read: the
+    /// clusters of [`RegionSource::skipped`].
+    pub zeroed: RangeSet,
+    pub skipped: Vec<SkippedFile>,
 }
 
 /// Decides what to read: the boot area, each partition's used blocks (all of
 /// it when the filesystem is unknown), and the gaps between partitions.
+/// Windows' throwaway files are recorded as zeros.
 pub fn plan_regions(disk: &dyn ReadAt, layout: &DiskLayout) -> Result<Vec<RegionSource>> {
+    plan_regions_keeping(disk, layout, false)
+}
+
+/// [`plan_regions`], keeping the content of Windows' throwaway files when
+/// `keep_windows_temp` is set.
+pub fn plan_regions_keeping(
+    disk: &dyn ReadAt,
+    layout: &DiskLayout,
+    keep_windows_temp: bool,
+) -> Result<Vec<RegionSource>> {
     let mut out = Vec::new();
     let whole = |role, partition, start: u64, length: u64, fs| {
         let mut used = RangeSet::new();
@@ -88,6 +109,8 @@ pub fn plan_regions(disk: &dyn ReadAt, layout: &DiskLayout) -> Result<Vec<Region
             length,
             fs,
             used,
+            zeroed: RangeSet::new(),
+            skipped: Vec::new(),
         }
     };
     if layout.table == TableKind::None {
@@ -126,6 +149,9 @@ pub fn plan_regions(disk: &dyn ReadAt, layout: &DiskLayout) -> Result<Vec<Region
             }
             used.clamp(p.end());
             region.used = used;
+            if !keep_windows_temp {
+                skip_throwaway(disk, p.start, p.size, &mut region)?;
+            }
         }
         out.push(region);
         cursor = cursor.max(p.end());
@@ -133,6 +159,35 @@ pub fn plan_regions(disk: &dyn ReadAt, layout: &DiskLayout) -> Result<Vec<Region
     // Space after the last partition is unallocated: like other imagers,
     // Marrow does not keep it.
     Ok(out)
+}
+
+/// Records the partition's throwaway files as zeros: only what the
+/// filesystem marks used, so a file's stale runs cannot widen the region.
+fn skip_throwaway(
+    disk: &dyn ReadAt,
+    start: u64,
+    len: u64,
+    region: &mut RegionSource,
+) -> Result<()> {
+    for file in fs::throwaway(disk, start, len, region.fs)? {
+        let mut absolute = RangeSet::new();
+        for (s, l) in file.ranges.iter() {
+            absolute.push(start + s, l);
+        }
+        let zero = region.used.subtract(&region.used.subtract(&absolute));
+        if zero.is_empty() {
+            continue;
+        }
+        for (s, l) in zero.iter() {
+            region.zeroed.push(s, l);
+        }
+        region.skipped.push(SkippedFile {
+            path: file.name,
+            bytes: zero.total(),
+        });
+    }
+    region.zeroed.normalize();
+    Ok(())
 }
 
 /// Captures `disk` into `store`. Returns the manifest (not yet committed).
@@ -143,10 +198,11 @@ pub fn capture(
     progress: &dyn Progress,
 ) -> Result<(Manifest, CaptureStats)> {
     let layout = read_layout(disk)?;
-    let sources = plan_regions(disk, &layout)?;
+    let sources = plan_regions_keeping(disk, &layout, opts.keep_windows_temp)?;
     let mut stats = CaptureStats {
         logical_bytes: layout.size,
         used_bytes: sources.iter().map(|s| s.used.total()).sum(),
+        skipped_bytes: sources.iter().map(|s| s.zeroed.total()).sum(),
         ..Default::default()
     };
     progress.start("capture", stats.used_bytes);
@@ -160,7 +216,7 @@ pub fn capture(
     progress.finish();
     let manifest = Manifest {
         format: FORMAT.into(),
-        version: VERSION,
+        version: Manifest::version_for(&regions),
         chunking: opts.params,
         layout,
         regions,
@@ -242,7 +298,8 @@ fn capture_region(
                 .send(Vec::with_capacity(READ_BLOCK))
                 .expect("room for the pool");
         }
-        let reader = s.spawn(move || read_blocks(disk, &src.used, &block_tx, &free_rx));
+        let reader =
+            s.spawn(move || read_blocks(disk, &src.used, &src.zeroed, &block_tx, &free_rx));
         // The cutter's end closes the workers' queue; then unblock the
         // reader if the cutter stopped early, and wait for both.
         let cut = cutter.run(&block_rx, &free_tx);
@@ -280,6 +337,7 @@ fn capture_region(
         chunk_count: c.count,
         extents: extents.pieces,
         chunks: c.chunks.pieces,
+        skipped: src.skipped.clone(),
     })
 }
 
@@ -486,11 +544,12 @@ const COALESCE_GAP: u64 = 16 << 10;
 fn read_blocks(
     disk: &dyn ReadAt,
     used: &RangeSet,
+    zeroed: &RangeSet,
     out: &Sender<Result<Block>>,
     free: &Receiver<Vec<u8>>,
 ) -> Result<()> {
     let mut ranges = used.iter().peekable();
-    let mut advisor = Advisor::new(used);
+    let mut advisor = Advisor::new(&used.subtract(zeroed));
     let mut consumed = 0u64;
     // The remainder of a range longer than one block.
     let mut carry: Option<(u64, u64)> = None;
@@ -520,7 +579,7 @@ fn read_blocks(
             return Ok(()); // the consumer stopped
         };
         buf.resize((end - start) as usize, 0);
-        let block = disk.read_at(&mut buf, start).map(|()| Block {
+        let block = read_skipping(disk, &mut buf, start, zeroed).map(|()| Block {
             buf,
             at: start,
             used: used_in,
@@ -530,6 +589,25 @@ fn read_blocks(
             return Ok(());
         }
     }
+}
+
+/// Fills `buf` from `at`, with zeros where `zeroed` says, reading only
+/// the rest.
+fn read_skipping(disk: &dyn ReadAt, buf: &mut [u8], at: u64, zeroed: &RangeSet) -> Result<()> {
+    let end = at + buf.len() as u64;
+    let mut done = 0usize;
+    for (s, l) in zeroed.overlapping(at, end) {
+        let (from, to) = ((s.max(at) - at) as usize, ((s + l).min(end) - at) as usize);
+        if from > done {
+            disk.read_at(&mut buf[done..from], at + done as u64)?;
+        }
+        buf[from..to].fill(0);
+        done = to;
+    }
+    if done < buf.len() {
+        disk.read_at(&mut buf[done..], at + done as u64)?;
+    }
+    Ok(())
 }
 
 /// Scattered used ranges defeat the kernel's sequential readahead, so

@@ -11,7 +11,11 @@ use crate::id::{ChunkId, ImageId};
 use crate::layout::DiskLayout;
 
 pub const FORMAT: &str = "marrow-image";
-pub const VERSION: u32 = 1;
+/// The newest manifest version this marrow writes and reads.
+pub const VERSION: u32 = 2;
+/// Version 2 added a region's `skipped` files. A manifest without any is
+/// still written as version 1, so that older readers keep reading it.
+pub const VERSION_SKIPPED: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +55,19 @@ pub struct Region {
     pub chunk_count: u64,
     pub extents: Vec<ChunkId>,
     pub chunks: Vec<ChunkId>,
+    /// Files whose content the capture left out on purpose; their bytes
+    /// are among `zero_bytes` and restore as zeros.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedFile>,
+}
+
+/// A file kept as zeros of its size: Windows' page, swap or hibernation
+/// file, which Windows rewrites (or, zeroed, ignores) at boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedFile {
+    pub path: String,
+    pub bytes: u64,
 }
 
 impl Region {
@@ -67,6 +84,15 @@ impl Region {
 }
 
 impl Manifest {
+    /// The oldest version that can say everything in `regions`.
+    pub fn version_for(regions: &[Region]) -> u32 {
+        if regions.iter().any(|r| !r.skipped.is_empty()) {
+            VERSION_SKIPPED
+        } else {
+            1
+        }
+    }
+
     pub fn to_canonical(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("manifest serialises")
     }
@@ -88,12 +114,18 @@ impl Manifest {
             return Err(corrupt(format!("not a {FORMAT} manifest")));
         }
         let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-        if version != VERSION as u64 {
+        if version == 0 || version > VERSION as u64 {
             return Err(corrupt(format!(
-                "manifest version {version} is not supported (this marrow reads version {VERSION})"
+                "manifest version {version} is not supported (this marrow reads versions 1 to {VERSION})"
             )));
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        if m.version < VERSION_SKIPPED && m.regions.iter().any(|r| !r.skipped.is_empty()) {
+            return Err(corrupt(format!(
+                "version {} manifest lists skipped files, which version {VERSION_SKIPPED} added",
+                m.version
+            )));
+        }
         m.validate().map_err(corrupt)?;
         Ok(m)
     }

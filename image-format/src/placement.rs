@@ -202,6 +202,7 @@ mod tests {
             fs: FsKind::Unknown,
             data_bytes: lens.iter().map(|l| *l as u64).sum(),
             zero_bytes: 0,
+            skipped: Vec::new(),
             chunk_count: lens.len() as u64,
             extents: e.pieces,
             chunks: c.pieces,

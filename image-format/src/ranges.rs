@@ -75,6 +75,15 @@ impl RangeSet {
         out
     }
 
+    /// The ranges that overlap `[start, end)`, whole.
+    pub fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let first = self.ranges.partition_point(|&(s, l)| s + l <= start);
+        self.ranges[first..]
+            .iter()
+            .copied()
+            .take_while(move |&(s, _)| s < end)
+    }
+
     pub fn total(&self) -> u64 {
         self.ranges.iter().map(|r| r.1).sum()
     }

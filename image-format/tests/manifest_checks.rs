@@ -161,3 +161,29 @@ fn lists_that_disagree_with_their_region_fail_verify_naming_the_image() {
         assert!(err.contains(&id.to_hex()), "{name}: {err}");
     }
 }
+
+/// A capture without skipped files still writes version 1, which older
+/// readers read; a version 1 manifest may not claim skipped files, which
+/// version 2 added.
+#[test]
+fn skipped_files_need_version_2_and_nothing_else_does() {
+    let (mut m, _) = captured();
+    assert_eq!(m.version, 1);
+    let i = data_region(&m);
+    m.regions[i]
+        .skipped
+        .push(image_format::manifest::SkippedFile {
+            path: "pagefile.sys".into(),
+            bytes: 4096,
+        });
+    let id = m.id().to_hex();
+    let err = Manifest::parse(&m.to_canonical(), &id, "s")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("version 2 added") && err.contains(&id),
+        "{err}"
+    );
+    m.version = 2;
+    Manifest::parse(&m.to_canonical(), &m.id().to_hex(), "s").expect("version 2 says it");
+}

@@ -822,6 +822,118 @@ fn xfs_and_btrfs_round_trip_without_their_free_space() {
     assert_linux_disk(&target, "a", 4);
 }
 
+/// An NTFS volume with a 48 MiB page file and an 8 MiB hibernation file,
+/// both noise, and a 1 MiB document.
+fn windows_temp_disk(lab: &Lab) -> PathBuf {
+    let out = lab.path("win.img");
+    let w = lab.path("win.work");
+    sh(&format!(
+        r#"{FILES}
+out={out}; w={w}; rm -rf "$w"; mkdir -p "$w"; rm -f "$out"; truncate -s 100M "$out"
+sgdisk -n1:1M:0 -t1:0700 -c1:windows "$out" >/dev/null
+read f l < <(part_range "$out" 1)
+truncate -s $(( (l-f+1)*512 )) "$w/ntfs"; mkntfs -q -F -Q "$w/ntfs" >/dev/null 2>&1
+noise() {{ openssl enc -aes-128-ctr -nosalt -pass pass:"$2" -pbkdf2 -iter 1 < /dev/zero 2>/dev/null | head -c "$1" || true; }}
+noise 50331648 page > "$w/pagefile.sys"
+{{ printf HIBR; noise 8388604 hiber; }} > "$w/hiberfil.sys"
+noise 1048576 doc > "$w/doc.bin"
+# hiberfil.sys last: once it starts with HIBR, ntfs-3g sees a hibernated
+# Windows and opens the volume for nothing more.
+for name in pagefile.sys doc.bin hiberfil.sys; do ntfscp -q "$w/ntfs" "$w/$name" "$name"; done
+dd if="$w/ntfs" of="$out" bs=512 seek=$f conv=notrunc status=none
+"#,
+        out = out.display(),
+        w = w.display(),
+    ));
+    out
+}
+
+/// Windows' page and hibernation files are recorded as zeros: the store
+/// holds almost nothing of them, the restored volume is clean to ntfsfix
+/// and no longer hibernated, and the files are there at their sizes, all
+/// zeros, over a target that held noise. `--keep-windows-temp` keeps their
+/// content.
+#[test]
+fn windows_page_and_hibernation_files_are_kept_as_zeros() {
+    let lab = Lab::new();
+    let disk = windows_temp_disk(&lab);
+    let cap = lab.capture(&disk, "win");
+    let skipped = cap["skipped"].as_array().unwrap();
+    let names: Vec<&str> = skipped
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    // In the root index's order, which is by name.
+    assert_eq!(names, ["hiberfil.sys", "pagefile.sys"], "{cap}");
+    assert_eq!(skipped[0]["bytes"], 8 << 20, "{cap}");
+    assert_eq!(skipped[1]["bytes"], 48 << 20, "{cap}");
+    let stored = cap["new_bytes"].as_u64().unwrap();
+    assert!(stored < 4 << 20, "stored {stored} bytes: {cap}");
+    let inspect = lab.ok(&["image", "inspect", "win"]);
+    assert!(
+        inspect.contains("skipped pagefile.sys (48.0 MiB"),
+        "{inspect}"
+    );
+    // ntfs-3g refuses to write to the source volume: Windows looks
+    // hibernated. The restored one, whose hibernation file reads as zeros,
+    // takes writes (the client's post-restore edits rely on that).
+    let source = partition(&disk, 1);
+    let note = lab.path("note.txt");
+    std::fs::write(&note, "marrow\n").unwrap();
+    let refused = Command::new("ntfscp")
+        .arg(&source)
+        .arg(&note)
+        .arg("note.txt")
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("hibernated"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let target = lab.path("target.img");
+    sh(&format!(
+        "openssl enc -aes-128-ctr -nosalt -pass pass:old -pbkdf2 -iter 1 < /dev/zero 2>/dev/null | head -c 104857600 > {} || true",
+        target.display()
+    ));
+    lab.restore("win", &target, &[]);
+    let ntfs = partition(&target, 1);
+    sh(&format!("ntfsfix -n {} >/dev/null", ntfs.display()));
+    sh(&format!(
+        "ntfscp -q {} {} note.txt && ntfscat {} note.txt | grep -q marrow",
+        ntfs.display(),
+        note.display(),
+        ntfs.display()
+    ));
+    for (file, mib) in [("pagefile.sys", 48), ("hiberfil.sys", 8)] {
+        sh(&format!(
+            "cmp <(ntfscat {} {file}) <(head -c {}M /dev/zero)",
+            ntfs.display(),
+            mib
+        ));
+    }
+    let doc = sh(&format!("ntfscat {} doc.bin | sha256sum", ntfs.display()));
+    let want = sh(
+        "openssl enc -aes-128-ctr -nosalt -pass pass:doc -pbkdf2 -iter 1 < /dev/zero 2>/dev/null | head -c 1048576 | sha256sum || true",
+    );
+    assert_eq!(doc, want, "doc.bin comes back whole");
+
+    let kept = lab.json(&[
+        "image",
+        "capture",
+        disk.to_str().unwrap(),
+        "--name",
+        "win-kept",
+        "--keep-windows-temp",
+    ]);
+    assert!(kept["skipped"].as_array().unwrap().is_empty(), "{kept}");
+    assert!(
+        kept["new_bytes"].as_u64().unwrap() > 50 << 20,
+        "the page and hibernation files' noise is stored: {kept}"
+    );
+}
+
 #[test]
 fn concurrent_captures_and_gc_leave_a_clean_store() {
     let lab = Lab::new();

@@ -61,6 +61,23 @@ impl FsKind {
     }
 }
 
+/// A file whose clusters a capture keeps as zeros (Windows' page, swap
+/// and hibernation files), with its byte ranges relative to the
+/// partition's start.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub name: String,
+    pub ranges: RangeSet,
+}
+
+/// The throwaway files of the filesystem at `offset`: only NTFS has any.
+pub fn throwaway(disk: &dyn ReadAt, offset: u64, len: u64, kind: FsKind) -> Result<Vec<Skipped>> {
+    match kind {
+        FsKind::Ntfs => ntfs::throwaway(disk, offset, len),
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// What a filesystem says it uses, relative to its partition's start.
 #[derive(Debug, Clone)]
 pub struct Usage {

@@ -9,7 +9,7 @@ use image_format::store::{ManifestStore, PruneStore, ReadStore};
 use image_format::{ChunkId, ImageId};
 use serde_json::json;
 
-use super::views::{ImageInspect, ImageRow, RegionView, SharedView, VersionView};
+use super::views::{ImageInspect, ImageRow, RegionView, SharedView, SkippedView, VersionView};
 use super::{audited, Ctx};
 use crate::db::Db;
 use crate::error::Result;
@@ -141,6 +141,14 @@ pub fn inspect_image(spec: &StoreSpec, reference: &str) -> Result<ImageInspect> 
                 data_bytes: r.data_bytes,
                 zero_bytes: r.zero_bytes,
                 chunks: r.chunk_count,
+                skipped: r
+                    .skipped
+                    .iter()
+                    .map(|f| SkippedView {
+                        path: f.path.clone(),
+                        bytes: f.bytes,
+                    })
+                    .collect(),
             })
             .collect(),
         used_bytes: manifest.used_bytes(),

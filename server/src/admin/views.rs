@@ -281,6 +281,16 @@ pub struct RegionView {
     pub data_bytes: u64,
     pub zero_bytes: u64,
     pub chunks: u64,
+    /// Files kept as zeros (Windows' page, swap and hibernation files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedView>,
+}
+
+/// A file whose content a capture left out; it restores as zeros.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SkippedView {
+    pub path: String,
+    pub bytes: u64,
 }
 
 /// Chunks shared with another image version.

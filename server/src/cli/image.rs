@@ -56,6 +56,10 @@ pub enum ImageCommand {
         /// Average chunk size in KiB (a power of two).
         #[arg(long, default_value_t = ChunkParams::DEFAULT.avg / 1024)]
         chunk_kib: usize,
+        /// Keep the content of Windows' pagefile.sys, swapfile.sys and
+        /// hiberfil.sys, which is otherwise recorded as zeros.
+        #[arg(long)]
+        keep_windows_temp: bool,
         #[arg(long)]
         json: bool,
     },
@@ -159,6 +163,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             store,
             level,
             chunk_kib,
+            keep_windows_temp,
             json,
         } => capture_cmd(
             &global.dirs(),
@@ -168,6 +173,7 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
             &CaptureSettings {
                 level,
                 chunk_kib,
+                keep_windows_temp,
                 json,
                 label: source.display().to_string(),
             },
@@ -294,6 +300,7 @@ fn import_cmd(
         &CaptureSettings {
             level: image_format::capture::DEFAULT_LEVEL,
             chunk_kib: ChunkParams::DEFAULT.avg / 1024,
+            keep_windows_temp: false,
             json,
             label: file.display().to_string(),
         },
@@ -437,6 +444,7 @@ pub fn open_image(store: &Store, reference: &str) -> Result<(ImageId, Manifest)>
 struct CaptureSettings {
     level: i32,
     chunk_kib: usize,
+    keep_windows_temp: bool,
     json: bool,
     /// What the report calls the source (an imported file's own name).
     label: String,
@@ -454,6 +462,7 @@ fn capture_cmd(
     let CaptureSettings {
         level,
         chunk_kib,
+        keep_windows_temp,
         json,
         label: source_label,
     } = settings;
@@ -477,6 +486,7 @@ fn capture_cmd(
         params: ChunkParams::with_avg(chunk_kib * 1024),
         level,
         threads: default_threads(),
+        keep_windows_temp: *keep_windows_temp,
     };
     let started = std::time::Instant::now();
     let lock = store.lock(LockMode::Shared)?;
@@ -508,6 +518,11 @@ fn capture_cmd(
                 "chunks": stats.chunks,
                 "new_chunks": stats.new_chunks,
                 "new_bytes": stats.new_bytes,
+                "skipped": manifest.regions.iter().flat_map(|r| r.skipped.iter().map(move |f| json!({
+                    "region": r.label(),
+                    "path": f.path,
+                    "bytes": f.bytes,
+                }))).collect::<Vec<_>>(),
                 "dedup_ratio": if dedup.is_finite() { json!(dedup) } else { json!(null) },
                 "seconds": secs,
             }))
@@ -527,6 +542,16 @@ fn capture_cmd(
             human(stats.data_bytes),
             human(stats.used_bytes - stats.data_bytes)
         );
+        for r in &manifest.regions {
+            for f in &r.skipped {
+                println!(
+                    "skipped   {} on {} ({}, kept as zeros; --keep-windows-temp keeps it)",
+                    f.path,
+                    r.label(),
+                    human(f.bytes)
+                );
+            }
+        }
         println!(
             "stored    {} new in {} new chunks of {}",
             human(stats.new_bytes),
@@ -723,6 +748,13 @@ fn inspect_cmd(global: &Global, store: &StoreArg, reference: &str, json: bool) -
             human(r.zero_bytes),
             r.chunks
         );
+        for f in &r.skipped {
+            println!(
+                "    skipped {} ({}, restores as zeros)",
+                f.path,
+                human(f.bytes)
+            );
+        }
     }
     println!(
         "sizes     used {}, data {}, stored {} in {} unique chunks",

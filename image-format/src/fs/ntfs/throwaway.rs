@@ -1,0 +1,268 @@
+//! Windows' throwaway files in the volume's root: `pagefile.sys`,
+//! `swapfile.sys` and `hiberfil.sys`. Windows rewrites the page and swap
+//! files at boot, and a hibernation file whose header is zero is ignored
+//! (the machine boots instead of resuming), so a capture keeps their
+//! records and sizes but not their clusters, as WIM capture leaves them
+//! out. Found through the root directory's `$I30` index; each hit is
+//! checked against its own file record (in use, same sequence number,
+//! named so in the root) before any cluster of it is dropped, so a stale
+//! index entry can never zero another file.
+
+use super::record::{
+    apply_fixups, attributes, utf16, Body, ATTR_DATA, ATTR_FILE_NAME, ATTR_INDEX_ALLOCATION,
+    ATTR_INDEX_ROOT, ATTR_LIST,
+};
+use super::{parse_boot, Boot};
+use crate::disk::{le16, le32, le64, read_vec, ReadAt};
+use crate::error::Result;
+use crate::fs::{fs_err, Skipped};
+use crate::ranges::RangeSet;
+
+pub const NAMES: [&str; 3] = ["pagefile.sys", "swapfile.sys", "hiberfil.sys"];
+const MFT_RECORD: u64 = 0;
+const ROOT_RECORD: u64 = 5;
+/// File references keep the record number in their low 48 bits and the
+/// record's sequence number in the high 16.
+const RECORD_MASK: u64 = (1 << 48) - 1;
+/// Update sequence stride of index records (`NTFS_BLOCK_SIZE`).
+const INDX_STRIDE: usize = 512;
+/// More root directory index than this is not read (a root holding tens of
+/// thousands of names); the files are then kept.
+const MAX_INDEX_BYTES: u64 = 64 << 20;
+
+/// The throwaway files of the NTFS volume at `offset`, with the byte
+/// ranges (relative to the volume) of their clusters. A volume whose root
+/// directory or records Marrow cannot follow (an `$ATTRIBUTE_LIST` where
+/// the data should be, say) keeps its files: nothing is skipped.
+pub fn throwaway(disk: &dyn ReadAt, offset: u64, len: u64) -> Result<Vec<Skipped>> {
+    let err = |detail: String| fs_err("ntfs", disk, offset, detail);
+    let boot = parse_boot(&read_vec(disk, offset, 512)?).map_err(err)?;
+    let volume = Volume {
+        disk,
+        offset,
+        len,
+        boot,
+    };
+    let Some(mft) = volume.mft_runs().map_err(err)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (record, sequence) in volume.root_candidates(&mft).map_err(err)? {
+        if let Some(found) = volume.file(&mft, record, sequence).map_err(err)? {
+            if !out.iter().any(|s: &Skipped| s.name == found.name) {
+                out.push(found);
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Volume<'a> {
+    disk: &'a dyn ReadAt,
+    offset: u64,
+    len: u64,
+    boot: Boot,
+}
+
+/// `$MFT`'s own runs: (first record's byte on the volume, bytes).
+type MftRuns = Vec<(u64, u64)>;
+
+impl Volume<'_> {
+    fn read_record(&self, at: u64) -> std::result::Result<Vec<u8>, String> {
+        let size = self.boot.record_size;
+        if at + size > self.len {
+            return Err(format!("file record at byte {at} lies outside the volume"));
+        }
+        let mut rec =
+            read_vec(self.disk, self.offset + at, size as usize).map_err(|e| e.to_string())?;
+        apply_fixups(&mut rec, b"FILE", self.boot.sector_size as usize)?;
+        Ok(rec)
+    }
+
+    /// `$MFT`'s data runs from its own record 0, or `None` when they are
+    /// not all in that record (a very fragmented MFT with an attribute
+    /// list).
+    fn mft_runs(&self) -> std::result::Result<Option<MftRuns>, String> {
+        let first = self.boot.mft_lcn * self.boot.cluster_size;
+        let rec = self
+            .read_record(first + MFT_RECORD * self.boot.record_size)
+            .map_err(|e| format!("$MFT record: {e}"))?;
+        let attrs = attributes(&rec).map_err(|e| format!("$MFT record: {e}"))?;
+        if attrs.iter().any(|a| a.kind == ATTR_LIST) {
+            return Ok(None);
+        }
+        let Some(Body::NonResident { runs, .. }) = attrs
+            .into_iter()
+            .find(|a| a.kind == ATTR_DATA && a.name.is_empty())
+            .map(|a| a.body)
+        else {
+            return Err("$MFT record has no non-resident $DATA".into());
+        };
+        let mut out = Vec::new();
+        for run in runs {
+            let Some(lcn) = run.lcn else { return Ok(None) };
+            out.push((
+                lcn * self.boot.cluster_size,
+                run.count * self.boot.cluster_size,
+            ));
+        }
+        Ok(Some(out))
+    }
+
+    /// Where file record `n` lies on the volume.
+    fn record_at(&self, mft: &MftRuns, n: u64) -> Option<u64> {
+        let mut at = n.checked_mul(self.boot.record_size)?;
+        for &(start, len) in mft {
+            if at < len {
+                return Some(start + at);
+            }
+            at -= len;
+        }
+        None
+    }
+
+    /// (record, sequence) of every root index entry named like a
+    /// throwaway file, from the index root and every index block.
+    fn root_candidates(&self, mft: &MftRuns) -> std::result::Result<Vec<(u64, u16)>, String> {
+        let at = self
+            .record_at(mft, ROOT_RECORD)
+            .ok_or("the root directory's record is not in $MFT")?;
+        let rec = self
+            .read_record(at)
+            .map_err(|e| format!("root directory record: {e}"))?;
+        let mut found = Vec::new();
+        let attrs = attributes(&rec).map_err(|e| format!("root directory record: {e}"))?;
+        let mut block_size = 0usize;
+        for a in &attrs {
+            match (&a.body, a.kind) {
+                (Body::Resident(v), ATTR_INDEX_ROOT) if a.name == "$I30" => {
+                    if v.len() < 32 {
+                        return Err("root directory's index root is truncated".into());
+                    }
+                    block_size = le32(v, 8) as usize;
+                    entries(&v[16..], le32(v, 16) as usize, &mut found);
+                }
+                (Body::NonResident { runs, size }, ATTR_INDEX_ALLOCATION) if a.name == "$I30" => {
+                    if !(512..=65536).contains(&block_size) || !block_size.is_power_of_two() {
+                        return Err(format!(
+                            "root directory's index blocks of {block_size} bytes"
+                        ));
+                    }
+                    let mut left = (*size).min(MAX_INDEX_BYTES);
+                    for run in runs {
+                        let Some(lcn) = run.lcn else { continue };
+                        let (start, bytes) = (
+                            lcn * self.boot.cluster_size,
+                            run.count * self.boot.cluster_size,
+                        );
+                        let mut off = 0;
+                        while off + block_size as u64 <= bytes && left >= block_size as u64 {
+                            left -= block_size as u64;
+                            if start + off + block_size as u64 > self.len {
+                                return Err("root directory's index lies outside the volume".into());
+                            }
+                            let mut b = read_vec(self.disk, self.offset + start + off, block_size)
+                                .map_err(|e| e.to_string())?;
+                            off += block_size as u64;
+                            // Blocks not in use may hold anything; the file
+                            // record check below guards against stale names.
+                            if apply_fixups(&mut b, b"INDX", INDX_STRIDE).is_err() {
+                                continue;
+                            }
+                            entries(&b[24..], le32(&b, 24) as usize, &mut found);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+
+    /// The throwaway file in record `n`, if that record really is one: in
+    /// use, a base record, of the expected sequence, with a `$FILE_NAME`
+    /// in the root, and its data in non-resident runs.
+    fn file(
+        &self,
+        mft: &MftRuns,
+        n: u64,
+        sequence: u16,
+    ) -> std::result::Result<Option<Skipped>, String> {
+        let Some(at) = self.record_at(mft, n) else {
+            return Ok(None);
+        };
+        let rec = self
+            .read_record(at)
+            .map_err(|e| format!("file record {n}: {e}"))?;
+        let in_use = le16(&rec, 22) & 1 != 0;
+        if !in_use || le16(&rec, 16) != sequence || le64(&rec, 32) & RECORD_MASK != 0 {
+            return Ok(None);
+        }
+        let attrs = attributes(&rec).map_err(|e| format!("file record {n}: {e}"))?;
+        let name = attrs.iter().find_map(|a| match (&a.body, a.kind) {
+            (Body::Resident(v), ATTR_FILE_NAME) => file_name(v)
+                .filter(|(parent, name)| *parent == ROOT_RECORD && throwaway_name(name).is_some())
+                .map(|(_, name)| name),
+            _ => None,
+        });
+        let Some(name) = name else { return Ok(None) };
+        let Some(Body::NonResident { runs, .. }) = attrs
+            .into_iter()
+            .find(|a| a.kind == ATTR_DATA && a.name.is_empty())
+            .map(|a| a.body)
+        else {
+            return Ok(None);
+        };
+        let mut ranges = RangeSet::new();
+        for run in runs {
+            let Some(lcn) = run.lcn else { continue };
+            let (start, bytes) = (
+                lcn * self.boot.cluster_size,
+                run.count * self.boot.cluster_size,
+            );
+            if start + bytes > self.len {
+                return Err(format!("{name} has a run outside the volume"));
+            }
+            ranges.push(start, bytes);
+        }
+        ranges.normalize();
+        let name = throwaway_name(&name).unwrap_or_default().to_string();
+        Ok(Some(Skipped { name, ranges }))
+    }
+}
+
+/// The canonical name if `name` is one of [`NAMES`] (NTFS names are
+/// case-insensitive).
+fn throwaway_name(name: &str) -> Option<&'static str> {
+    NAMES.iter().copied().find(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Index entries of one node (`node` starts at its node header, entries at
+/// `first`): every throwaway-named one as (record, sequence).
+fn entries(node: &[u8], first: usize, out: &mut Vec<(u64, u16)>) {
+    let mut at = first;
+    while at + 16 <= node.len() {
+        let (len, key_len, flags) = (
+            le16(node, at + 8) as usize,
+            le16(node, at + 10) as usize,
+            le32(node, at + 12),
+        );
+        if flags & 2 != 0 || len < 16 || at + len > node.len() {
+            return;
+        }
+        if let Some((parent, name)) = node.get(at + 16..at + 16 + key_len).and_then(file_name) {
+            if parent == ROOT_RECORD && throwaway_name(&name).is_some() {
+                let reference = le64(node, at);
+                out.push((reference & RECORD_MASK, (reference >> 48) as u16));
+            }
+        }
+        at += len;
+    }
+}
+
+/// A `$FILE_NAME` value's parent record and name.
+fn file_name(v: &[u8]) -> Option<(u64, String)> {
+    let chars = *v.get(64)? as usize;
+    let name = v.get(66..66 + 2 * chars)?;
+    Some((le64(v, 0) & RECORD_MASK, utf16(name)))
+}
