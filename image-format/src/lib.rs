@@ -17,6 +17,7 @@ pub mod chunker;
 pub mod disk;
 mod error;
 pub mod fs;
+pub mod grow;
 mod id;
 pub mod layout;
 pub mod maintenance;

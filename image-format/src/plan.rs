@@ -265,7 +265,7 @@ impl fmt::Display for RestorePlan {
         if let Some(g) = &self.growth {
             writeln!(
                 f,
-                "  grow partition {} from {} to {} (the filesystem inside is not resized)",
+                "  grow partition {} from {} to {} (its filesystem grows after the restore)",
                 g.partition,
                 human(g.old_size),
                 human(g.new_size)

@@ -85,7 +85,21 @@ pub struct BuildOptions {
     /// Also fetch the Secure Boot chain (shim and GRUB) into `out_dir`.
     pub signed_chain: bool,
     pub zstd_level: i32,
+    /// The tools that grow a grown partition's filesystem, carried with
+    /// their libraries when present ([`GROW_TOOLS`]).
+    pub grow_tools: Vec<PathBuf>,
 }
+
+/// What grows each filesystem after a restore (image-format's `grow`):
+/// e2fsprogs, ntfs-3g, xfsprogs and btrfs-progs. Busybox gives `losetup`,
+/// `mount` and `umount`.
+pub const GROW_TOOLS: &[&str] = &[
+    "/usr/sbin/e2fsck",
+    "/usr/sbin/resize2fs",
+    "/usr/sbin/ntfsresize",
+    "/usr/sbin/xfs_growfs",
+    "/usr/bin/btrfs",
+];
 
 /// A firmware file a module may request that no firmware directory holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,6 +132,10 @@ pub struct BuildReport {
     pub firmware_missing: Vec<MissingFirmware>,
     /// Files added for ntfs-3g: the binary, its libraries and the loader.
     pub ntfs3g_files: Vec<PathBuf>,
+    /// Filesystem grow tools carried, and those not found on this machine
+    /// (a restore then reports that filesystem as not grown).
+    pub grow_tools: Vec<PathBuf>,
+    pub grow_tools_missing: Vec<PathBuf>,
     pub busybox: bool,
     /// The kernel's Authenticode signature size; `None`: unsigned, which
     /// firmware with Secure Boot on (through shim) refuses.
@@ -289,6 +307,8 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
 
     progress("adding ntfs-3g, its libraries and the rescue shell");
     let ntfs3g_files = add_tools(&mut archive, opts, &ntfs3g_libs)?;
+    progress("adding the filesystem grow tools");
+    let (grow_tools, grow_tools_missing) = add_grow_tools(&mut archive, &opts.grow_tools)?;
 
     progress(&format!(
         "writing {} entries and compressing with zstd level {}",
@@ -343,6 +363,8 @@ pub fn build(opts: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<Buil
         firmware_included: carried.firmware_included.into_iter().collect(),
         firmware_missing: carried.firmware_missing,
         ntfs3g_files,
+        grow_tools,
+        grow_tools_missing,
         busybox: opts.busybox.is_some(),
         kernel_signature_bytes: crate::signed::authenticode_bytes(&vmlinuz_data),
         signed_chain,
@@ -593,6 +615,29 @@ fn add_tools(
         })?;
     }
     Ok(ntfs3g_files)
+}
+
+/// The grow tools found on this machine, with their libraries; returns
+/// (carried, missing).
+fn add_grow_tools(
+    archive: &mut Archive,
+    tools: &[PathBuf],
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut carried, mut missing) = (Vec::new(), Vec::new());
+    for tool in tools {
+        if !tool.is_file() {
+            missing.push(tool.clone());
+            continue;
+        }
+        add_host_file(archive, tool, 0o755)?;
+        if let Linkage::Dynamic(libs) = host::ldd(tool)? {
+            for lib in libs {
+                add_host_file(archive, &lib, 0o755)?;
+            }
+        }
+        carried.push(tool.clone());
+    }
+    Ok((carried, missing))
 }
 
 /// The first firmware directory holding `name` (or, when the kernel's loader

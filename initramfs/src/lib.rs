@@ -25,7 +25,7 @@ pub mod signed;
 
 pub use build::{
     build, missing_firmware, plan_modules, BuildOptions, BuildReport, MissingFirmware, ModulePlan,
-    BOOT_LOAD_LIST, FIRMWARE_MISSING, MAX_INITRD_BYTES,
+    BOOT_LOAD_LIST, FIRMWARE_MISSING, GROW_TOOLS, MAX_INITRD_BYTES,
 };
 pub use cpio::CpioError;
 pub use host::{kernel_package_from_depends, parse_ldd, parse_print_uris, AptUri, Linkage};

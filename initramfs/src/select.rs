@@ -65,7 +65,7 @@ pub const DENY_MODULES: &[&str] = &[
 /// `efivarfs` is carried for the client to read the `SecureBoot` variable;
 /// it loads it itself on UEFI machines only (on BIOS its init fails with
 /// ENODEV).
-pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse", "loop", "efivarfs"];
+pub const FS_MODULES: &[&str] = &["ext4", "vfat", "fuse", "loop", "efivarfs", "xfs", "btrfs"];
 
 /// Needed although no device's modalias names them: the NLS tables vfat
 /// mounts need (CONFIG_FAT_DEFAULT_CODEPAGE=437, IOCHARSET="ascii" in

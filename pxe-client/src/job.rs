@@ -266,6 +266,23 @@ fn run_restore(
         report.error = Some(format!("post-script {} {}", s.name, s.status));
     }
     report.post_script = done.script;
+    // Last, after the edits above went in through ntfs-3g: ntfsresize
+    // leaves an NTFS volume marked for Windows' check at its next boot.
+    report.filesystem_grow = image_format::grow::after_restore(
+        &plan,
+        &manifest,
+        disk,
+        &crate::mount::ClientTools,
+        &std::env::temp_dir(),
+    )
+    .map(|g| marrow_protocol::api::post::GrowReport {
+        partition: g.partition,
+        fs: g.fs,
+        from: g.from,
+        to: g.to,
+        grown: g.grown,
+        detail: g.detail,
+    });
     Ok(report)
 }
 

@@ -53,6 +53,19 @@ pub fn run(name: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The tools found as [`tool`] finds them, for the filesystem grow after
+/// a restore.
+pub struct ClientTools;
+
+impl image_format::grow::Tools for ClientTools {
+    fn run(&self, name: &str, args: &[&str]) -> std::result::Result<String, String> {
+        let (path, pre) = tool(name).ok_or_else(|| format!("{name} is not in this initramfs"))?;
+        let mut cmd = Command::new(path);
+        cmd.args(&pre).args(args);
+        image_format::grow::run_command(&mut cmd, name, args)
+    }
+}
+
 /// The kernel's name for a filesystem Marrow mounts read-write after a
 /// restore (NTFS goes through ntfs-3g instead), or `None`.
 fn kernel_fs(fs: FsKind) -> Option<&'static str> {

@@ -243,6 +243,104 @@ fn restore_to_larger_disk_moves_backup_gpt_and_grows_last_partition() {
     assert_gpt_files(&lab, &plain, "a");
 }
 
+/// A disk of `mib` MiB whose one partition (from 1 MiB) holds a `kind`
+/// filesystem with `hello.txt`, built without mounting.
+fn one_fs_disk(lab: &Lab, kind: &str, mib: u64) -> PathBuf {
+    let out = lab.path(&format!("{kind}.img"));
+    let w = lab.path(&format!("{kind}.work"));
+    sh(&format!(
+        r#"{FILES}
+out={out}; w={w}; rm -rf "$w"; mkdir -p "$w/tree"; rm -f "$out"; truncate -s {mib}M "$out"
+sgdisk -n1:1M:0 -t1:8300 "$out" >/dev/null
+read f l < <(part_range "$out" 1); p="$w/part"; truncate -s $(( (l-f+1)*512 )) "$p"
+echo "hello {kind}" > "$w/tree/hello.txt"
+case {kind} in
+  ext4) mkfs.ext4 -q -d "$w/tree" "$p" ;;
+  ntfs) mkntfs -q -F -Q "$p" >/dev/null 2>&1; ntfscp -q "$p" "$w/tree/hello.txt" hello.txt ;;
+  fat32) mkfs.vfat -F 32 "$p" >/dev/null; mcopy -i "$p" "$w/tree/hello.txt" ::/hello.txt ;;
+  xfs) printf 'm\n0 0\nd--755 0 0\nhello.txt ---644 0 0 %s\n$\n' "$w/tree/hello.txt" > "$w/proto"
+       TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f -p "$w/proto" "$p" ;;
+  btrfs) mkfs.btrfs -q -f --rootdir "$w/tree" "$p" >/dev/null ;;
+esac
+dd if="$p" of="$out" bs=512 seek=$f conv=notrunc status=none; rm -rf "$w"
+"#,
+        out = out.display(),
+        w = w.display(),
+    ));
+    out
+}
+
+/// `--grow-last-partition` grows the filesystem too, with each kind's own
+/// tool, and says from which size to which; FAT is not grown, says why,
+/// and the restore still succeeds. Every filesystem checks clean after,
+/// with its file.
+#[test]
+fn growing_the_last_partition_grows_its_filesystem() {
+    let lab = Lab::new();
+    require(&["resize2fs", "ntfsresize", "xfs_growfs", "btrfs", "losetup"]);
+    if !nix_is_root() {
+        eprintln!("skipped: growing goes through loop devices, which needs root");
+        return;
+    }
+    for (kind, mib, to_mib) in [
+        ("ext4", 40, 120),
+        ("ntfs", 40, 120),
+        ("xfs", 80, 200),
+        ("btrfs", 130, 260),
+        ("fat32", 64, 120),
+    ] {
+        let disk = one_fs_disk(&lab, kind, mib);
+        lab.capture(&disk, kind);
+        let big = lab.blank(&format!("{kind}-big.img"), to_mib);
+        let out = lab.restore(kind, &big, &["--grow-last-partition"]);
+        let g = &out["filesystem_grow"];
+        // The grow stays inside the partition: the backup GPT after it
+        // is intact.
+        let verify = sh(&format!("sgdisk -v {}", big.display()));
+        assert!(verify.contains("No problems found"), "{kind}: {verify}");
+        let part = partition(&big, 1);
+        let part_bytes = std::fs::metadata(&part).unwrap().len();
+        if kind == "fat32" {
+            assert_eq!(g["grown"], false, "{out}");
+            assert!(g["detail"].as_str().unwrap().contains("FAT"), "{out}");
+            sh(&format!("fsck.vfat -n {} >/dev/null", part.display()));
+            continue;
+        }
+        assert_eq!(g["grown"], true, "{kind}: {out}");
+        let (from, to) = (g["from"].as_u64().unwrap(), g["to"].as_u64().unwrap());
+        assert!(
+            from < (mib << 20) && from > (mib << 20) / 2,
+            "{kind}: {out}"
+        );
+        // Each tool rounds to its own units; within 1% of the partition.
+        assert!(
+            to <= part_bytes && to > part_bytes - part_bytes / 100,
+            "{kind} grew to {to} of a {part_bytes}-byte partition: {out}"
+        );
+        let check = match kind {
+            "ext4" => format!(
+                "e2fsck -fn {0} >/dev/null 2>&1 && debugfs -R 'cat /hello.txt' {0} 2>/dev/null",
+                part.display()
+            ),
+            // ntfsresize leaves the volume marked for Windows' check at
+            // its next boot, which ntfs-3g's tools then need forcing past.
+            "ntfs" => format!(
+                "ntfsfix -n {0} >/dev/null && ntfscat --force {0} hello.txt",
+                part.display()
+            ),
+            "xfs" => format!(
+                "xfs_repair -n {0} >/dev/null 2>&1 && m=$(mktemp -d) && mount -o ro,loop {0} $m && cat $m/hello.txt; umount $m; rmdir $m",
+                part.display()
+            ),
+            _ => format!(
+                "btrfs check {0} >/dev/null 2>&1 && d=$(mktemp -d) && btrfs restore {0} $d >/dev/null 2>&1 && cat $d/hello.txt; rm -rf $d",
+                part.display()
+            ),
+        };
+        assert_eq!(sh(&check).trim(), format!("hello {kind}"), "{kind}");
+    }
+}
+
 #[test]
 fn restore_to_too_small_disk_is_refused_with_both_sizes() {
     let lab = Lab::new();

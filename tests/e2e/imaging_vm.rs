@@ -278,7 +278,10 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
     assert_eq!(injected, ["netkvm-amd64"], "{drivers}");
     let reason = drivers["injected"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("VEN_1AF4&DEV_1000"), "{reason}");
-    let listing = sh(&format!("ntfsls -p /Drivers/marrow {}", ntfs.display()));
+    let listing = sh(&format!(
+        "ntfsls --force -p /Drivers/marrow {}",
+        ntfs.display()
+    ));
     let folders: Vec<&str> = listing
         .lines()
         .map(str::trim)
@@ -286,7 +289,7 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
         .collect();
     assert_eq!(folders, ["netkvm-amd64"], "{listing}");
     let sys = sh(&format!(
-        "ntfsls -p /Drivers/marrow/netkvm-amd64 {}",
+        "ntfsls --force -p /Drivers/marrow/netkvm-amd64 {}",
         ntfs.display()
     ));
     assert!(
@@ -295,7 +298,7 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
     );
     let answer = dir.join("unattend.xml");
     sh(&format!(
-        "ntfscat {} Windows/Panther/unattend.xml > {}",
+        "ntfscat --force {} Windows/Panther/unattend.xml > {}",
         ntfs.display(),
         answer.display()
     ));

@@ -168,6 +168,9 @@ pub struct Report {
     /// The post-deploy script's outcome, when the task ran one.
     #[serde(default)]
     pub post_script: Option<post::ScriptReport>,
+    /// The grown last partition's filesystem, when the task grew one.
+    #[serde(default)]
+    pub filesystem_grow: Option<post::GrowReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,19 @@ pub struct HostnameReport {
     pub files: Vec<NamedFile>,
 }
 
+/// The filesystem in a partition the restore grew: grown to fill it, or
+/// why not (the restore stands either way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrowReport {
+    pub partition: u32,
+    pub fs: String,
+    /// The filesystem's size before and after, in bytes.
+    pub from: u64,
+    pub to: u64,
+    pub grown: bool,
+    pub detail: String,
+}
+
 /// How the post-deploy script went; a non-zero exit fails the task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScriptReport {

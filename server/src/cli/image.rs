@@ -618,11 +618,23 @@ fn restore_cmd(
         &Bar::new(),
     )?;
     drop(lock);
+    // The tools open the disk themselves: close it first.
+    drop(target);
+    let grown = image_format::grow::after_restore(
+        &plan,
+        &manifest,
+        target_path,
+        &image_format::grow::PathTools,
+        &std::env::temp_dir(),
+    );
     let secs = started.elapsed().as_secs_f64();
     if json {
         let mut v = serde_json::to_value(&stats).unwrap();
         v["image"] = json!(id.to_hex());
         v["seconds"] = json!(secs);
+        if let Some(g) = &grown {
+            v["filesystem_grow"] = serde_json::to_value(g).unwrap();
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap());
     } else {
         println!(
@@ -649,6 +661,19 @@ fn restore_cmd(
                 human(g.old_size),
                 human(g.new_size)
             );
+        }
+        if let Some(g) = &grown {
+            if g.grown {
+                println!(
+                    "          its {} filesystem from {} to {} ({})",
+                    g.fs,
+                    human(g.from),
+                    human(g.to),
+                    g.detail
+                );
+            } else {
+                println!("          its {} filesystem: {}", g.fs, g.detail);
+            }
         }
         println!("time      {secs:.1} s");
     }

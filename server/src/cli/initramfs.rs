@@ -122,6 +122,10 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
         out_dir: global.dirs().boot(),
         signed_chain: !args.no_signed_chain,
         zstd_level: args.zstd_level,
+        grow_tools: marrow_initramfs::GROW_TOOLS
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
     };
     let spinner = Spinner::new();
     let report = marrow_initramfs::build(&opts, &mut |step| spinner.step(step));
@@ -167,6 +171,22 @@ fn build(global: &Global, args: BuildArgs) -> Result<()> {
         println!("  missing   {} (for {})", m.file, m.module);
     }
     println!("ntfs-3g     {} files", report.ntfs3g_files.len());
+    println!(
+        "grow tools  {}",
+        report
+            .grow_tools
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for p in &report.grow_tools_missing {
+        println!(
+            "warning     {} is not installed: restores cannot grow that filesystem (scripts/install-deps installs it)",
+            p.display()
+        );
+    }
     println!(
         "busybox     {}",
         if report.busybox {
