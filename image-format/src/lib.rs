@@ -30,6 +30,7 @@ pub mod restore;
 pub mod store;
 pub mod table;
 pub mod validate;
+pub mod view;
 
 pub use chunker::ChunkParams;
 pub use error::{human, Error, Result};

@@ -81,3 +81,20 @@ pub enum BatchError {
     #[error("chunk batch ends inside a record ({left} bytes left over)")]
     Truncated { left: usize },
 }
+
+/// Why an NBD client's bytes end the connection (`nbd`): the protocol
+/// (github.com/NetworkBlockDevice/nbd, doc/proto.md) leaves the server no
+/// reply to these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NbdError {
+    #[error("NBD client flags {flags:#x} have bits this server does not know")]
+    UnknownClientFlags { flags: u32 },
+    #[error("NBD option magic is {found:#x}, expected IHAVEOPT (0x49484156454f5054)")]
+    BadOptionMagic { found: u64 },
+    #[error("NBD option {option} carries {len} bytes, more than the {max} allowed")]
+    OptionTooLong { option: u32, len: u32, max: u32 },
+    #[error("NBD export {name:?} does not exist (asked by NBD_OPT_EXPORT_NAME)")]
+    UnknownExport { name: String },
+    #[error("NBD request magic is {found:#x}, expected 0x25609513")]
+    BadRequestMagic { found: u32 },
+}

@@ -14,6 +14,8 @@
 //! - [`wol`]: the Wake-on-LAN magic packet.
 //! - [`causes`]: how both binaries print an error's chain of causes.
 //! - [`sync`]: what an upstream site lists, and the chunk batch codec.
+//! - [`nbd`]: the read-only NBD server (fixed newstyle handshake, simple
+//!   replies) that exports an image version as a disk.
 //! - [`multicast`]: the room restore's wire format, its RaptorQ (RFC 6330)
 //!   chunk code, and the sender and receiver state machines.
 //!
@@ -31,13 +33,14 @@ mod error;
 pub mod grub;
 pub mod ipxe;
 pub mod multicast;
+pub mod nbd;
 pub mod ndp;
 pub mod routes;
 pub mod sync;
 pub mod tftp;
 pub mod wol;
 
-pub use error::{BatchError, DhcpError, FrameError, TftpError};
+pub use error::{BatchError, DhcpError, FrameError, NbdError, TftpError};
 pub use marrow_ids::{
     ChunkId, FileHash, IdError, ImageId, MacAddr, MacParseError, PackageId, TaskId,
 };

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod db;
 mod driver_plan;
 mod error;
+pub mod nbd;
 pub mod paths;
 mod progress;
 pub mod schedules;

@@ -561,6 +561,192 @@ fn corrupt_chunk_is_named_by_verify_and_restore() {
     assert!(err.contains("problem"), "{err}");
 }
 
+/// `marrow image serve` running in the background; stopped on drop.
+struct NbdServe {
+    child: std::process::Child,
+    url: String,
+}
+
+impl NbdServe {
+    fn start(lab: &Lab, image: &str, port: u16) -> NbdServe {
+        use std::io::BufRead as _;
+        let mut child = Command::new(MARROW)
+            .arg("--data-dir")
+            .arg(lab.path("data"))
+            .args([
+                "image",
+                "serve",
+                image,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Its first line says where, once it listens.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("nbd://"))
+            .unwrap_or_else(|| panic!("no nbd:// URL in {line:?}"))
+            .to_string();
+        NbdServe { child, url }
+    }
+}
+
+impl Drop for NbdServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An image version served over NBD reads as the disk a restore writes:
+/// `qemu-img compare` finds them identical, nbd-client lists the export,
+/// and a partition mounted read-only through qemu-storage-daemon's FUSE
+/// export of it reads its files.
+#[test]
+fn an_image_served_over_nbd_is_the_restored_disk() {
+    let lab = Lab::new();
+    require(&[
+        "qemu-img",
+        "qemu-storage-daemon",
+        "qemu-system-x86_64",
+        "nbd-client",
+    ]);
+    let disk = gpt_disk(&lab, "src.img", "a");
+    lab.capture(&disk, "lab");
+    let restored = lab.blank("restored.img", 160);
+    lab.restore("lab", &restored, &[]);
+    let port = free_port();
+    let serve = NbdServe::start(&lab, "lab", port);
+    assert!(
+        serve
+            .url
+            .starts_with(&format!("nbd://127.0.0.1:{port}/lab@")),
+        "{}",
+        serve.url
+    );
+    let same = sh(&format!(
+        "qemu-img compare -f raw -F raw {} {}",
+        restored.display(),
+        serve.url
+    ));
+    assert!(same.contains("identical"), "{same}");
+    let export = serve.url.rsplit('/').next().unwrap();
+    let listed = sh(&format!("nbd-client -l 127.0.0.1 {port}"));
+    assert!(listed.contains(export), "{listed}");
+    // A VM's drive opens it, writes going to a temporary overlay.
+    let block = sh(&format!(
+        "printf 'info block\nquit\n' | timeout 30 qemu-system-x86_64 -machine none -display none -S -monitor stdio -drive file={},format=raw,snapshot=on,if=none,id=d0",
+        serve.url
+    ));
+    assert!(
+        block.contains(&format!("Backing file:     {}", serve.url)),
+        "{block}"
+    );
+    if !nix_is_root() {
+        eprintln!("skipped the mount: it needs root");
+        return;
+    }
+    let fuse = lab.path("fuse-disk");
+    std::fs::write(&fuse, b"").unwrap();
+    let mut daemon = Command::new("qemu-storage-daemon")
+        .args([
+            "--blockdev",
+            &format!("driver=nbd,node-name=n,server.type=inet,server.host=127.0.0.1,server.port={port},export={export},read-only=on"),
+            "--export",
+            &format!("type=fuse,id=e,node-name=n,mountpoint={},writable=off", fuse.display()),
+        ])
+        .spawn()
+        .unwrap();
+    // On drop: the partition's mount, then the daemon, which takes its
+    // FUSE mount down when stopped by SIGTERM (a SIGKILL would leave it).
+    struct Stop<'a>(&'a mut std::process::Child, PathBuf, PathBuf);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let quiet = |cmd: &mut Command| {
+                let _ = cmd
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            };
+            quiet(Command::new("umount").arg(&self.1));
+            quiet(Command::new("kill").args(["-TERM", &self.0.id().to_string()]));
+            let _ = self.0.wait();
+            quiet(Command::new("umount").arg(&self.2));
+        }
+    }
+    let _stop = Stop(&mut daemon, lab.path("mnt"), fuse.clone());
+    sh(&format!(
+        "for i in $(seq 100); do [ $(stat -c %s {0}) -gt 0 ] && break; sleep 0.1; done; [ $(stat -c %s {0}) -eq 167772160 ]",
+        fuse.display()
+    ));
+    let (first, last) = marrow_tests::disks::partition_range(&fuse, 2);
+    let mnt = lab.path("mnt");
+    sh(&format!(
+        "mkdir -p {m}; mount -t ext4 -o ro,noload,loop,offset={o},sizelimit={l} {f} {m}",
+        m = mnt.display(),
+        o = first * 512,
+        l = (last - first + 1) * 512,
+        f = fuse.display()
+    ));
+    let version = sh(&format!("cat {}/etc/version", mnt.display()));
+    sh(&format!("umount {}", mnt.display()));
+    assert_eq!(version.trim(), "variant a");
+}
+
+/// A chunk that fails its check makes the reads that need it fail with an
+/// I/O error; reads of the rest of the disk go on working, before and
+/// after, on the same server.
+#[test]
+fn a_corrupt_chunk_fails_only_the_reads_that_need_it() {
+    let lab = Lab::new();
+    require(&["qemu-io"]);
+    let disk = gpt_disk(&lab, "src.img", "a");
+    lab.capture(&disk, "lab");
+    let victim = sh(&format!(
+        "find {}/store/chunks -type f -printf '%s %p\\n' | sort -n | tail -1 | cut -d' ' -f2",
+        lab.path("data").display()
+    ));
+    sh(&format!(
+        "printf '\\xff' | dd of={} bs=1 seek=100 conv=notrunc status=none",
+        victim.trim()
+    ));
+    let serve = NbdServe::start(&lab, "lab", free_port());
+    // Every MiB of the 160 MiB disk, in one session of qemu-io.
+    let reads: String = (0..160).map(|i| format!(" -c 'read {}M 1M'", i)).collect();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("qemu-io -r -f raw {reads} {} 2>&1", serve.url))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let failed = text.matches("Input/output error").count();
+    let read = text.matches("read 1048576/1048576 bytes").count();
+    assert!(failed >= 1, "no read failed:\n{text}");
+    assert!(
+        failed <= 8,
+        "one chunk of at most 256 KiB fails only the reads around it:\n{text}"
+    );
+    assert_eq!(failed + read, 160, "{text}");
+    // The server still serves.
+    let again = sh(&format!("qemu-io -r -f raw -c 'read 0 64k' {}", serve.url));
+    assert!(again.contains("read 65536/65536 bytes"), "{again}");
+}
+
 #[test]
 fn truncated_or_garbled_manifest_gives_clear_error() {
     let lab = Lab::new();

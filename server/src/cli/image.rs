@@ -104,6 +104,21 @@ pub enum ImageCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Export an image version as a read-only NBD disk (fixed newstyle),
+    /// served from the store, until interrupted. qemu-img, qemu-io,
+    /// qemu-system's `-drive file=nbd://…` and nbd-client read it.
+    Serve {
+        image: String,
+        #[command(flatten)]
+        store: StoreArg,
+        /// Address and port to listen on; 127.0.0.1 keeps it to this
+        /// machine, since NBD has no authentication.
+        #[arg(long, default_value = "127.0.0.1:10809")]
+        listen: std::net::SocketAddr,
+        /// MiB of decompressed chunks kept between reads.
+        #[arg(long, default_value_t = 256)]
+        cache_mib: usize,
+    },
     /// Delete an image name, or one version with NAME@ID.
     Delete {
         image: String,
@@ -200,6 +215,12 @@ pub fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
         ImageCommand::List { store, json } => list_cmd(global, &store, json),
         ImageCommand::Inspect { image, store, json } => inspect_cmd(global, &store, &image, json),
         ImageCommand::Delete { image, store } => delete_cmd(global, &store, &image),
+        ImageCommand::Serve {
+            image,
+            store,
+            listen,
+            cache_mib,
+        } => serve_cmd(store.open(global)?, &image, listen, cache_mib),
         ImageCommand::Import {
             file,
             name,
@@ -430,6 +451,59 @@ fn qemu_img(args: &[&str]) -> Result<()> {
             detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
+    Ok(())
+}
+
+/// `marrow image serve`: one export, named `NAME@SHORTID` (and the
+/// default export, for clients that name none).
+fn serve_cmd(
+    store: Store,
+    reference: &str,
+    listen: std::net::SocketAddr,
+    cache_mib: usize,
+) -> Result<()> {
+    let (id, manifest) = open_image(&store, reference)?;
+    let name = format!("{}@{}", ImageRef::parse(reference)?.name, id.short());
+    let store: std::sync::Arc<dyn image_format::store::ReadStore> = std::sync::Arc::new(store);
+    let view = image_format::view::ImageView::open(id, &manifest, store, cache_mib << 20)?;
+    let size = view.size();
+    // Connections and failed reads are logged on standard error.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::io("tokio runtime"))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(Error::io(format!("NBD listen address {listen}")))?;
+        let exports = std::sync::Arc::new(vec![crate::nbd::Exported {
+            name: name.clone(),
+            view: std::sync::Arc::new(view),
+        }]);
+        println!(
+            "serving   nbd://{listen}/{name} (read-only, {}); Ctrl-C stops",
+            human(size)
+        );
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(Error::io("SIGTERM handler"))?;
+        tokio::select! {
+            () = crate::nbd::serve(listener, exports) => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok::<(), Error>(())
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     Ok(())
 }
 
