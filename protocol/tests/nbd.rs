@@ -137,6 +137,21 @@ fn list_names_every_export_then_acks() {
 }
 
 #[test]
+fn an_unlisted_server_refuses_list_by_policy_and_still_serves_a_named_export() {
+    let (mut s, _) = Server::unlisted(vec![Export {
+        name: "secret".into(),
+        size: 512,
+    }]);
+    let mut input = CLIENT_NO_ZEROES.to_be_bytes().to_vec();
+    input.extend(option(OPT_LIST, &[]));
+    input.extend(go("secret", &[]));
+    let out = sent(&s.receive(&input).unwrap());
+    assert_eq!(be32(&out, 12), REP_ERR_POLICY);
+    assert!(!String::from_utf8_lossy(&out).contains("secret"));
+    assert_eq!(s.export().unwrap().name, "secret");
+}
+
+#[test]
 fn export_name_replies_size_and_flags_with_zeroes_unless_the_client_declined_them() {
     for (flags, len) in [
         (CLIENT_FIXED_NEWSTYLE, 10 + 124),

@@ -4,7 +4,7 @@
 //! for that request, logged with the chunk; the connection and the server
 //! go on.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use image_format::view::ImageView;
 use marrow_protocol::nbd::{read_reply, wire::EIO, Action, Export, Server};
@@ -12,14 +12,63 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{info, warn};
 
-/// An image version offered under `name`.
+/// An image version offered under `name`, until `expires` (Unix seconds)
+/// when set.
 pub struct Exported {
     pub name: String,
     pub view: Arc<ImageView>,
+    pub expires: Option<i64>,
+}
+
+/// The exports a listener offers: fixed for `marrow image serve`, added
+/// on request (and expiring) in the service, where an export's name is a
+/// secret and is not listed.
+pub struct Exports {
+    table: RwLock<Vec<Arc<Exported>>>,
+    listable: bool,
+}
+
+impl Exports {
+    pub fn fixed(exports: Vec<Exported>) -> Exports {
+        Exports {
+            table: RwLock::new(exports.into_iter().map(Arc::new).collect()),
+            listable: true,
+        }
+    }
+
+    pub fn unlisted() -> Exports {
+        Exports {
+            table: RwLock::new(Vec::new()),
+            listable: false,
+        }
+    }
+
+    pub fn add(&self, export: Exported, now: i64) {
+        let mut table = self.table.write().expect("exports lock");
+        table.retain(|e| e.expires.is_none_or(|t| t > now));
+        table.push(Arc::new(export));
+    }
+
+    /// The exports not expired at `now`.
+    pub fn current(&self, now: i64) -> Vec<Arc<Exported>> {
+        self.table
+            .read()
+            .expect("exports lock")
+            .iter()
+            .filter(|e| e.expires.is_none_or(|t| t > now))
+            .cloned()
+            .collect()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, exports: Arc<Vec<Exported>>) {
+pub async fn serve(listener: TcpListener, exports: Arc<Exports>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -38,16 +87,22 @@ pub async fn serve(listener: TcpListener, exports: Arc<Vec<Exported>>) {
     }
 }
 
-async fn connection(mut stream: TcpStream, exports: &[Exported]) -> Result<(), String> {
+async fn connection(mut stream: TcpStream, exports: &Exports) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
-    let offered = exports
+    // What this connection may choose from: the exports as it began.
+    let offered = exports.current(unix_now());
+    let list = offered
         .iter()
         .map(|e| Export {
             name: e.name.clone(),
             size: e.view.size(),
         })
         .collect();
-    let (mut server, greeting) = Server::new(offered);
+    let (mut server, greeting) = if exports.listable {
+        Server::new(list)
+    } else {
+        Server::unlisted(list)
+    };
     stream
         .write_all(&greeting)
         .await
@@ -68,7 +123,7 @@ async fn connection(mut stream: TcpStream, exports: &[Exported]) -> Result<(), S
                     len,
                 } => {
                     let name = server.export().map(|e| e.name.clone()).unwrap_or_default();
-                    let view = exports
+                    let view = offered
                         .iter()
                         .find(|e| e.name == name)
                         .map(|e| e.view.clone())
@@ -78,7 +133,7 @@ async fn connection(mut stream: TcpStream, exports: &[Exported]) -> Result<(), S
                             .await
                             .map_err(|e| format!("read task: {e}"))?
                             .map_err(|e| {
-                                warn!("NBD export {name}: read of {len} bytes at {offset}: {e}");
+                                warn!("NBD read of {len} bytes at {offset}: {e}");
                                 EIO
                             });
                     stream

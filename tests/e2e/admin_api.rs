@@ -73,7 +73,13 @@ fn need(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/drivers/match") => "viewer",
         (
             "POST",
-            "/hosts" | "/users" | "/tokens" | "/users/{name}/reset" | "/scripts" | "/drivers",
+            "/hosts"
+            | "/users"
+            | "/tokens"
+            | "/users/{name}/reset"
+            | "/scripts"
+            | "/drivers"
+            | "/images/{image}/export",
         ) => "admin",
         (
             "DELETE",

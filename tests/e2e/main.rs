@@ -9,6 +9,7 @@ mod boot_tftp;
 mod boot_uefi;
 mod hardware_vm;
 mod hostile_lan;
+mod image_export;
 mod imaging_shell;
 mod imaging_vm;
 mod initramfs_boot;

@@ -48,6 +48,9 @@ pub struct Server {
     chosen: Option<usize>,
     /// Bytes of a refused write's payload still to skip.
     discard: u64,
+    /// Whether `NBD_OPT_LIST` names the exports. Off where an export's
+    /// name is the secret that grants it.
+    listable: bool,
 }
 
 impl Server {
@@ -60,8 +63,16 @@ impl Server {
             no_zeroes: false,
             chosen: None,
             discard: 0,
+            listable: true,
         };
         (server, greeting())
+    }
+
+    /// [`Server::new`] whose `NBD_OPT_LIST` is refused (`NBD_REP_ERR_POLICY`).
+    pub fn unlisted(exports: Vec<Export>) -> (Server, Vec<u8>) {
+        let (mut server, greeting) = Server::new(exports);
+        server.listable = false;
+        (server, greeting)
     }
 
     /// The export the client chose, once in transmission.
@@ -161,6 +172,11 @@ impl Server {
                 out.push(Action::Close);
                 self.phase = Phase::Closed;
             }
+            OPT_LIST if !self.listable => out.push(Action::Send(option_reply(
+                option,
+                REP_ERR_POLICY,
+                b"exports are not listed here",
+            ))),
             OPT_LIST if data.is_empty() => {
                 for e in &self.exports {
                     let mut d = (e.name.len() as u32).to_be_bytes().to_vec();

@@ -286,6 +286,19 @@ pub struct RegionView {
     pub skipped: Vec<SkippedView>,
 }
 
+/// An image version exported over NBD: its URL, whose last part is the
+/// secret that grants it, until `expires` (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExportView {
+    /// `NAME@SHORTID`.
+    pub image: String,
+    /// `nbd://HOST:PORT/SECRET`, for qemu-img, qemu-system's
+    /// `-drive file=…,snapshot=on` or nbd-client.
+    pub url: String,
+    pub size: u64,
+    pub expires: i64,
+}
+
 /// A file whose content a capture left out; it restores as zeros.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SkippedView {

@@ -484,10 +484,11 @@ fn serve_cmd(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(Error::io(format!("NBD listen address {listen}")))?;
-        let exports = std::sync::Arc::new(vec![crate::nbd::Exported {
+        let exports = std::sync::Arc::new(crate::nbd::Exports::fixed(vec![crate::nbd::Exported {
             name: name.clone(),
             view: std::sync::Arc::new(view),
-        }]);
+            expires: None,
+        }]));
         println!(
             "serving   nbd://{listen}/{name} (read-only, {}); Ctrl-C stops",
             human(size)

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// The HTTPS port between sites (default 8443; 0 turns it off).
     #[arg(long, value_name = "N")]
     pub tls_port: Option<u16>,
+    /// The port image versions are exported on over NBD when an admin
+    /// asks (default 10809; 0 turns exports off).
+    #[arg(long, value_name = "N")]
+    pub nbd_port: Option<u16>,
     /// TFTP port (default 69).
     #[arg(long, value_name = "N")]
     pub tftp_port: Option<u16>,
@@ -47,6 +51,7 @@ pub fn run(global: &Global, args: ServeArgs) -> Result<()> {
         dhcp_range: args.dhcp_range,
         http_port: args.http_port,
         tls_port: args.tls_port,
+        nbd_port: args.nbd_port,
         tftp_port: args.tftp_port,
         advertise_ip: args.advertise_ip,
         boot_default: args.boot_default,

@@ -8,7 +8,7 @@ use axum::Json;
 use marrow_protocol::api::ApiError as Body;
 use tracing::warn;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum ApiError {
     /// 400: the request does not parse.
     BadRequest(String),

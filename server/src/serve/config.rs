@@ -172,6 +172,7 @@ pub struct Flags {
     pub dhcp_range: Option<String>,
     pub http_port: Option<u16>,
     pub tls_port: Option<u16>,
+    pub nbd_port: Option<u16>,
     pub tftp_port: Option<u16>,
     pub advertise_ip: Option<String>,
     pub boot_default: Option<String>,
@@ -219,6 +220,8 @@ pub struct Config {
     pub http_url: Option<String>,
     /// The TLS port between sites; `None`: off.
     pub tls_port: Option<u16>,
+    /// The port image versions are exported on over NBD; `None`: off.
+    pub nbd_port: Option<u16>,
     /// A configured certificate and key; `None`: the self-made pair.
     pub tls_pair: Option<(PathBuf, PathBuf)>,
     pub ipxe_dir: PathBuf,
@@ -327,6 +330,11 @@ impl Config {
             http_port: flags.http_port.or(file.http.port).unwrap_or(8080),
             http_url: file.http.url.map(|u| u.trim_end_matches('/').to_string()),
             tls_port: match flags.tls_port.or(file.tls.port).unwrap_or(8443) {
+                0 => None,
+                p => Some(p),
+            },
+            // 10809 is NBD's IANA port.
+            nbd_port: match flags.nbd_port.unwrap_or(10809) {
                 0 => None,
                 p => Some(p),
             },

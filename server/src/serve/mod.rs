@@ -19,6 +19,7 @@ mod holds;
 mod http;
 mod metrics;
 mod multicast;
+mod nbd_exports;
 pub mod net;
 mod off_thread;
 mod ra;

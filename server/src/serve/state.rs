@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub identity: Arc<crate::sites::identity::Identity>,
     /// The upstreams that restores read through to.
     pub read_through: crate::sites::read_through::ReadThrough,
+    /// Image versions exported over NBD on request.
+    pub nbd: super::nbd_exports::NbdExports,
 }
 
 /// What DHCP, TFTP and the boot files need.
@@ -117,6 +119,7 @@ impl Shared {
             },
             identity,
             read_through: Default::default(),
+            nbd: super::nbd_exports::NbdExports::new(config.nbd_port),
             config,
         })
     }

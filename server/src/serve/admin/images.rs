@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
+use image_format::store::ReadStore as _;
 
 use super::caller::Caller;
 use super::page::{self, Page, PageQuery};
 use crate::access::Need;
-use crate::admin::{self, views::ImageInspect, views::ImageRow};
+use crate::admin::{self, views::ExportView, views::ImageInspect, views::ImageRow};
 use crate::serve::api_error::{ApiResult, ErrorBody};
 use crate::serve::off_thread::off_thread;
 use crate::serve::state::Shared;
@@ -68,4 +69,87 @@ pub(crate) async fn inspect(
     let path = shared.config.store.clone();
     let v = off_thread(move || admin::inspect_image(&path, &image)).await?;
     Ok(Json(v))
+}
+
+/// Exports an image version as a read-only NBD disk, served from the
+/// store, for eight hours, under a fresh secret name that the URL carries
+/// (exports are not listed). qemu-img, qemu-system (`-drive
+/// file=URL,snapshot=on`) and nbd-client read it.
+#[utoipa::path(post, path = "/api/v1/admin/images/{image}/export", tag = "images",
+    params(("image" = String, Path, description = "NAME or NAME@ID")),
+    responses((status = 200, body = ExportView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn export(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Path(image): Path<String>,
+) -> ApiResult<Json<ExportView>> {
+    let who = caller.require(Need::Admin)?;
+    let ctx = caller.ctx(who, shared.now());
+    let now = shared.now();
+    let reference = image.clone();
+    let opened = match shared.store() {
+        Ok(store) => {
+            off_thread(move || {
+                let r = image_format::catalog::ImageRef::parse(&reference)?;
+                let id = image_format::catalog::resolve(store.as_ref(), &r, &store.describe())?.id;
+                let manifest = image_format::catalog::load(store.as_ref(), &id, &store.describe())?;
+                let store: Arc<dyn image_format::store::ReadStore> = store;
+                let view = image_format::view::ImageView::open(id, &manifest, store, 256 << 20)?;
+                Ok((format!("{}@{}", r.name, id.short()), view))
+            })
+            .await
+        }
+        Err(e) => Err(e.into()),
+    };
+    let port = match &opened {
+        Ok(_) => shared.nbd.listen().await.map_err(Into::into),
+        Err(_) => Ok(0),
+    };
+    let outcome = match (&opened, &port) {
+        (Ok(_), Ok(_)) => "ok".to_string(),
+        (Err(e), _) | (_, Err(e)) => format!("failed: {}", e.clone().message()),
+    };
+    let expires = now + crate::serve::nbd_exports::EXPORT_SECS;
+    let args = serde_json::json!({ "expires": expires });
+    let object = image.clone();
+    shared
+        .db
+        .call(move |db| {
+            admin::record(
+                db,
+                &ctx,
+                "image.export",
+                Some(&object),
+                Some(&args),
+                &outcome,
+            )
+        })
+        .await?;
+    let (name, view) = opened?;
+    let port = port?;
+    let token = crate::tasks::new_token(&mut crate::tasks::OsRng)?;
+    // The host the admin reached this server by reaches its NBD port too.
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(host, _)| host).to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let size = view.size();
+    shared.nbd.add(
+        crate::nbd::Exported {
+            name: token.clone(),
+            view: Arc::new(view),
+            expires: Some(expires),
+        },
+        now,
+    );
+    Ok(Json(ExportView {
+        image: name,
+        url: format!("nbd://{host}:{port}/{token}"),
+        size,
+        expires,
+    }))
 }

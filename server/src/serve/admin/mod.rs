@@ -126,6 +126,7 @@ fn split() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::all))
         .routes(routes!(images::list))
         .routes(routes!(images::inspect, images::delete))
+        .routes(routes!(images::export))
         .routes(routes!(drivers::list, drivers::add))
         .routes(routes!(drivers::remove))
         .routes(routes!(drivers::matches))
@@ -208,6 +209,7 @@ mod tests {
             "POST /api/v1/admin/drivers/match",
             "POST /api/v1/admin/hosts",
             "POST /api/v1/admin/hosts/wake",
+            "POST /api/v1/admin/images/{image}/export",
             "POST /api/v1/admin/login",
             "POST /api/v1/admin/logout",
             "POST /api/v1/admin/schedules",
