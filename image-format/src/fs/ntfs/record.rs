@@ -60,12 +60,16 @@ pub fn attributes(rec: &[u8]) -> Result<Vec<Attr<'_>>, String> {
     let mut out = Vec::new();
     let mut at = le16(rec, 20) as usize;
     loop {
-        if at + 16 > rec.len() {
+        // The end marker is 4 bytes, and may sit in a full record's last 8.
+        if at + 4 > rec.len() {
             return Err("attribute list runs past the record".into());
         }
         let kind = le32(rec, at);
         if kind == ATTR_END {
             return Ok(out);
+        }
+        if at + 16 > rec.len() {
+            return Err("attribute list runs past the record".into());
         }
         let len = le32(rec, at + 4) as usize;
         if len < 16 || at + len > rec.len() {
@@ -192,6 +196,24 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// A record filled to its last 8 bytes (a long run list) ends with the
+    /// 4-byte end marker there, which must still be found.
+    #[test]
+    fn an_end_marker_in_the_last_bytes_of_a_full_record_is_found() {
+        let mut rec = vec![0u8; 1024];
+        rec[..4].copy_from_slice(b"FILE");
+        rec[20] = 56; // first attribute at 56
+                      // One resident attribute filling 56..1016, then the end marker.
+        let len = 1016 - 56;
+        rec[56..60].copy_from_slice(&0x80u32.to_le_bytes());
+        rec[60..64].copy_from_slice(&(len as u32).to_le_bytes());
+        rec[56 + 20] = 24; // value offset
+        rec[1016..1020].copy_from_slice(&0xffff_ffffu32.to_le_bytes());
+        let attrs = attributes(&rec).unwrap();
+        assert_eq!(attrs.len(), 1);
+        assert_eq!(attrs[0].kind, ATTR_DATA);
     }
 
     #[test]

@@ -33,7 +33,8 @@ const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// The throwaway files of the NTFS volume at `offset`, with the byte
 /// ranges (relative to the volume) of their clusters. A volume whose root
 /// directory or records Marrow cannot follow (an `$ATTRIBUTE_LIST` where
-/// the data should be, say) keeps its files: nothing is skipped.
+/// the data should be, say) keeps its files: nothing is skipped. A damaged
+/// `$MFT` or root directory record is an error, as it is for `$Bitmap`.
 pub fn throwaway(disk: &dyn ReadAt, offset: u64, len: u64) -> Result<Vec<Skipped>> {
     let err = |detail: String| fs_err("ntfs", disk, offset, detail);
     let boot = parse_boot(&read_vec(disk, offset, 512)?).map_err(err)?;
@@ -48,7 +49,9 @@ pub fn throwaway(disk: &dyn ReadAt, offset: u64, len: u64) -> Result<Vec<Skipped
     };
     let mut out = Vec::new();
     for (record, sequence) in volume.root_candidates(&mft).map_err(err)? {
-        if let Some(found) = volume.file(&mft, record, sequence).map_err(err)? {
+        // A candidate whose record cannot be followed is kept whole: only
+        // a record read in full may have its clusters dropped.
+        if let Ok(Some(found)) = volume.file(&mft, record, sequence) {
             if !out.iter().any(|s: &Skipped| s.name == found.name) {
                 out.push(found);
             }
@@ -107,6 +110,37 @@ impl Volume<'_> {
             ));
         }
         Ok(Some(out))
+    }
+
+    /// An attribute's value: resident, or read from its runs (an attribute
+    /// list of a very fragmented file), up to 16 MiB.
+    fn body_bytes(&self, body: &Body<'_>) -> std::result::Result<Vec<u8>, String> {
+        match body {
+            Body::Resident(v) => Ok(v.to_vec()),
+            Body::NonResident { runs, size } => {
+                let want = (*size).min(16 << 20) as usize;
+                let mut out = Vec::with_capacity(want);
+                for run in runs {
+                    let Some(lcn) = run.lcn else { break };
+                    let (start, bytes) = (
+                        lcn * self.boot.cluster_size,
+                        run.count * self.boot.cluster_size,
+                    );
+                    if start + bytes > self.len {
+                        return Err("an attribute list run lies outside the volume".into());
+                    }
+                    let take = (want - out.len()).min(bytes as usize);
+                    out.extend(
+                        read_vec(self.disk, self.offset + start, take)
+                            .map_err(|e| e.to_string())?,
+                    );
+                    if out.len() >= want {
+                        break;
+                    }
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// Where file record `n` lies on the volume.
@@ -181,7 +215,10 @@ impl Volume<'_> {
 
     /// The throwaway file in record `n`, if that record really is one: in
     /// use, a base record, of the expected sequence, with a `$FILE_NAME`
-    /// in the root, and its data in non-resident runs.
+    /// in the root, and its data in non-resident runs. A fragmented file's
+    /// attributes may live in extension records that its
+    /// `$ATTRIBUTE_LIST` names; those are read too, each checked to be in
+    /// use and to belong to record `n`.
     fn file(
         &self,
         mft: &MftRuns,
@@ -198,21 +235,34 @@ impl Volume<'_> {
         if !in_use || le16(&rec, 16) != sequence || le64(&rec, 32) & RECORD_MASK != 0 {
             return Ok(None);
         }
+        let mut parts = Parts::default();
         let attrs = attributes(&rec).map_err(|e| format!("file record {n}: {e}"))?;
-        let name = attrs.iter().find_map(|a| match (&a.body, a.kind) {
-            (Body::Resident(v), ATTR_FILE_NAME) => file_name(v)
-                .filter(|(parent, name)| *parent == ROOT_RECORD && throwaway_name(name).is_some())
-                .map(|(_, name)| name),
-            _ => None,
-        });
-        let Some(name) = name else { return Ok(None) };
-        let Some(Body::NonResident { runs, .. }) = attrs
-            .into_iter()
-            .find(|a| a.kind == ATTR_DATA && a.name.is_empty())
-            .map(|a| a.body)
-        else {
+        parts.take(&attrs);
+        if let Some(list) = attrs.iter().find(|a| a.kind == ATTR_LIST) {
+            let bytes = self.body_bytes(&list.body)?;
+            for (m, seq) in list_records(&bytes, n) {
+                let Some(at) = self.record_at(mft, m) else {
+                    return Ok(None);
+                };
+                let ext = self
+                    .read_record(at)
+                    .map_err(|e| format!("extension record {m} of file record {n}: {e}"))?;
+                let belongs = le16(&ext, 22) & 1 != 0
+                    && le16(&ext, 16) == seq
+                    && le64(&ext, 32) & RECORD_MASK == n;
+                if !belongs {
+                    return Ok(None);
+                }
+                parts.take(&attributes(&ext).map_err(|e| format!("file record {m}: {e}"))?);
+            }
+        }
+        let Some(name) = parts.name else {
             return Ok(None);
         };
+        if !parts.data {
+            return Ok(None);
+        }
+        let runs = parts.runs;
         let mut ranges = RangeSet::new();
         for run in runs {
             let Some(lcn) = run.lcn else { continue };
@@ -229,6 +279,60 @@ impl Volume<'_> {
         let name = throwaway_name(&name).unwrap_or_default().to_string();
         Ok(Some(Skipped { name, ranges }))
     }
+}
+
+/// A file's root-folder throwaway name and its `$DATA` runs, gathered from
+/// its base record and any extension records.
+#[derive(Default)]
+struct Parts {
+    name: Option<String>,
+    /// Whether a non-resident unnamed `$DATA` was seen.
+    data: bool,
+    runs: Vec<super::record::Run>,
+}
+
+impl Parts {
+    fn take(&mut self, attrs: &[super::record::Attr<'_>]) {
+        for a in attrs {
+            match (&a.body, a.kind) {
+                (Body::Resident(v), ATTR_FILE_NAME) if self.name.is_none() => {
+                    self.name = file_name(v)
+                        .filter(|(parent, name)| {
+                            *parent == ROOT_RECORD && throwaway_name(name).is_some()
+                        })
+                        .map(|(_, name)| name);
+                }
+                (Body::NonResident { runs, .. }, ATTR_DATA) if a.name.is_empty() => {
+                    self.data = true;
+                    self.runs.extend_from_slice(runs);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The other records an `$ATTRIBUTE_LIST` names for `$FILE_NAME` and
+/// `$DATA`, each once, as (record, sequence).
+fn list_records(list: &[u8], base: u64) -> Vec<(u64, u16)> {
+    let mut out: Vec<(u64, u16)> = Vec::new();
+    let mut at = 0;
+    while at + 26 <= list.len() {
+        let (kind, len) = (le32(list, at), le16(list, at + 4) as usize);
+        if len < 26 || at + len > list.len() {
+            break;
+        }
+        let reference = le64(list, at + 16);
+        let record = reference & RECORD_MASK;
+        if (kind == ATTR_FILE_NAME || kind == ATTR_DATA)
+            && record != base
+            && !out.iter().any(|&(r, _)| r == record)
+        {
+            out.push((record, (reference >> 48) as u16));
+        }
+        at += len;
+    }
+    out
 }
 
 /// The canonical name if `name` is one of [`NAMES`] (NTFS names are
@@ -265,4 +369,46 @@ fn file_name(v: &[u8]) -> Option<(u64, String)> {
     let chars = *v.get(64)? as usize;
     let name = v.get(66..66 + 2 * chars)?;
     Some((le64(v, 0) & RECORD_MASK, utf16(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: u32, record: u64, seq: u16) -> Vec<u8> {
+        let mut e = vec![0u8; 32];
+        e[0..4].copy_from_slice(&kind.to_le_bytes());
+        e[4..6].copy_from_slice(&32u16.to_le_bytes());
+        e[16..24].copy_from_slice(&(record | (seq as u64) << 48).to_le_bytes());
+        e
+    }
+
+    /// The layout ntfsinfo showed for a fragmented 2 GiB page file: its
+    /// name in record 55179, its data in the base record and 55180-55181.
+    #[test]
+    fn an_attribute_list_names_the_extension_records_of_name_and_data_once() {
+        let list = [
+            entry(0x10, 55178, 3),
+            entry(ATTR_LIST, 55178, 3),
+            entry(ATTR_FILE_NAME, 55179, 3),
+            entry(ATTR_DATA, 55178, 3),
+            entry(ATTR_DATA, 55180, 3),
+            entry(ATTR_DATA, 55181, 4),
+            entry(ATTR_DATA, 55181, 4),
+        ]
+        .concat();
+        assert_eq!(
+            list_records(&list, 55178),
+            [(55179, 3), (55180, 3), (55181, 4)]
+        );
+        // A truncated entry ends the walk instead of reading past it.
+        assert_eq!(list_records(&list[..32 * 3 + 10], 55178), [(55179, 3)]);
+    }
+
+    #[test]
+    fn names_match_case_insensitively_and_only_the_three() {
+        assert_eq!(throwaway_name("PAGEFILE.SYS"), Some("pagefile.sys"));
+        assert_eq!(throwaway_name("hiberfil.sys"), Some("hiberfil.sys"));
+        assert_eq!(throwaway_name("pagefile.sys.bak"), None);
+    }
 }
