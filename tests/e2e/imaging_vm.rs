@@ -260,6 +260,10 @@ fn vms_capture_then_restore_elsewhere_resume_after_a_kill_and_refuse_two_disks()
         "the resumed restore fetched {fetched} bytes of an image of {image_bytes}: {report}"
     );
     assert!(report["skipped_bytes"].as_u64().unwrap() > 0, "{report}");
+    // The client grew the NTFS volume with the partition, with the
+    // initramfs's own ntfsresize and busybox's losetup.
+    let grow = &report["filesystem_grow"];
+    assert!(grow["fs"] == "ntfs" && grow["grown"] == true, "{report}");
     let ntfs = assert_windows_like_disk(&target, "vm", DATA_MIB);
     let (_, last) = partition_range(&target, 3);
     assert!(
