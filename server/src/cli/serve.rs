@@ -59,13 +59,7 @@ pub fn run(global: &Global, args: ServeArgs) -> Result<()> {
         kernel_args: args.kernel_args,
     };
     let config = Config::load(&global.data_dir, global.config.as_deref(), flags)?;
-    // Readable in a terminal; RUST_LOG=debug shows why packets are ignored.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    // RUST_LOG=debug shows why packets are ignored.
+    super::log_to_stderr();
     crate::serve::run(config)
 }
