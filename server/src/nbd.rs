@@ -7,6 +7,8 @@
 use std::sync::{Arc, RwLock};
 
 use image_format::view::ImageView;
+
+use crate::clock::{Clock, SystemClock};
 use marrow_protocol::nbd::{read_reply, wire::EIO, Action, Export, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -61,12 +63,6 @@ impl Exports {
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Accepts connections until the task is dropped.
 pub async fn serve(listener: TcpListener, exports: Arc<Exports>) {
     loop {
@@ -90,7 +86,7 @@ pub async fn serve(listener: TcpListener, exports: Arc<Exports>) {
 async fn connection(mut stream: TcpStream, exports: &Exports) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
     // What this connection may choose from: the exports as it began.
-    let offered = exports.current(unix_now());
+    let offered = exports.current(SystemClock.now());
     let list = offered
         .iter()
         .map(|e| Export {

@@ -8,7 +8,7 @@ use super::{fs_err, Usage};
 use crate::disk::{le16, le64, read_vec, ReadAt};
 use crate::error::Result;
 use crate::ranges::RangeSet;
-use record::{apply_fixups, attributes, Body, ATTR_DATA};
+use record::{apply_fixups, attributes, unnamed_data, Body};
 pub use throwaway::throwaway;
 
 const BITMAP_RECORD: u64 = 6;
@@ -87,7 +87,9 @@ pub fn usage(disk: &dyn ReadAt, offset: u64, len: u64) -> Result<Usage> {
     let mut record = read_vec(disk, offset + record_at, boot.record_size as usize)?;
     apply_fixups(&mut record, b"FILE", boot.sector_size as usize)
         .map_err(|d| err(format!("$Bitmap record: {d}")))?;
-    let data = unnamed_data(&record).map_err(|d| err(format!("$Bitmap record: {d}")))?;
+    let data = attributes(&record)
+        .and_then(|attrs| unnamed_data(attrs).ok_or_else(|| "no unnamed $DATA attribute".into()))
+        .map_err(|d| err(format!("$Bitmap record: {d}")))?;
     let bitmap_len = clusters.div_ceil(8);
     let bitmap = match data {
         Body::Resident(bytes) => bytes.to_vec(),
@@ -149,13 +151,4 @@ pub fn usage(disk: &dyn ReadAt, offset: u64, len: u64) -> Result<Usage> {
         block_size: boot.cluster_size,
         fs_size: volume,
     })
-}
-
-/// A record's unnamed `$DATA` attribute.
-fn unnamed_data(rec: &[u8]) -> std::result::Result<Body<'_>, String> {
-    attributes(rec)?
-        .into_iter()
-        .find(|a| a.kind == ATTR_DATA && a.name.is_empty())
-        .map(|a| a.body)
-        .ok_or_else(|| "no unnamed $DATA attribute".into())
 }

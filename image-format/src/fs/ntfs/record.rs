@@ -106,6 +106,14 @@ pub fn attributes(rec: &[u8]) -> Result<Vec<Attr<'_>>, String> {
     }
 }
 
+/// The unnamed `$DATA` attribute's body: a file's content.
+pub fn unnamed_data<'a>(attrs: Vec<Attr<'a>>) -> Option<Body<'a>> {
+    attrs
+        .into_iter()
+        .find(|a| a.kind == ATTR_DATA && a.name.is_empty())
+        .map(|a| a.body)
+}
+
 /// Little-endian UTF-16 as NTFS stores names; unpaired surrogates become
 /// U+FFFD.
 pub fn utf16(b: &[u8]) -> String {

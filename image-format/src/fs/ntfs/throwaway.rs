@@ -9,8 +9,8 @@
 //! index entry can never zero another file.
 
 use super::record::{
-    apply_fixups, attributes, utf16, Body, ATTR_DATA, ATTR_FILE_NAME, ATTR_INDEX_ALLOCATION,
-    ATTR_INDEX_ROOT, ATTR_LIST,
+    apply_fixups, attributes, unnamed_data, utf16, Body, ATTR_DATA, ATTR_FILE_NAME,
+    ATTR_INDEX_ALLOCATION, ATTR_INDEX_ROOT, ATTR_LIST,
 };
 use super::{parse_boot, Boot};
 use crate::disk::{le16, le32, le64, read_vec, ReadAt};
@@ -94,11 +94,7 @@ impl Volume<'_> {
         if attrs.iter().any(|a| a.kind == ATTR_LIST) {
             return Ok(None);
         }
-        let Some(Body::NonResident { runs, .. }) = attrs
-            .into_iter()
-            .find(|a| a.kind == ATTR_DATA && a.name.is_empty())
-            .map(|a| a.body)
-        else {
+        let Some(Body::NonResident { runs, .. }) = unnamed_data(attrs) else {
             return Err("$MFT record has no non-resident $DATA".into());
         };
         let mut out = Vec::new();
