@@ -6,6 +6,8 @@
 
 use std::sync::{Arc, RwLock};
 
+use image_format::catalog::{self, ImageRef};
+use image_format::store::ReadStore as _;
 use image_format::view::ImageView;
 
 use crate::clock::{Clock, SystemClock};
@@ -13,6 +15,20 @@ use marrow_protocol::nbd::{read_reply, wire::EIO, Action, Export, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{info, warn};
+
+/// Opens version `reference` of the image in `store` for export: its
+/// `NAME@SHORTID` and its view, keeping `cache_bytes` of chunks.
+pub fn open_export(
+    store: Arc<crate::store::Store>,
+    reference: &str,
+    cache_bytes: usize,
+) -> crate::error::Result<(String, ImageView)> {
+    let r = ImageRef::parse(reference)?;
+    let id = catalog::resolve(store.as_ref(), &r, &store.describe())?.id;
+    let manifest = catalog::load(store.as_ref(), &id, &store.describe())?;
+    let view = ImageView::open(id, &manifest, store, cache_bytes)?;
+    Ok((format!("{}@{}", r.name, id.short()), view))
+}
 
 /// An image version offered under `name`, until `expires` (Unix seconds)
 /// when set.

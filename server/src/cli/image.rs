@@ -462,10 +462,8 @@ fn serve_cmd(
     listen: std::net::SocketAddr,
     cache_mib: usize,
 ) -> Result<()> {
-    let (id, manifest) = open_image(&store, reference)?;
-    let name = format!("{}@{}", ImageRef::parse(reference)?.name, id.short());
-    let store: std::sync::Arc<dyn image_format::store::ReadStore> = std::sync::Arc::new(store);
-    let view = image_format::view::ImageView::open(id, &manifest, store, cache_mib << 20)?;
+    let (name, view) =
+        crate::nbd::open_export(std::sync::Arc::new(store), reference, cache_mib << 20)?;
     let size = view.size();
     // Connections and failed reads are logged on standard error.
     super::log_to_stderr();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use image_format::store::ReadStore as _;
+use image_format::view::ImageView;
 
 use super::caller::Caller;
 use super::page::{self, Page, PageQuery};
@@ -87,30 +87,21 @@ pub(crate) async fn export(
     Path(image): Path<String>,
 ) -> ApiResult<Json<ExportView>> {
     let who = caller.require(Need::Admin)?;
-    let ctx = caller.ctx(who, shared.now());
     let now = shared.now();
+    let ctx = caller.ctx(who, now);
     let reference = image.clone();
-    let opened = match shared.store() {
-        Ok(store) => {
-            off_thread(move || {
-                let r = image_format::catalog::ImageRef::parse(&reference)?;
-                let id = image_format::catalog::resolve(store.as_ref(), &r, &store.describe())?.id;
-                let manifest = image_format::catalog::load(store.as_ref(), &id, &store.describe())?;
-                let store: Arc<dyn image_format::store::ReadStore> = store;
-                let view = image_format::view::ImageView::open(id, &manifest, store, 256 << 20)?;
-                Ok((format!("{}@{}", r.name, id.short()), view))
-            })
-            .await
-        }
-        Err(e) => Err(e.into()),
-    };
-    let port = match &opened {
-        Ok(_) => shared.nbd.listen().await.map_err(Into::into),
-        Err(_) => Ok(0),
-    };
-    let outcome = match (&opened, &port) {
-        (Ok(_), Ok(_)) => "ok".to_string(),
-        (Err(e), _) | (_, Err(e)) => format!("failed: {}", e.clone().message()),
+    // Open the version, then the port (on the first export); either
+    // failing is recorded as the request's outcome.
+    let opened: ApiResult<(String, ImageView, u16)> = async {
+        let store = shared.store()?;
+        let (name, view) =
+            off_thread(move || crate::nbd::open_export(store, &reference, 256 << 20)).await?;
+        Ok((name, view, shared.nbd.listen().await?))
+    }
+    .await;
+    let outcome = match &opened {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("failed: {}", e.clone().message()),
     };
     let expires = now + crate::serve::nbd_exports::EXPORT_SECS;
     let args = serde_json::json!({ "expires": expires });
@@ -128,8 +119,7 @@ pub(crate) async fn export(
             )
         })
         .await?;
-    let (name, view) = opened?;
-    let port = port?;
+    let (name, view, port) = opened?;
     let token = crate::tasks::new_token(&mut crate::tasks::OsRng)?;
     // The host the admin reached this server by reaches its NBD port too.
     let host = headers
