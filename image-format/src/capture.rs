@@ -18,7 +18,8 @@ use crate::layout::{read_layout, DiskLayout, TableKind};
 use crate::manifest::{Manifest, Region, RegionRole, SkippedFile, FORMAT};
 use crate::progress::Progress;
 use crate::ranges::RangeSet;
-use crate::store::{encode_chunk, WriteStore};
+use crate::store::pack::{PACK_BYTES, PACK_LEVEL};
+use crate::store::WriteStore;
 use crate::table::{ChunkRef, Extent, ExtentKind, PieceWriter};
 
 /// Zero runs are found at this granularity.
@@ -29,8 +30,10 @@ const READ_AHEAD: u64 = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {
     pub params: ChunkParams,
-    /// zstd level for new chunks.
+    /// zstd level for new chunks stored one by one.
     pub level: i32,
+    /// zstd level for new chunks a store packs together.
+    pub pack_level: i32,
     pub threads: usize,
     /// Keep the content of Windows' page, swap and hibernation files,
     /// which is otherwise recorded as zeros.
@@ -42,6 +45,7 @@ impl Default for CaptureOptions {
         CaptureOptions {
             params: ChunkParams::DEFAULT,
             level: DEFAULT_LEVEL,
+            pack_level: PACK_LEVEL,
             threads: crate::default_threads(),
             keep_windows_temp: false,
         }
@@ -224,16 +228,25 @@ pub fn capture(
     Ok((manifest, stats))
 }
 
-/// Most chunks one worker asks the store about in one `has_many` call.
+/// Chunks one worker takes at once, for a store that stores them one by
+/// one: one `has_many` round trip each for a remote store.
 const HAS_BATCH: usize = 16;
 
-/// A chunk cut from the data stream, numbered in stream order.
-type Work = (u64, Vec<u8>);
+/// Consecutive chunks cut from the data stream, the first numbered `seq`
+/// in stream order. For a store that packs, a run is a pack's worth, so
+/// a pack holds neighbours on the disk, which compress best together.
+struct Work {
+    seq: u64,
+    chunks: Vec<Vec<u8>>,
+}
 
 struct Done {
     seq: u64,
     chunk: ChunkRef,
-    new_bytes: Option<u64>,
+    /// This capture stored the chunk.
+    new: bool,
+    /// Compressed bytes stored with it (a pack's are counted on its first).
+    bytes: u64,
 }
 
 /// A region's chunk list and what storing it added.
@@ -264,7 +277,7 @@ fn capture_region(
         first_error.lock().unwrap().get_or_insert(e);
     };
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = bounded::<Work>(threads * HAS_BATCH);
+    let (work_tx, work_rx) = bounded::<Work>(threads * 2);
     let (done_tx, done_rx) = bounded::<Done>(threads * 4);
     let cutter = Cutter {
         store,
@@ -272,6 +285,8 @@ fn capture_region(
         progress,
         failed: &failed,
         work: work_tx,
+        run: Vec::new(),
+        run_bytes: 0,
         extents: PieceWriter::extents(),
         data_bytes: 0,
         zero_bytes: 0,
@@ -282,7 +297,12 @@ fn capture_region(
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             let fail = &fail;
-            s.spawn(move || store_chunks(&work_rx, &done_tx, store, opts.level, fail));
+            let level = if store.packs() {
+                opts.pack_level
+            } else {
+                opts.level
+            };
+            s.spawn(move || store_chunks(&work_rx, &done_tx, store, level, fail));
         }
         drop(done_tx);
         drop(work_rx);
@@ -341,10 +361,8 @@ fn capture_region(
     })
 }
 
-/// A worker: hashes chunks, asks the store which it lacks, compresses and
-/// stores those. It asks about several chunks at once (one round trip per
-/// batch for a remote store); waiting for a full batch would stall a slow
-/// reader, so it takes what is already queued.
+/// A worker: hashes a run of chunks, asks the store which it lacks, and
+/// stores those (compressed together by a store that packs).
 fn store_chunks(
     work: &Receiver<Work>,
     done: &Sender<Done>,
@@ -352,38 +370,37 @@ fn store_chunks(
     level: i32,
     fail: &(dyn Fn(Error) + Sync),
 ) {
-    while let Ok(first) = work.recv() {
-        let mut batch = vec![first];
-        while batch.len() < HAS_BATCH {
-            match work.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
-        }
-        let ids: Vec<ChunkId> = batch.iter().map(|(_, d)| ChunkId::of(d)).collect();
+    while let Ok(Work { seq, chunks }) = work.recv() {
+        let ids: Vec<ChunkId> = chunks.iter().map(|d| ChunkId::of(d)).collect();
         let have = match store.has_many(&ids) {
             Ok(h) => h,
             Err(e) => return fail(e),
         };
-        for (((seq, data), id), known) in batch.into_iter().zip(ids).zip(have) {
-            let new_bytes = if known {
-                None
-            } else {
-                let (_, compressed) = encode_chunk(&data, level);
-                match store.put(&id, &compressed) {
-                    Ok(true) => Some(compressed.len() as u64),
-                    Ok(false) => None,
-                    Err(e) => return fail(e),
+        let lacking: Vec<usize> = (0..chunks.len()).filter(|&i| !have[i]).collect();
+        let mut added = vec![false; chunks.len()];
+        let mut bytes = 0;
+        if !lacking.is_empty() {
+            let new: Vec<(ChunkId, &[u8])> =
+                lacking.iter().map(|&i| (ids[i], &chunks[i][..])).collect();
+            match store.put_many(&new, level) {
+                Ok((stored, b)) => {
+                    for (&i, s) in lacking.iter().zip(stored) {
+                        added[i] = s;
+                    }
+                    bytes = b;
                 }
-            };
-            let chunk = ChunkRef {
-                id,
-                len: data.len() as u32,
-            };
+                Err(e) => return fail(e),
+            }
+        }
+        for (i, (data, id)) in chunks.iter().zip(ids).enumerate() {
             let sent = done.send(Done {
-                seq,
-                chunk,
-                new_bytes,
+                seq: seq + i as u64,
+                chunk: ChunkRef {
+                    id,
+                    len: data.len() as u32,
+                },
+                new: added[i],
+                bytes: std::mem::take(&mut bytes),
             });
             if sent.is_err() {
                 return;
@@ -407,10 +424,8 @@ fn collect_chunks(done: Receiver<Done>, store: &dyn WriteStore, level: i32) -> R
         while let Some(d) = pending.remove(&next) {
             c.chunks.push_chunk(&d.chunk, store, level)?;
             c.count += 1;
-            if let Some(n) = d.new_bytes {
-                c.new_chunks += 1;
-                c.new_bytes += n;
-            }
+            c.new_chunks += u64::from(d.new);
+            c.new_bytes += d.bytes;
             next += 1;
         }
     }
@@ -425,6 +440,9 @@ struct Cutter<'a> {
     progress: &'a dyn Progress,
     failed: &'a AtomicBool,
     work: Sender<Work>,
+    /// Chunks cut but not yet handed to a worker, and their bytes.
+    run: Vec<Vec<u8>>,
+    run_bytes: usize,
     extents: PieceWriter,
     data_bytes: u64,
     zero_bytes: u64,
@@ -500,28 +518,44 @@ impl Cutter<'_> {
         Ok(())
     }
 
-    /// Sends every whole chunk at the front of `stream` to the workers; at
-    /// the end, the rest too.
-    fn emit(&self, stream: &mut Vec<u8>, seq: &mut u64, at_end: bool) -> Result<()> {
+    /// Cuts every whole chunk at the front of `stream` and hands them to the
+    /// workers in runs; at the end, the rest too.
+    fn emit(&mut self, stream: &mut Vec<u8>, seq: &mut u64, at_end: bool) -> Result<()> {
         let mut pos = 0;
         while pos < stream.len() {
             let Some(n) = cut(&stream[pos..], &self.opts.params, at_end) else {
                 break;
             };
-            if self.failed.load(Ordering::SeqCst)
-                || self
-                    .work
-                    .send((*seq, stream[pos..pos + n].to_vec()))
-                    .is_err()
-            {
-                return Err(Error::Cancelled {
-                    what: "capture".into(),
-                });
-            }
-            *seq += 1;
+            self.run.push(stream[pos..pos + n].to_vec());
+            self.run_bytes += n;
             pos += n;
+            let full = if self.store.packs() {
+                self.run_bytes >= PACK_BYTES
+            } else {
+                self.run.len() >= HAS_BATCH
+            };
+            if full {
+                self.send_run(seq)?;
+            }
         }
         stream.drain(..pos);
+        if at_end && !self.run.is_empty() {
+            self.send_run(seq)?;
+        }
+        Ok(())
+    }
+
+    fn send_run(&mut self, seq: &mut u64) -> Result<()> {
+        let chunks = std::mem::take(&mut self.run);
+        let count = chunks.len() as u64;
+        self.run_bytes = 0;
+        if self.failed.load(Ordering::SeqCst) || self.work.send(Work { seq: *seq, chunks }).is_err()
+        {
+            return Err(Error::Cancelled {
+                what: "capture".into(),
+            });
+        }
+        *seq += count;
         Ok(())
     }
 }

@@ -172,10 +172,14 @@ pub fn check_store<S: PruneStore + ManifestStore>(
 #[derive(Debug, Default, serde::Serialize)]
 pub struct GcReport {
     pub removed_chunks: u64,
+    /// The stored bytes of the removed chunks (for packed chunks, their
+    /// shares of their packs, freed as `packs` says).
     pub removed_bytes: u64,
     pub removed_manifests: u64,
     pub removed_temporaries: u64,
     pub kept_chunks: u64,
+    /// Packs removed or packed afresh, and the bytes that freed.
+    pub packs: crate::store::Reclaimed,
 }
 
 /// Removes chunks and manifests no name refers to. Takes the store's
@@ -216,6 +220,7 @@ pub fn gc<S: PruneStore + ManifestStore + LockStore>(store: &S) -> Result<GcRepo
     }
     report.removed_chunks = doomed.len() as u64;
     report.removed_temporaries = store.clean_temporaries()?;
+    report.packs = store.reclaim()?;
     Ok(report)
 }
 

@@ -66,7 +66,10 @@ impl S3Store {
             }
             store
                 .client
-                .put(&store.key(MARKER), names::marker_body().as_bytes())
+                .put(
+                    &store.key(MARKER),
+                    names::marker_body(names::LOOSE_VERSION).as_bytes(),
+                )
                 .map_err(|e| store.err(e))?;
         }
         Self::open(location, settings, lock_dir)
@@ -84,7 +87,18 @@ impl S3Store {
                 store: store.describe.clone(),
                 detail: format!("not a Marrow store (no {MARKER}); capture into it to create one"),
             })?;
-        names::check_marker(&String::from_utf8_lossy(&body), &store.describe)?;
+        let version = names::check_marker(&String::from_utf8_lossy(&body), &store.describe)?;
+        // Packs are a local store's: this backend reads every chunk as a
+        // frame of its own, so a copied local store of format 2 is refused.
+        if version != names::LOOSE_VERSION {
+            return Err(Error::Store {
+                store: store.describe.clone(),
+                detail: format!(
+                    "store format {version} keeps chunks in packs, which only a local store reads; an S3 store is format {}",
+                    names::LOOSE_VERSION
+                ),
+            });
+        }
         Ok(store)
     }
 

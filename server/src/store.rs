@@ -152,6 +152,9 @@ impl ReadStore for Store {
     fn get_raw(&self, id: &ChunkId) -> image_format::Result<Vec<u8>> {
         each!(self, s => s.get_raw(id))
     }
+    fn get_counted(&self, id: &ChunkId) -> image_format::Result<(Vec<u8>, u64)> {
+        each!(self, s => s.get_counted(id))
+    }
 }
 
 impl WriteStore for Store {
@@ -160,6 +163,16 @@ impl WriteStore for Store {
     }
     fn flush(&self) -> image_format::Result<()> {
         each!(self, s => s.flush())
+    }
+    fn packs(&self) -> bool {
+        each!(self, s => s.packs())
+    }
+    fn put_many(
+        &self,
+        chunks: &[(ChunkId, &[u8])],
+        level: i32,
+    ) -> image_format::Result<(Vec<bool>, u64)> {
+        each!(self, s => s.put_many(chunks, level))
     }
 }
 
@@ -181,6 +194,12 @@ impl PruneStore for Store {
     }
     fn orphans(&self) -> image_format::Result<(u64, u64)> {
         each!(self, s => s.orphans())
+    }
+    fn frame_size(&self, id: &ChunkId) -> image_format::Result<Option<u64>> {
+        each!(self, s => s.frame_size(id))
+    }
+    fn reclaim(&self) -> image_format::Result<image_format::store::Reclaimed> {
+        each!(self, s => s.reclaim())
     }
 }
 

@@ -717,12 +717,15 @@ fn a_corrupt_chunk_fails_only_the_reads_that_need_it() {
     require(&["qemu-io"]);
     let disk = gpt_disk(&lab, "src.img", "a");
     lab.capture(&disk, "lab");
+    // A data chunk of a new store is a 48-byte pointer into a pack; moving
+    // its offset by one byte damages that chunk and no other.
     let victim = sh(&format!(
-        "find {}/store/chunks -type f -printf '%s %p\\n' | sort -n | tail -1 | cut -d' ' -f2",
+        "find {}/store/chunks -type f -size 48c | sort | head -1",
         lab.path("data").display()
     ));
+    assert!(!victim.trim().is_empty(), "no packed chunk in the store");
     sh(&format!(
-        "printf '\\xff' | dd of={} bs=1 seek=100 conv=notrunc status=none",
+        "printf '\\x01' | dd of={} bs=1 seek=36 conv=notrunc status=none",
         victim.trim()
     ));
     let serve = NbdServe::start(&lab, "lab", free_port());
@@ -1282,9 +1285,75 @@ fn deleting_a_version_and_collecting_garbage_keeps_the_other() {
     lab.restore("lab", &t, &[]);
     assert_gpt_files(&lab, &t, "b");
     lab.ok(&["image", "delete", "lab"]);
-    lab.json(&["store", "gc"]);
+    let gc = lab.json(&["store", "gc"]);
+    assert!(gc["packs"]["removed_packs"].as_u64() > Some(0), "{gc}");
     let empty = lab.json(&["store", "check"]);
     assert_eq!(empty["chunks"], 0, "{empty}");
+    let packs = sh(&format!(
+        "find {}/store/packs -type f | wc -l",
+        lab.path("data").display()
+    ));
+    assert_eq!(packs.trim(), "0", "no pack outlives its chunks");
+}
+
+/// A store written before packs (format 1, every chunk a zstd frame of its
+/// own): the fixture holds `lab` (the MBR fixture disk) and `other` (the
+/// XFS/btrfs fixture disk), as the marrow of that time captured them.
+#[test]
+fn a_store_of_format_1_keeps_working() {
+    let lab = Lab::new();
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-format/testdata");
+    let store = lab.path("old-store");
+    sh(&format!(
+        // git keeps no empty folder; the store had an empty tmp/.
+        "cp -a {}/v1-store {1} && mkdir -p {1}/tmp && zstd -q -d {0}/mbr-fat16-logical-ext2-fat12.img.zst -o {2}",
+        testdata.display(),
+        store.display(),
+        lab.path("mbr.img").display()
+    ));
+    let s = store.to_str().unwrap();
+    let marker = || std::fs::read_to_string(store.join("marrow-store.json")).unwrap();
+    assert!(marker().contains("\"version\":1"), "{}", marker());
+    let restore_lab = || {
+        let t = lab.blank("t.img", 64);
+        lab.ok(&["image", "restore", "lab", t.to_str().unwrap(), "--store", s]);
+        sh(&format!(
+            "cmp {} {}",
+            lab.path("mbr.img").display(),
+            t.display()
+        ));
+    };
+    restore_lab();
+    lab.json(&["image", "verify", "other", "--store", s]);
+    let check = lab.json(&["store", "check", "--store", s]);
+    assert_eq!(check["problems"].as_array().unwrap().len(), 0, "{check}");
+    // New chunks go in as frames of their own: the marrow that made the
+    // store can still read everything in it.
+    let a = gpt_disk(&lab, "a.img", "a");
+    lab.json(&[
+        "image",
+        "capture",
+        a.to_str().unwrap(),
+        "--name",
+        "new",
+        "--store",
+        s,
+    ]);
+    assert!(marker().contains("\"version\":1"), "{}", marker());
+    assert!(
+        !store.join("packs").exists(),
+        "no packs in a format-1 store"
+    );
+    let t = lab.blank("t2.img", 160);
+    lab.ok(&["image", "restore", "new", t.to_str().unwrap(), "--store", s]);
+    assert_gpt_files(&lab, &t, "a");
+    lab.ok(&["image", "delete", "other", "--store", s]);
+    let gc = lab.json(&["store", "gc", "--store", s]);
+    assert!(gc["removed_chunks"].as_u64() > Some(0), "{gc}");
+    let check = lab.json(&["store", "check", "--store", s]);
+    assert_eq!(check["problems"].as_array().unwrap().len(), 0, "{check}");
+    assert_eq!(check["unreferenced_chunks"], 0, "{check}");
+    restore_lab();
 }
 
 #[test]

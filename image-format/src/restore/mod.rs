@@ -123,10 +123,10 @@ fn fetch_and_write(
                         if delta && writer.in_place(slot, &mut buf)? {
                             return Ok(());
                         }
-                        let raw = store.get_raw(&slot.id)?;
-                        fetched.bytes.fetch_add(raw.len() as u64, Ordering::Relaxed);
+                        let (plain, stored) = store.get_counted(&slot.id)?;
+                        fetched.bytes.fetch_add(stored, Ordering::Relaxed);
                         fetched.chunks.fetch_add(1, Ordering::Relaxed);
-                        writer.write(&[slot], &raw, &source)
+                        writer.write_plain(&[slot], &plain, &source)
                     })();
                     if let Err(e) = done {
                         return fail(e);

@@ -69,6 +69,15 @@ impl<'a> Writer<'a> {
             return Ok(());
         };
         let plain = decode_chunk(&first.id, raw, source)?;
+        self.write_plain(slots, &plain, source)
+    }
+
+    /// Writes a chunk already verified against its name to every slot in
+    /// `slots`, checking it has their length.
+    pub fn write_plain(&self, slots: &[&Slot], plain: &[u8], source: &str) -> Result<()> {
+        let Some(first) = slots.first() else {
+            return Ok(());
+        };
         if plain.len() != first.len as usize {
             return Err(Error::ChunkCorrupt {
                 id: first.id,

@@ -79,6 +79,10 @@ impl<S: ReadStore> ReadStore for Counting<S> {
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
         self.inner.get_raw(id)
     }
+
+    fn get_counted(&self, id: &ChunkId) -> Result<(Vec<u8>, u64)> {
+        self.inner.get_counted(id)
+    }
 }
 
 impl<S: WriteStore> WriteStore for Counting<S> {
@@ -95,6 +99,20 @@ impl<S: WriteStore> WriteStore for Counting<S> {
 
     fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    fn packs(&self) -> bool {
+        self.inner.packs()
+    }
+
+    fn put_many(&self, chunks: &[(ChunkId, &[u8])], level: i32) -> Result<(Vec<bool>, u64)> {
+        let (added, bytes) = self.inner.put_many(chunks, level)?;
+        let stored = added.iter().filter(|a| **a).count() as u64;
+        self.counts
+            .stored_chunks
+            .fetch_add(stored, Ordering::Relaxed);
+        self.counts.stored_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok((added, bytes))
     }
 }
 

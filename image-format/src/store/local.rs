@@ -1,8 +1,9 @@
 //! The store as a local directory (layout in docs/image-format.md):
 //!
 //! ```text
-//! marrow-store.json          format marker and version
-//! chunks/<4 hex>/<64 hex>    one zstd frame per chunk
+//! marrow-store.json          format marker and version (1: loose chunks; 2: packs too)
+//! chunks/<4 hex>/<64 hex>    one zstd frame per chunk, or a pointer into a pack
+//! packs/<2 hex>/<64 hex>     chunks compressed together (format 2; see pack.rs)
 //! manifests/<64 hex>.json    canonical manifests, named by their BLAKE3
 //! manifests/<64 hex>.sig     a manifest's detached signature (site sync)
 //! refs/<name>                a name's history: "<image id> <unix time>" per line
@@ -23,24 +24,31 @@ use crate::error::{Error, Result};
 use crate::id::{ChunkId, ImageId};
 
 use super::names::{self, MARKER};
+use super::pack::{PackCache, Pointer, POINTER_LEN};
+use super::{decode_chunk, encode_chunk, Reclaimed};
+use crate::capture::DEFAULT_LEVEL;
 
 pub struct LocalStore {
-    root: PathBuf,
+    pub(super) root: PathBuf,
     tmp_counter: AtomicU64,
-    pending: Mutex<Pending>,
+    pub(super) pending: Mutex<Pending>,
+    /// The store's format: packs are written only into a store of format 2,
+    /// so a format-1 store stays readable by the marrow that made it.
+    version: u32,
+    pub(super) packs: PackCache,
 }
 
 /// Chunks written to tmp/ but not yet synced and renamed into place. One
 /// `syncfs` per batch replaces an fsync per chunk, which dominated capture
 /// time; a chunk still becomes visible only once it is durable.
 #[derive(Default)]
-struct Pending {
-    files: HashMap<ChunkId, PathBuf>,
-    bytes: u64,
+pub(super) struct Pending {
+    pub(super) files: HashMap<ChunkId, PathBuf>,
+    pub(super) bytes: u64,
 }
 
-const BATCH_FILES: usize = 2048;
-const BATCH_BYTES: u64 = 128 << 20;
+pub(super) const BATCH_FILES: usize = 2048;
+pub(super) const BATCH_BYTES: u64 = 128 << 20;
 
 /// Held for the duration of a capture, restore or gc. Dropping releases it.
 /// A shared hold on read-only media holds nothing: no one can sweep it.
@@ -68,12 +76,8 @@ impl LocalStore {
             for dir in ["chunks", "manifests", "refs", "tmp"] {
                 fs::create_dir_all(root.join(dir)).map_err(|e| Error::io(root.join(dir), e))?;
             }
-            let body = names::marker_body();
-            let store = LocalStore {
-                root: root.to_path_buf(),
-                tmp_counter: AtomicU64::new(0),
-                pending: Mutex::default(),
-            };
+            let body = names::marker_body(names::PACKED_VERSION);
+            let store = LocalStore::at(root, names::PACKED_VERSION);
             store.write_atomic(&marker, body.as_bytes(), true)?;
         }
         Self::open(root)
@@ -89,12 +93,23 @@ impl LocalStore {
             },
             _ => Error::io(&marker, e),
         })?;
-        names::check_marker(&body, &root.display().to_string())?;
-        Ok(LocalStore {
+        let version = names::check_marker(&body, &root.display().to_string())?;
+        Ok(LocalStore::at(root, version))
+    }
+
+    fn at(root: &Path, version: u32) -> LocalStore {
+        LocalStore {
             root: root.to_path_buf(),
             tmp_counter: AtomicU64::new(0),
             pending: Mutex::default(),
-        })
+            version,
+            packs: PackCache::default(),
+        }
+    }
+
+    /// The store's format version (see [`names::FORMAT_VERSION`]).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     /// Whether `root` holds a store (its format marker), without opening it.
@@ -126,7 +141,7 @@ impl LocalStore {
 
     /// Writes to tmp/, fsyncs, then renames into place, so a reader never
     /// sees a partial file and a crash leaves only a stray temporary.
-    fn tmp_path(&self, dest: &Path) -> PathBuf {
+    pub(super) fn tmp_path(&self, dest: &Path) -> PathBuf {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         self.root.join("tmp").join(format!(
             "{}.{}.{n}",
@@ -245,6 +260,28 @@ impl ReadStore for LocalStore {
     }
 
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
+        let file = self.chunk_file(id)?;
+        if !Pointer::is_pointer(&file) {
+            return Ok(file);
+        }
+        // Over the wire every chunk is a frame of its own.
+        let (plain, _) = self.unpack(id, &file)?;
+        Ok(encode_chunk(&plain, DEFAULT_LEVEL).1)
+    }
+
+    fn get_counted(&self, id: &ChunkId) -> Result<(Vec<u8>, u64)> {
+        let file = self.chunk_file(id)?;
+        if Pointer::is_pointer(&file) {
+            return self.unpack(id, &file);
+        }
+        let plain = decode_chunk(id, &file, &self.describe())?;
+        Ok((plain, file.len() as u64))
+    }
+}
+
+impl LocalStore {
+    /// A chunk's file: its frame or its pointer, pending or in place.
+    fn chunk_file(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let pending = self.pending.lock().unwrap().files.get(id).cloned();
         let path = pending.unwrap_or_else(|| self.chunk_path(id));
         fs::read(&path).map_err(|e| match e.kind() {
@@ -255,16 +292,33 @@ impl ReadStore for LocalStore {
             _ => Error::io(path, e),
         })
     }
-}
 
-impl WriteStore for LocalStore {
-    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
-        if self.pending.lock().unwrap().files.contains_key(id) || self.has(id)? {
-            return Ok(false);
+    /// Takes a pending file (a chunk's frame or pointer, written beside its
+    /// final name) into the next flush. Returns false, removing `tmp`, when
+    /// another thread got the chunk there first.
+    pub(super) fn add_pending(&self, id: &ChunkId, tmp: PathBuf, bytes: u64) -> Result<bool> {
+        let full = {
+            let mut pending = self.pending.lock().unwrap();
+            if pending.files.contains_key(id) {
+                drop(pending);
+                let _ = fs::remove_file(&tmp);
+                return Ok(false);
+            }
+            pending.files.insert(*id, tmp);
+            pending.bytes += bytes;
+            pending.files.len() >= BATCH_FILES || pending.bytes >= BATCH_BYTES
+        };
+        if full {
+            self.flush()?;
         }
-        // The temporary sits beside its final name: creating files spread
-        // over the prefix folders, and renaming within one folder, costs the
-        // filesystem much less than funnelling every chunk through tmp/.
+        Ok(true)
+    }
+
+    /// Writes a chunk's file (a frame or a pointer) to a temporary beside
+    /// its final name. Creating files spread over the prefix folders, and
+    /// renaming within one folder, costs the filesystem much less than
+    /// funnelling every chunk through tmp/.
+    pub(super) fn write_beside(&self, id: &ChunkId, bytes: &[u8]) -> Result<PathBuf> {
         let path = self.chunk_path(id);
         let dir = path.parent().expect("chunk path has a parent");
         if !dir.exists() {
@@ -273,28 +327,42 @@ impl WriteStore for LocalStore {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{}.{}.{n}.tmp", id.short(), std::process::id()));
         let written = File::create(&tmp)
-            .and_then(|mut f| f.write_all(compressed))
+            .and_then(|mut f| f.write_all(bytes))
             .map_err(|e| Error::io(&tmp, e));
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        let full = {
-            let mut pending = self.pending.lock().unwrap();
-            if pending.files.contains_key(id) {
-                // Another thread put the same chunk meanwhile; keep its file.
-                drop(pending);
-                let _ = fs::remove_file(&tmp);
-                return Ok(false);
-            }
-            pending.files.insert(*id, tmp.clone());
-            pending.bytes += compressed.len() as u64;
-            pending.files.len() >= BATCH_FILES || pending.bytes >= BATCH_BYTES
-        };
-        if full {
-            self.flush()?;
+        Ok(tmp)
+    }
+
+    /// Whether a chunk is stored or about to be.
+    pub(super) fn has_or_pending(&self, id: &ChunkId) -> Result<bool> {
+        Ok(self.pending.lock().unwrap().files.contains_key(id) || self.has(id)?)
+    }
+}
+
+impl WriteStore for LocalStore {
+    fn put(&self, id: &ChunkId, compressed: &[u8]) -> Result<bool> {
+        if self.has_or_pending(id)? {
+            return Ok(false);
         }
-        Ok(true)
+        let tmp = self.write_beside(id, compressed)?;
+        // Another thread may have put the same chunk meanwhile; then its
+        // file is kept.
+        self.add_pending(id, tmp, compressed.len() as u64)
+    }
+
+    fn packs(&self) -> bool {
+        self.version >= names::PACKED_VERSION
+    }
+
+    fn put_many(&self, chunks: &[(ChunkId, &[u8])], level: i32) -> Result<(Vec<bool>, u64)> {
+        if self.packs() {
+            self.put_packed(chunks, level)
+        } else {
+            super::put_each(self, chunks, level)
+        }
     }
 
     fn flush(&self) -> Result<()> {
@@ -317,7 +385,7 @@ impl PruneStore for LocalStore {
     fn stored_size(&self, id: &ChunkId) -> Result<Option<u64>> {
         let path = self.chunk_path(id);
         match fs::metadata(&path) {
-            Ok(m) => Ok(Some(m.len())),
+            Ok(m) => self.size_of(id, &path, m.len()).map(Some),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(path, e)),
         }
@@ -333,28 +401,7 @@ impl PruneStore for LocalStore {
     }
 
     fn for_each(&self, f: &mut dyn FnMut(ChunkId, u64) -> Result<()>) -> Result<()> {
-        let chunks = self.root.join("chunks");
-        let mut prefixes: Vec<_> = fs::read_dir(&chunks)
-            .map_err(|e| Error::io(&chunks, e))?
-            .filter_map(|e| e.ok())
-            .collect();
-        prefixes.sort_by_key(|e| e.file_name());
-        for prefix in prefixes {
-            let dir = prefix.path();
-            for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-                let entry = entry.map_err(|e| Error::io(&dir, e))?;
-                let name = entry.file_name();
-                let Some(id) = name.to_str().and_then(|n| n.parse::<ChunkId>().ok()) else {
-                    continue;
-                };
-                let len = entry
-                    .metadata()
-                    .map_err(|e| Error::io(entry.path(), e))?
-                    .len();
-                f(id, len)?;
-            }
-        }
-        Ok(())
+        self.walk_chunks(&mut |id, path, len| f(id, self.size_of(&id, &path, len)?))
     }
 
     /// Removes temporaries whose writer is gone (a crashed or killed
@@ -374,6 +421,19 @@ impl PruneStore for LocalStore {
         Ok(removed)
     }
 
+    fn reclaim(&self) -> Result<Reclaimed> {
+        self.reclaim_packs()
+    }
+
+    fn frame_size(&self, id: &ChunkId) -> Result<Option<u64>> {
+        match self.chunk_file(id) {
+            Ok(file) if Pointer::is_pointer(&file) => Ok(Some(self.get_raw(id)?.len() as u64)),
+            Ok(file) => Ok(Some(file.len() as u64)),
+            Err(Error::ChunkMissing { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn orphans(&self) -> Result<(u64, u64)> {
         let dead: Vec<Temporary> = self
             .temporaries()?
@@ -381,6 +441,51 @@ impl PruneStore for LocalStore {
             .filter(|t| !t.live)
             .collect();
         Ok((dead.len() as u64, dead.iter().map(|t| t.bytes).sum()))
+    }
+}
+
+impl LocalStore {
+    /// Calls `f` with every chunk's id, file and file length, in prefix
+    /// order.
+    pub(super) fn walk_chunks(
+        &self,
+        f: &mut dyn FnMut(ChunkId, PathBuf, u64) -> Result<()>,
+    ) -> Result<()> {
+        let chunks = self.root.join("chunks");
+        let mut prefixes: Vec<_> = fs::read_dir(&chunks)
+            .map_err(|e| Error::io(&chunks, e))?
+            .filter_map(|e| e.ok())
+            .collect();
+        prefixes.sort_by_key(|e| e.file_name());
+        for prefix in prefixes {
+            let dir = prefix.path();
+            for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let name = entry.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.parse::<ChunkId>().ok()) else {
+                    continue;
+                };
+                let len = entry
+                    .metadata()
+                    .map_err(|e| Error::io(entry.path(), e))?
+                    .len();
+                f(id, entry.path(), len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored bytes a chunk accounts for: its file's length, or for a
+    /// pointer its share of the pack.
+    fn size_of(&self, id: &ChunkId, path: &Path, len: u64) -> Result<u64> {
+        if len != POINTER_LEN as u64 {
+            return Ok(len);
+        }
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        if !Pointer::is_pointer(&bytes) {
+            return Ok(len);
+        }
+        Ok(Pointer::parse(&bytes, id, &self.describe())?.share as u64)
     }
 }
 

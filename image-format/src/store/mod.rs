@@ -26,8 +26,10 @@
 mod codec;
 mod counting;
 mod local;
+mod local_packs;
 mod memory;
 pub mod names;
+pub mod pack;
 
 pub use codec::{decode_chunk, encode_chunk, MAX_CHUNK_LEN};
 pub use counting::{Counting, Counts};
@@ -47,13 +49,22 @@ pub trait ReadStore: Send + Sync {
     fn has_many(&self, ids: &[ChunkId]) -> Result<Vec<bool>> {
         ids.iter().map(|id| self.has(id)).collect()
     }
-    /// The stored bytes, unverified. Use [`ReadStore::get`] to read a chunk.
+    /// The chunk as one zstd frame of its own, unverified: what goes over
+    /// the wire. A store that packs chunks compresses a packed one afresh.
+    /// Use [`ReadStore::get`] to read a chunk.
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>>;
 
     /// Reads, decompresses and verifies a chunk against its name.
     fn get(&self, id: &ChunkId) -> Result<Vec<u8>> {
+        self.get_counted(id).map(|(plain, _)| plain)
+    }
+
+    /// [`ReadStore::get`], with the stored bytes the chunk accounts for
+    /// (its frame, or its share of a pack), for restore reports.
+    fn get_counted(&self, id: &ChunkId) -> Result<(Vec<u8>, u64)> {
         let raw = self.get_raw(id)?;
-        decode_chunk(id, &raw, &self.describe())
+        let plain = decode_chunk(id, &raw, &self.describe())?;
+        Ok((plain, raw.len() as u64))
     }
 }
 
@@ -66,6 +77,48 @@ pub trait WriteStore: ReadStore {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+    /// Whether [`WriteStore::put_many`] compresses chunks together (store
+    /// format 2), so a capture hands it runs of new chunks and a pack level.
+    fn packs(&self) -> bool {
+        false
+    }
+    /// Stores chunks given plain; for each, whether it was added, and the
+    /// compressed bytes added in all. By default each is compressed on its
+    /// own at `level` and [`WriteStore::put`].
+    fn put_many(&self, chunks: &[(ChunkId, &[u8])], level: i32) -> Result<(Vec<bool>, u64)> {
+        put_each(self, chunks, level)
+    }
+}
+
+/// [`WriteStore::put_many`] one chunk at a time, for stores that do not
+/// pack.
+pub fn put_each<S: WriteStore + ?Sized>(
+    store: &S,
+    chunks: &[(ChunkId, &[u8])],
+    level: i32,
+) -> Result<(Vec<bool>, u64)> {
+    let mut added = Vec::with_capacity(chunks.len());
+    let mut bytes = 0;
+    for (id, plain) in chunks {
+        let (_, compressed) = encode_chunk(plain, level);
+        let new = store.put(id, &compressed)?;
+        if new {
+            bytes += compressed.len() as u64;
+        }
+        added.push(new);
+    }
+    Ok((added, bytes))
+}
+
+/// What [`PruneStore::reclaim`] freed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Reclaimed {
+    /// Packs no chunk pointed into any more, removed.
+    pub removed_packs: u64,
+    /// Packs mostly dead, whose live chunks were packed afresh.
+    pub repacked_packs: u64,
+    /// Stored bytes freed.
+    pub bytes: u64,
 }
 
 /// A store that can be listed and swept.
@@ -84,6 +137,17 @@ pub trait PruneStore: WriteStore {
     /// bytes. `clean_temporaries` removes them.
     fn orphans(&self) -> Result<(u64, u64)> {
         Ok((0, 0))
+    }
+    /// The length of the chunk's frame as [`ReadStore::get_raw`] gives it
+    /// (what goes over the wire), or None when absent. A store that packs
+    /// compresses a packed chunk afresh to tell.
+    fn frame_size(&self, id: &ChunkId) -> Result<Option<u64>> {
+        self.stored_size(id)
+    }
+    /// After chunks were removed: frees the space of packs they leave dead
+    /// or mostly dead. Only safe under an exclusive [`LockStore::lock`].
+    fn reclaim(&self) -> Result<Reclaimed> {
+        Ok(Reclaimed::default())
     }
 }
 

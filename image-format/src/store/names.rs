@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! marrow-store.json          format marker and version
-//! chunks/<4 hex>/<64 hex>    one zstd frame per chunk
+//! chunks/<4 hex>/<64 hex>    one zstd frame per chunk, or a pointer into a pack
+//! packs/<2 hex>/<64 hex>     chunks compressed together (format 2, local stores)
 //! manifests/<64 hex>.json    canonical manifests, named by their BLAKE3
 //! manifests/<64 hex>.sig     a manifest's detached signature (site sync)
 //! refs/<name>                a name's history: "<image id> <unix time>" per line
@@ -14,18 +15,24 @@ use super::RefEntry;
 use crate::error::{Error, Result};
 use crate::id::{ChunkId, ImageId};
 
-/// The store format this code writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest store format this code reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// Every chunk is a zstd frame of its own (S3 stores, and local stores
+/// created before packs).
+pub const LOOSE_VERSION: u32 = 1;
+/// Chunk files may point into packs (local stores created since).
+pub const PACKED_VERSION: u32 = 2;
 /// The format marker's name.
 pub const MARKER: &str = "marrow-store.json";
 
-/// The marker's body.
-pub fn marker_body() -> String {
-    format!("{{\"format\":\"marrow-store\",\"version\":{FORMAT_VERSION}}}\n")
+/// The marker's body for a store of format `version`.
+pub fn marker_body(version: u32) -> String {
+    format!("{{\"format\":\"marrow-store\",\"version\":{version}}}\n")
 }
 
-/// Refuses a marker that is not a store's, or a newer format's.
-pub fn check_marker(body: &str, store: &str) -> Result<()> {
+/// The store's format version; refuses a marker that is not a store's, or
+/// a newer format's.
+pub fn check_marker(body: &str, store: &str) -> Result<u32> {
     let parsed: serde_json::Value = serde_json::from_str(body).map_err(|e| Error::Store {
         store: store.to_string(),
         detail: format!("{MARKER} is not valid JSON: {e}"),
@@ -39,13 +46,19 @@ pub fn check_marker(body: &str, store: &str) -> Result<()> {
             ),
         });
     }
-    Ok(())
+    Ok(version as u32)
 }
 
 /// Where a chunk lives, relative to the store's root.
 pub fn chunk_key(id: &ChunkId) -> String {
     let hex = id.to_hex();
     format!("chunks/{}/{hex}", &hex[..4])
+}
+
+/// Where a pack lives, relative to the store's root.
+pub fn pack_key(id: &ChunkId) -> String {
+    let hex = id.to_hex();
+    format!("packs/{}/{hex}", &hex[..2])
 }
 
 pub fn manifest_key(id: &ImageId) -> String {
@@ -130,7 +143,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("refs/x line 1"), "{e}");
-        check_marker(&marker_body(), "s").unwrap();
+        assert_eq!(check_marker(&marker_body(LOOSE_VERSION), "s").unwrap(), 1);
+        assert_eq!(check_marker(&marker_body(PACKED_VERSION), "s").unwrap(), 2);
         assert!(check_marker("{\"format\":\"marrow-store\",\"version\":9}", "s").is_err());
     }
 }

@@ -50,9 +50,10 @@ pub enum ImageCommand {
         name: String,
         #[command(flatten)]
         store: StoreArg,
-        /// zstd level for new chunks.
-        #[arg(long, default_value_t = image_format::capture::DEFAULT_LEVEL)]
-        level: i32,
+        /// zstd level for new chunks (default: 3 for chunks a local store
+        /// packs together, 1 for chunks stored one by one).
+        #[arg(long)]
+        level: Option<i32>,
         /// Average chunk size in KiB (a power of two).
         #[arg(long, default_value_t = ChunkParams::DEFAULT.avg / 1024)]
         chunk_kib: usize,
@@ -319,7 +320,7 @@ fn import_cmd(
         &tmp,
         name,
         &CaptureSettings {
-            level: image_format::capture::DEFAULT_LEVEL,
+            level: None,
             chunk_kib: ChunkParams::DEFAULT.avg / 1024,
             keep_windows_temp: false,
             json,
@@ -509,7 +510,8 @@ pub fn open_image(store: &Store, reference: &str) -> Result<(ImageId, Manifest)>
 
 /// How a capture chunks and compresses, and how it reports.
 struct CaptureSettings {
-    level: i32,
+    /// Both levels (single chunks and packs), when given.
+    level: Option<i32>,
     chunk_kib: usize,
     keep_windows_temp: bool,
     json: bool,
@@ -540,7 +542,7 @@ fn capture_cmd(
             "--chunk-kib {chunk_kib}: must be a power of two from 16 to 1024"
         )));
     }
-    if !(-7..=22).contains(&level) {
+    if let Some(level) = level.filter(|l| !(-7..=22).contains(l)) {
         return Err(Error::Usage(format!(
             "--level {level}: zstd levels run from -7 to 22"
         )));
@@ -549,9 +551,11 @@ fn capture_cmd(
     // Only now, with every input checked, may the store be created.
     let store = &spec.create()?;
     let signer = crate::sites::signer(dirs)?;
+    let defaults = CaptureOptions::default();
     let opts = CaptureOptions {
         params: ChunkParams::with_avg(chunk_kib * 1024),
-        level,
+        level: level.unwrap_or(defaults.level),
+        pack_level: level.unwrap_or(defaults.pack_level),
         threads: default_threads(),
         keep_windows_temp: *keep_windows_temp,
     };

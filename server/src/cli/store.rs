@@ -49,6 +49,15 @@ pub fn run(global: &Global, cmd: StoreCommand) -> Result<()> {
                     report.removed_temporaries,
                     report.kept_chunks
                 );
+                let packs = report.packs;
+                if packs.removed_packs + packs.repacked_packs > 0 {
+                    println!(
+                        "packs: removed {}, packed afresh {}; freed {}",
+                        packs.removed_packs,
+                        packs.repacked_packs,
+                        human(packs.bytes)
+                    );
+                }
             }
             Ok(())
         }

@@ -1,7 +1,8 @@
 //! A session's chunk table and the symbols of its chunks.
 //!
 //! The table is the image's distinct chunks in first-use order
-//! (`Placement::distinct`), with each chunk's stored (compressed) length:
+//! (`Placement::distinct`), with the length of each chunk's frame (its
+//! stored bytes, or for a packed chunk the frame it is sent as):
 //! the sender and every receiver derive it alike from the manifest. The
 //! sender reads a chunk's stored bytes when the carousel reaches it and
 //! keeps the encoders of the last few, since a pass sends each chunk's
@@ -34,25 +35,49 @@ impl Table {
         let bytes = store.get_manifest(manifest)?;
         let m = Manifest::parse(&bytes, &manifest.to_hex(), &store.describe())?;
         let placement = Placement::new(&m.regions, store)?;
-        let chunks = placement
-            .distinct()
-            .into_iter()
-            .map(|id| {
-                let len = store.stored_size(&id)?.ok_or(image_format::Error::ChunkMissing {
+        let ids = placement.distinct();
+        // A packed chunk's frame is compressed afresh to learn its length,
+        // so the lengths are found on every core.
+        let threads = image_format::default_threads().clamp(1, ids.len().max(1));
+        let per = ids.len().div_ceil(threads).max(1);
+        let parts = std::thread::scope(|s| {
+            let workers: Vec<_> = ids
+                .chunks(per)
+                .map(|part| s.spawn(move || frame_lengths(store, manifest, part)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("frame length worker panicked"))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let chunks = parts.into_iter().flatten().collect();
+        Ok(Table { chunks })
+    }
+}
+
+/// Each chunk with the length of the frame the sender will read for it.
+fn frame_lengths(
+    store: &Store,
+    manifest: &ImageId,
+    ids: &[image_format::ChunkId],
+) -> Result<Vec<ChunkMeta>> {
+    ids.iter()
+        .map(|&id| {
+            let len = store
+                .frame_size(&id)?
+                .ok_or(image_format::Error::ChunkMissing {
                     id,
                     store: store.describe(),
                 })?;
-                if len == 0 || len > MAX_CHUNK_LEN as u64 {
-                    return Err(Error::Usage(format!(
-                        "chunk {id} of image {} is {len} bytes stored, which a multicast frame cannot describe",
-                        manifest.short()
-                    )));
-                }
-                Ok(ChunkMeta { id, len: len as u32 })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Table { chunks })
-    }
+            if len == 0 || len > MAX_CHUNK_LEN as u64 {
+                return Err(Error::Usage(format!(
+                    "chunk {id} of image {} is {len} bytes stored, which a multicast frame cannot describe",
+                    manifest.short()
+                )));
+            }
+            Ok(ChunkMeta { id, len: len as u32 })
+        })
+        .collect()
 }
 
 /// Encoders for the chunks the sender is at.
