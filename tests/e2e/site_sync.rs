@@ -13,7 +13,9 @@ use marrow_tests::disks::{
     add_file, assert_windows_like_disk, blank, sh, tools_missing, windows_like_disk,
 };
 use marrow_tests::process::Guarded;
-use marrow_tests::sites::{capture, chunk_files, marrow_in, marrow_json, marrow_ok, Sites};
+use marrow_tests::sites::{
+    capture, chunk_files, chunk_ids, marrow_in, marrow_json, marrow_ok, Sites,
+};
 use serde_json::Value;
 
 /// Two sites and a disk captured at hq as `golden`, or `None` when the
@@ -75,7 +77,7 @@ fn a_site_pulls_only_what_it_lacks_verified_and_restores_the_same_disk() {
         hq_chunks.len() as u64,
         "{first}"
     );
-    assert_eq!(chunk_files(&site_store), hq_chunks);
+    assert_eq!(chunk_ids(&site_store), chunk_ids(&hq_store));
     assert_eq!(first["in_flight"], 8, "{first}");
     let after = s.wan_bytes();
     eprintln!(
@@ -107,14 +109,15 @@ fn a_site_pulls_only_what_it_lacks_verified_and_restores_the_same_disk() {
     add_file(&disk, "update1.bin", 6);
     add_file(&disk, "update2.bin", 2);
     capture(&s.hq, &disk, "golden");
-    let new_chunks: u64 = chunk_files(&hq_store)
+    let before = s.wan_bytes();
+    let update = s.pull_ok(&[]);
+    let after = s.wan_bytes();
+    // What the site received: the new chunks' frames as it stored them.
+    let new_chunks: u64 = chunk_files(&site_store)
         .iter()
         .filter(|(id, _)| !hq_chunks.contains_key(*id))
         .map(|(_, len)| len)
         .sum();
-    let before = s.wan_bytes();
-    let update = s.pull_ok(&[]);
-    let after = s.wan_bytes();
     let wire = (after.0 - before.0) + (after.1 - before.1);
     assert_eq!(update["published"].as_array().unwrap().len(), 1, "{update}");
     assert_eq!(
@@ -128,7 +131,7 @@ fn a_site_pulls_only_what_it_lacks_verified_and_restores_the_same_disk() {
         ratio <= 1.1,
         "{wire} bytes on the link for {new_chunks} of new chunks"
     );
-    assert_eq!(chunk_files(&site_store), chunk_files(&hq_store));
+    assert_eq!(chunk_ids(&site_store), chunk_ids(&hq_store));
     let versions = marrow_json(&s.site, &["image", "list", "--json"]);
     assert_eq!(versions[0]["versions"], 2, "{versions}");
     marrow_ok(&s.site, &["store", "check"]);
@@ -236,8 +239,8 @@ fn a_cut_link_and_a_killed_pull_resume_without_fetching_a_chunk_twice() {
         report["chunks_fetched"], report["retries"]
     );
     assert_eq!(
-        chunk_files(&site_store),
-        chunk_files(&s.hq.data_dir.join("store"))
+        chunk_ids(&site_store),
+        chunk_ids(&s.hq.data_dir.join("store"))
     );
     marrow_ok(&s.site, &["store", "check"]);
     marrow_ok(&s.site, &["image", "verify", "golden"]);
@@ -540,8 +543,8 @@ fn a_restore_reads_through_to_hq_and_serve_runs_its_sync_entries() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(
-        chunk_files(&site_store),
-        chunk_files(&s.hq.data_dir.join("store"))
+        chunk_ids(&site_store),
+        chunk_ids(&s.hq.data_dir.join("store"))
     );
     assert_eq!(listed(&s.site)[0]["id"], listed(&s.hq)[0]["id"]);
     marrow_ok(&s.site, &["store", "check"]);

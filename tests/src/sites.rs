@@ -189,6 +189,13 @@ impl Sites {
     }
 }
 
+/// The chunks a local store holds, by id. A store that packs keeps a
+/// pointer file per chunk and the site a frame, so stores are compared by
+/// the chunks they hold, not by their files' sizes.
+pub fn chunk_ids(store: &Path) -> std::collections::BTreeSet<String> {
+    chunk_files(store).into_keys().collect()
+}
+
 /// The chunk files in a local store, with their sizes.
 pub fn chunk_files(store: &Path) -> std::collections::BTreeMap<String, u64> {
     let mut out = std::collections::BTreeMap::new();
