@@ -68,6 +68,7 @@ fn describe(d: &Decision) -> String {
     match d {
         Decision::Ignore(r) => writeln!(s, "ignore: {r}").unwrap(),
         Decision::Release(l) => writeln!(s, "release: {} {}", l.mac, l.ip).unwrap(),
+        Decision::Decline(l) => writeln!(s, "decline: {} {}", l.mac, l.ip).unwrap(),
         Decision::Reply(r) => {
             let p = &r.packet;
             writeln!(s, "to: {}", r.destination).unwrap();
@@ -653,4 +654,91 @@ fn captured_firmware_requests_replay_to_the_captured_replies() {
             "{name}: reply differs from the capture"
         );
     }
+}
+
+/// `plain_request` turned into another message type, as a client would
+/// send it.
+fn request_as(message_type: MessageType) -> Request {
+    let mut req = request("plain_request");
+    req.message_type = message_type;
+    for o in &mut req.packet.options {
+        if o.code == code::MESSAGE_TYPE {
+            o.data = vec![message_type.to_byte()];
+        }
+    }
+    req
+}
+
+#[test]
+fn decline_drops_the_lease_and_keeps_the_address_out_of_offers() {
+    let mut p = pool();
+    let site = site(Mode::Full);
+    decide(
+        &request("plain_discover"),
+        &site,
+        Some(&mut p),
+        NOW,
+        on_67(),
+    );
+    let ack = reply(decide(
+        &request("plain_request"),
+        &site,
+        Some(&mut p),
+        NOW,
+        on_67(),
+    ));
+    let ip = ack.commit.unwrap().ip;
+    let declined = decide(
+        &request_as(MessageType::Decline),
+        &site,
+        Some(&mut p),
+        NOW,
+        on_67(),
+    );
+    match declined {
+        Decision::Decline(lease) => assert_eq!(lease.ip, ip),
+        other => panic!("expected the decline to be taken, got {other:?}"),
+    }
+    // The same client asks again: it gets another address.
+    let offer = reply(decide(
+        &request("plain_discover"),
+        &site,
+        Some(&mut p),
+        NOW + 1,
+        on_67(),
+    ));
+    assert_ne!(offer.packet.your_addr, ip);
+    // A second DECLINE for an address it no longer holds is not answered.
+    assert!(matches!(
+        decide(
+            &request_as(MessageType::Decline),
+            &site,
+            Some(&mut p),
+            NOW + 2,
+            on_67()
+        ),
+        Decision::Ignore(IgnoreReason::Unanswered { .. })
+    ));
+}
+
+#[test]
+fn inform_is_answered_with_configuration_and_no_address_or_lease() {
+    let mut p = pool();
+    let mut req = request_as(MessageType::Inform);
+    let own = Ipv4Addr::new(10, 0, 0, 50);
+    req.packet.client_addr = own;
+    let r = reply(decide(&req, &site(Mode::Full), Some(&mut p), NOW, on_67()));
+    assert_eq!(r.packet.message_type(), Some(MessageType::Ack));
+    assert_eq!(r.packet.your_addr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(r.packet.option(code::LEASE_TIME), None);
+    assert_eq!(r.packet.option(code::RENEWAL_TIME), None);
+    assert_eq!(r.packet.option(code::ROUTER), Some(&[10, 0, 0, 1][..]));
+    assert_eq!(r.packet.option(code::SERVER_ID), Some(&SERVER.octets()[..]));
+    assert_eq!(
+        r.destination,
+        SocketAddrV4::new(own, 68),
+        "unicast to ciaddr"
+    );
+    assert!(r.commit.is_none());
+    assert!(p.lease(req.mac).is_none(), "INFORM leases nothing");
 }

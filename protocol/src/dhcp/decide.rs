@@ -294,6 +294,9 @@ pub enum Decision {
     Reply(Reply),
     /// The client released its lease; the caller deletes it from storage.
     Release(Lease),
+    /// The client declined its address as in use elsewhere (RFC 2131
+    /// §4.3.3); the caller deletes the lease and tells the admin.
+    Decline(Lease),
     Ignore(IgnoreReason),
 }
 
@@ -624,6 +627,38 @@ pub fn decide(
                     Some(lease) => Decision::Release(lease),
                     None => unanswered(),
                 },
+                MessageType::Decline => {
+                    let ip = req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                    match pool.decline(mac, ip, now) {
+                        Some(lease) => Decision::Decline(lease),
+                        None => unanswered(),
+                    }
+                }
+                MessageType::Inform => {
+                    // RFC 2131 §4.3.5: the client has its address; send
+                    // the configuration with no address and no lease times,
+                    // to the address it gave (or its relay).
+                    let mut packet = reply_packet(
+                        req,
+                        site,
+                        MessageType::Ack,
+                        Ipv4Addr::UNSPECIFIED,
+                        boot.as_ref(),
+                        Some(network),
+                    );
+                    packet.options.retain(|o| {
+                        !matches!(
+                            o.code,
+                            code::LEASE_TIME | code::RENEWAL_TIME | code::REBINDING_TIME
+                        )
+                    });
+                    Decision::Reply(Reply {
+                        packet,
+                        destination: destination(req, MessageType::Ack),
+                        commit: None,
+                        boot_file,
+                    })
+                }
                 _ => unanswered(),
             }
         }

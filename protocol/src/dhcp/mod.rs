@@ -13,7 +13,7 @@ pub use decide::{
     decide, Arrival, BootFiles, ClientKind, Decision, IgnoreReason, Mode, Network, Reply, Request,
     Site, UefiChain, IPXE_NO_PXEDHCP,
 };
-pub use pool::{Lease, Pool, OFFER_HOLD_SECS};
+pub use pool::{Lease, Pool, DECLINE_HOLD_SECS, OFFER_HOLD_SECS};
 pub use wire::{
     code, DhcpOption, MessageType, Packet, MAGIC_COOKIE, MIN_LEN, OP_REPLY, OP_REQUEST,
 };

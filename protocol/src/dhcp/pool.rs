@@ -18,6 +18,12 @@ pub struct Lease {
 /// How long an offered address is held for the client's REQUEST.
 pub const OFFER_HOLD_SECS: u64 = 60;
 
+/// How long an address a client declined is not offered (RFC 2131 §4.3.3:
+/// the server marks it not available). Some host took it by hand; ten
+/// minutes keeps the next clients off it, and gives it back if the
+/// conflict goes away.
+pub const DECLINE_HOLD_SECS: u64 = 600;
+
 #[derive(Debug, Clone)]
 pub struct Pool {
     first: u32,
@@ -26,6 +32,8 @@ pub struct Pool {
     by_ip: HashMap<Ipv4Addr, MacAddr>,
     reservations: HashMap<MacAddr, Ipv4Addr>,
     reserved_ips: HashMap<Ipv4Addr, MacAddr>,
+    /// Declined addresses and until when they are not offered.
+    declined: HashMap<Ipv4Addr, u64>,
     /// Where the search for a free address resumes: scanning from the
     /// start each time made a busy pool quadratic (a room of clients
     /// booting at once fills it in order).
@@ -42,6 +50,7 @@ impl Pool {
             by_ip: HashMap::new(),
             reservations: HashMap::new(),
             reserved_ips: HashMap::new(),
+            declined: HashMap::new(),
             cursor: u32::from(first),
         }
     }
@@ -76,6 +85,9 @@ impl Pool {
 
     fn free_for(&self, ip: Ipv4Addr, mac: MacAddr, now: u64) -> bool {
         if self.reserved_ips.get(&ip).is_some_and(|m| *m != mac) {
+            return false;
+        }
+        if self.declined.get(&ip).is_some_and(|until| *until > now) {
             return false;
         }
         match self.by_ip.get(&ip) {
@@ -163,6 +175,36 @@ impl Pool {
         self.by_ip.remove(&lease.ip);
         Some(lease)
     }
+
+    /// RFC 2131 §4.3.3: the client found `ip`, which this server gave it,
+    /// in use by someone else. Its lease goes and the address is not
+    /// offered for [`DECLINE_HOLD_SECS`]. Only the MAC holding `ip` can
+    /// decline it, so no one on the LAN can take addresses out of the pool.
+    pub fn decline(&mut self, mac: MacAddr, ip: Ipv4Addr, now: u64) -> Option<Lease> {
+        if self.leases.get(&mac).is_none_or(|l| l.ip != ip) {
+            return None;
+        }
+        let lease = self.release(mac)?;
+        self.declined.insert(ip, now + DECLINE_HOLD_SECS);
+        Some(lease)
+    }
+
+    /// Drops leases and offers that expired by `now`, and declines whose
+    /// hold is over; returns the leases, for the caller to delete from
+    /// storage. A reservation is kept: it is configuration, not a lease.
+    pub fn purge(&mut self, now: u64) -> Vec<Lease> {
+        let expired: Vec<MacAddr> = self
+            .leases
+            .values()
+            .filter(|l| l.expires <= now)
+            .map(|l| l.mac)
+            .collect();
+        self.declined.retain(|_, until| *until > now);
+        expired
+            .into_iter()
+            .filter_map(|mac| self.release(mac))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +216,46 @@ mod tests {
     }
     fn ip(n: u8) -> Ipv4Addr {
         Ipv4Addr::new(10, 0, 0, n)
+    }
+
+    #[test]
+    fn a_declined_address_is_not_offered_until_its_hold_ends() {
+        let mut p = Pool::new(ip(100), ip(101));
+        assert_eq!(p.offer(mac(1), None, 0), Some(ip(100)));
+        p.commit(mac(1), ip(100), 0, 3600).unwrap();
+        assert!(p.decline(mac(2), ip(100), 10).is_none(), "not its lease");
+        assert!(p.decline(mac(1), ip(101), 10).is_none(), "not its address");
+        let gone = p.decline(mac(1), ip(100), 10).unwrap();
+        assert_eq!(gone.ip, ip(100));
+        assert!(p.lease(mac(1)).is_none());
+        assert_eq!(p.offer(mac(1), Some(ip(100)), 20), Some(ip(101)));
+        assert_eq!(
+            p.offer(mac(3), None, 30),
+            None,
+            "the declined one stays out"
+        );
+        assert!(p.commit(mac(3), ip(100), 30, 3600).is_none());
+        let later = 10 + DECLINE_HOLD_SECS;
+        assert_eq!(p.offer(mac(3), Some(ip(100)), later), Some(ip(100)));
+    }
+
+    #[test]
+    fn purge_drops_expired_leases_and_keeps_live_ones() {
+        let mut p = Pool::new(ip(100), ip(110));
+        p.offer(mac(1), None, 0);
+        p.commit(mac(1), ip(100), 0, 100).unwrap();
+        p.offer(mac(2), None, 0);
+        p.commit(mac(2), ip(101), 0, 1000).unwrap();
+        p.offer(mac(3), None, 50); // an offer held until 110, never taken
+        let gone = p.purge(200);
+        let mut macs: Vec<MacAddr> = gone.iter().map(|l| l.mac).collect();
+        macs.sort_by_key(|m| m.0);
+        assert_eq!(macs, vec![mac(1), mac(3)]);
+        assert!(p.lease(mac(1)).is_none() && p.lease(mac(3)).is_none());
+        assert_eq!(p.lease(mac(2)).unwrap().ip, ip(101));
+        assert!(p.purge(200).is_empty());
+        // A purged address is free again, and found by a fresh search.
+        assert_eq!(p.offer(mac(4), Some(ip(100)), 200), Some(ip(100)));
     }
 
     #[test]

@@ -47,6 +47,39 @@ fn ignore_label(r: &IgnoreReason) -> &'static str {
     }
 }
 
+/// How often, at most, expired leases leave the pool and the database (on
+/// the next packet): an address that expired is free to offer either way,
+/// so this only bounds what is kept.
+const PURGE_EVERY_SECS: i64 = 60;
+
+/// Drops expired leases from the pool and from storage.
+async fn purge_expired(shared: &Arc<Shared>, now: i64) {
+    let expired = {
+        let mut pool = shared.boot.pool.lock().unwrap_or_else(|e| e.into_inner());
+        match pool.as_mut() {
+            Some(p) => p.purge(now.max(0) as u64),
+            None => return,
+        }
+    };
+    if expired.is_empty() {
+        return;
+    }
+    debug!(leases = expired.len(), "expired leases purged");
+    let macs: Vec<_> = expired.iter().map(|l| l.mac).collect();
+    let deleted = shared
+        .db
+        .call(move |db| {
+            for mac in macs {
+                db.leases().delete(mac)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = deleted {
+        warn!("expired leases not deleted from the database: {e}");
+    }
+}
+
 pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u16) -> Result<()> {
     let site = shared.site(&iface);
     let mode = match site.mode {
@@ -54,6 +87,7 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
         marrow_protocol::dhcp::Mode::Proxy => "proxy",
     };
     let mut buf = vec![0u8; 4096];
+    let mut purged = 0i64;
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -77,6 +111,10 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             debug!(mac = %req.mac, "option 93 says arch {opt93}, option 60 says {opt60}; using option 93");
         }
         let now = shared.now();
+        if now - purged >= PURGE_EVERY_SECS {
+            purged = now;
+            purge_expired(&shared, now).await;
+        }
         let host_site = with_host_chain(&shared, &site, &req).await;
         let decision = {
             let mut pool = shared.boot.pool.lock().unwrap_or_else(|e| e.into_inner());
@@ -97,6 +135,18 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             }
             Decision::Release(lease) => {
                 info!(mac = %lease.mac, ip = %lease.ip, "lease released");
+                let mac = lease.mac;
+                if let Err(e) = shared.db.call(move |db| db.leases().delete(mac)).await {
+                    warn!("{e}");
+                }
+            }
+            Decision::Decline(lease) => {
+                warn!(
+                    mac = %lease.mac,
+                    ip = %lease.ip,
+                    "address declined: another host on the segment uses it; not offered for {} s",
+                    marrow_protocol::dhcp::DECLINE_HOLD_SECS
+                );
                 let mac = lease.mac;
                 if let Err(e) = shared.db.call(move |db| db.leases().delete(mac)).await {
                     warn!("{e}");
