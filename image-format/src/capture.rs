@@ -277,6 +277,8 @@ fn capture_region(
         first_error.lock().unwrap().get_or_insert(e);
     };
     let threads = opts.threads.max(1);
+    let packs = store.packs();
+    let level = if packs { opts.pack_level } else { opts.level };
     let (work_tx, work_rx) = bounded::<Work>(threads * 2);
     let (done_tx, done_rx) = bounded::<Done>(threads * 4);
     let cutter = Cutter {
@@ -285,6 +287,7 @@ fn capture_region(
         progress,
         failed: &failed,
         work: work_tx,
+        packs,
         run: Vec::new(),
         run_bytes: 0,
         extents: PieceWriter::extents(),
@@ -297,11 +300,6 @@ fn capture_region(
             let work_rx = work_rx.clone();
             let done_tx = done_tx.clone();
             let fail = &fail;
-            let level = if store.packs() {
-                opts.pack_level
-            } else {
-                opts.level
-            };
             s.spawn(move || store_chunks(&work_rx, &done_tx, store, level, fail));
         }
         drop(done_tx);
@@ -440,6 +438,8 @@ struct Cutter<'a> {
     progress: &'a dyn Progress,
     failed: &'a AtomicBool,
     work: Sender<Work>,
+    /// The store packs: runs are a pack's worth, not [`HAS_BATCH`] chunks.
+    packs: bool,
     /// Chunks cut but not yet handed to a worker, and their bytes.
     run: Vec<Vec<u8>>,
     run_bytes: usize,
@@ -529,7 +529,7 @@ impl Cutter<'_> {
             self.run.push(stream[pos..pos + n].to_vec());
             self.run_bytes += n;
             pos += n;
-            let full = if self.store.packs() {
+            let full = if self.packs {
                 self.run_bytes >= PACK_BYTES
             } else {
                 self.run.len() >= HAS_BATCH

@@ -260,13 +260,7 @@ impl ReadStore for LocalStore {
     }
 
     fn get_raw(&self, id: &ChunkId) -> Result<Vec<u8>> {
-        let file = self.chunk_file(id)?;
-        if !Pointer::is_pointer(&file) {
-            return Ok(file);
-        }
-        // Over the wire every chunk is a frame of its own.
-        let (plain, _) = self.unpack(id, &file)?;
-        Ok(encode_chunk(&plain, DEFAULT_LEVEL).1)
+        self.frame_of(id, self.chunk_file(id)?)
     }
 
     fn get_counted(&self, id: &ChunkId) -> Result<(Vec<u8>, u64)> {
@@ -280,6 +274,17 @@ impl ReadStore for LocalStore {
 }
 
 impl LocalStore {
+    /// The frame [`ReadStore::get_raw`] gives for a chunk whose file is
+    /// `file`: the file itself, or for a pointer the chunk compressed
+    /// afresh, since over the wire every chunk is a frame of its own.
+    fn frame_of(&self, id: &ChunkId, file: Vec<u8>) -> Result<Vec<u8>> {
+        if !Pointer::is_pointer(&file) {
+            return Ok(file);
+        }
+        let (plain, _) = self.unpack(id, &file)?;
+        Ok(encode_chunk(&plain, DEFAULT_LEVEL).1)
+    }
+
     /// A chunk's file: its frame or its pointer, pending or in place.
     fn chunk_file(&self, id: &ChunkId) -> Result<Vec<u8>> {
         let pending = self.pending.lock().unwrap().files.get(id).cloned();
@@ -427,8 +432,7 @@ impl PruneStore for LocalStore {
 
     fn frame_size(&self, id: &ChunkId) -> Result<Option<u64>> {
         match self.chunk_file(id) {
-            Ok(file) if Pointer::is_pointer(&file) => Ok(Some(self.get_raw(id)?.len() as u64)),
-            Ok(file) => Ok(Some(file.len() as u64)),
+            Ok(file) => Ok(Some(self.frame_of(id, file)?.len() as u64)),
             Err(Error::ChunkMissing { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -478,14 +482,27 @@ impl LocalStore {
     /// The stored bytes a chunk accounts for: its file's length, or for a
     /// pointer its share of the pack.
     fn size_of(&self, id: &ChunkId, path: &Path, len: u64) -> Result<u64> {
+        Ok(self
+            .pointer_at(id, path, len)?
+            .map_or(len, |p| p.share as u64))
+    }
+
+    /// The pointer in chunk file `path` of length `len`, or None when the
+    /// file is a frame. Only a file of a pointer's length is read.
+    pub(super) fn pointer_at(
+        &self,
+        id: &ChunkId,
+        path: &Path,
+        len: u64,
+    ) -> Result<Option<Pointer>> {
         if len != POINTER_LEN as u64 {
-            return Ok(len);
+            return Ok(None);
         }
         let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
         if !Pointer::is_pointer(&bytes) {
-            return Ok(len);
+            return Ok(None);
         }
-        Ok(Pointer::parse(&bytes, id, &self.describe())?.share as u64)
+        Pointer::parse(&bytes, id, &self.describe()).map(Some)
     }
 }
 

@@ -14,7 +14,7 @@ use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use super::names;
-use super::pack::{self, PackId, Pointer, PACK_BYTES, PACK_LEVEL, POINTER_LEN};
+use super::pack::{self, PackId, Pointer, PACK_BYTES, PACK_LEVEL};
 use super::{LocalStore, ReadStore, Reclaimed, WriteStore};
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
@@ -45,16 +45,28 @@ impl LocalStore {
             return Ok((added, 0));
         }
         let items: Vec<(ChunkId, &[u8])> = fresh.iter().map(|&i| chunks[i]).collect();
-        let built = pack::build(&items, level);
-        self.write_pack(&built)?;
-        for (k, &i) in fresh.iter().enumerate() {
-            let pointer = built.pointers[k];
-            let tmp = self.write_beside(&chunks[i].0, &pointer.encode())?;
-            // A chunk another thread stored meanwhile keeps its file; its
-            // copy in this pack is dead weight until the pack is repacked.
-            added[i] = self.add_pending(&chunks[i].0, tmp, pointer.share as u64)?;
+        // A chunk another thread stored meanwhile keeps its file; its copy
+        // in this pack is dead weight until the pack is repacked.
+        let (pointed, bytes) = self.pack_and_point(&items, level)?;
+        for (&i, p) in fresh.iter().zip(pointed) {
+            added[i] = p;
         }
-        Ok((added, built.compressed.len() as u64))
+        Ok((added, bytes))
+    }
+
+    /// Writes `items` as one pack and a pending pointer for each, taken at
+    /// the next flush. Returns, for each, whether its pointer was taken
+    /// (false when another thread's file for it is pending), and the
+    /// pack's size.
+    fn pack_and_point(&self, items: &[(ChunkId, &[u8])], level: i32) -> Result<(Vec<bool>, u64)> {
+        let built = pack::build(items, level);
+        self.write_pack(&built)?;
+        let mut pointed = Vec::with_capacity(items.len());
+        for ((id, _), pointer) in items.iter().zip(&built.pointers) {
+            let tmp = self.write_beside(id, &pointer.encode())?;
+            pointed.push(self.add_pending(id, tmp, pointer.share as u64)?);
+        }
+        Ok((pointed, built.compressed.len() as u64))
     }
 
     /// Puts a pack in place. Not synced here: the `flush` that makes its
@@ -157,12 +169,7 @@ impl LocalStore {
         }
         let mut live: HashMap<PackId, (u64, Vec<ChunkId>)> = HashMap::new();
         self.walk_chunks(&mut |id, path, len| {
-            if len != POINTER_LEN as u64 {
-                return Ok(());
-            }
-            let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            if Pointer::is_pointer(&bytes) {
-                let p = Pointer::parse(&bytes, &id, &self.describe())?;
+            if let Some(p) = self.pointer_at(&id, &path, len)? {
                 let entry = live.entry(p.pack).or_default();
                 entry.0 += p.share as u64;
                 entry.1.push(id);
@@ -222,13 +229,7 @@ impl LocalStore {
     /// once flushed. Returns the pack's size.
     fn repack(&self, chunks: &[(ChunkId, Vec<u8>)]) -> Result<u64> {
         let items: Vec<(ChunkId, &[u8])> = chunks.iter().map(|(id, d)| (*id, &d[..])).collect();
-        let built = pack::build(&items, PACK_LEVEL);
-        self.write_pack(&built)?;
-        for ((id, _), pointer) in chunks.iter().zip(&built.pointers) {
-            let tmp = self.write_beside(id, &pointer.encode())?;
-            self.add_pending(id, tmp, pointer.share as u64)?;
-        }
-        Ok(built.compressed.len() as u64)
+        Ok(self.pack_and_point(&items, PACK_LEVEL)?.1)
     }
 }
 
