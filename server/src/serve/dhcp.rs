@@ -8,6 +8,7 @@ use std::sync::Arc;
 use marrow_protocol::dhcp::{
     decide, Arch, Arrival, ClientKind, Decision, IgnoreReason, MessageType, Request, Site,
 };
+use marrow_protocol::MacAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
@@ -61,11 +62,14 @@ async fn purge_expired(shared: &Arc<Shared>, now: i64) {
             None => return,
         }
     };
-    if expired.is_empty() {
-        return;
+    if !expired.is_empty() {
+        debug!(leases = expired.len(), "expired leases purged");
+        forget_leases(shared, expired.iter().map(|l| l.mac).collect()).await;
     }
-    debug!(leases = expired.len(), "expired leases purged");
-    let macs: Vec<_> = expired.iter().map(|l| l.mac).collect();
+}
+
+/// Deletes the stored leases of `macs`, which the pool has already let go.
+async fn forget_leases(shared: &Arc<Shared>, macs: Vec<MacAddr>) {
     let deleted = shared
         .db
         .call(move |db| {
@@ -76,7 +80,7 @@ async fn purge_expired(shared: &Arc<Shared>, now: i64) {
         })
         .await;
     if let Err(e) = deleted {
-        warn!("expired leases not deleted from the database: {e}");
+        warn!("leases not deleted from the database: {e}");
     }
 }
 
@@ -135,10 +139,7 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
             }
             Decision::Release(lease) => {
                 info!(mac = %lease.mac, ip = %lease.ip, "lease released");
-                let mac = lease.mac;
-                if let Err(e) = shared.db.call(move |db| db.leases().delete(mac)).await {
-                    warn!("{e}");
-                }
+                forget_leases(&shared, vec![lease.mac]).await;
             }
             Decision::Decline(lease) => {
                 warn!(
@@ -147,10 +148,7 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                     "address declined: another host on the segment uses it; not offered for {} s",
                     marrow_protocol::dhcp::DECLINE_HOLD_SECS
                 );
-                let mac = lease.mac;
-                if let Err(e) = shared.db.call(move |db| db.leases().delete(mac)).await {
-                    warn!("{e}");
-                }
+                forget_leases(&shared, vec![lease.mac]).await;
             }
             Decision::Reply(reply) => {
                 if let Some(lease) = reply.commit {
