@@ -9,7 +9,7 @@
 //! index entry can never zero another file.
 
 use super::record::{
-    apply_fixups, attributes, unnamed_data, utf16, Body, ATTR_DATA, ATTR_FILE_NAME,
+    apply_fixups, attributes, unnamed_data, utf16, Body, Run, ATTR_DATA, ATTR_FILE_NAME,
     ATTR_INDEX_ALLOCATION, ATTR_INDEX_ROOT, ATTR_LIST,
 };
 use super::{parse_boot, Boot};
@@ -99,13 +99,22 @@ impl Volume<'_> {
         };
         let mut out = Vec::new();
         for run in runs {
-            let Some(lcn) = run.lcn else { return Ok(None) };
-            out.push((
-                lcn * self.boot.cluster_size,
-                run.count * self.boot.cluster_size,
-            ));
+            let Some(extent) = self.extent(run) else {
+                return Ok(None);
+            };
+            out.push(extent);
         }
         Ok(Some(out))
+    }
+
+    /// A data run's byte offset on the volume and its length, or None for
+    /// a sparse run (no clusters).
+    fn extent(&self, run: Run) -> Option<(u64, u64)> {
+        let lcn = run.lcn?;
+        Some((
+            lcn * self.boot.cluster_size,
+            run.count * self.boot.cluster_size,
+        ))
     }
 
     /// An attribute's value: resident, or read from its runs (an attribute
@@ -117,11 +126,9 @@ impl Volume<'_> {
                 let want = (*size).min(16 << 20) as usize;
                 let mut out = Vec::with_capacity(want);
                 for run in runs {
-                    let Some(lcn) = run.lcn else { break };
-                    let (start, bytes) = (
-                        lcn * self.boot.cluster_size,
-                        run.count * self.boot.cluster_size,
-                    );
+                    let Some((start, bytes)) = self.extent(*run) else {
+                        break;
+                    };
                     if start + bytes > self.len {
                         return Err("an attribute list run lies outside the volume".into());
                     }
@@ -180,11 +187,9 @@ impl Volume<'_> {
                     }
                     let mut left = (*size).min(MAX_INDEX_BYTES);
                     for run in runs {
-                        let Some(lcn) = run.lcn else { continue };
-                        let (start, bytes) = (
-                            lcn * self.boot.cluster_size,
-                            run.count * self.boot.cluster_size,
-                        );
+                        let Some((start, bytes)) = self.extent(*run) else {
+                            continue;
+                        };
                         let mut off = 0;
                         while off + block_size as u64 <= bytes && left >= block_size as u64 {
                             left -= block_size as u64;
@@ -261,11 +266,9 @@ impl Volume<'_> {
         let runs = parts.runs;
         let mut ranges = RangeSet::new();
         for run in runs {
-            let Some(lcn) = run.lcn else { continue };
-            let (start, bytes) = (
-                lcn * self.boot.cluster_size,
-                run.count * self.boot.cluster_size,
-            );
+            let Some((start, bytes)) = self.extent(run) else {
+                continue;
+            };
             if start + bytes > self.len {
                 return Err(format!("{name} has a run outside the volume"));
             }
