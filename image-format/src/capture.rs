@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::aligned::AlignedBuf;
 use crate::chunker::{cut, ChunkParams};
 use crate::disk::{is_zero, ReadAt};
 use crate::error::{Error, Result};
@@ -310,10 +311,10 @@ fn capture_region(
         // blocks and chunk boundaries, so the kernel's copy overlaps with
         // hashing and compression.
         let (block_tx, block_rx) = bounded::<Result<Block>>(3);
-        let (free_tx, free_rx) = bounded::<Vec<u8>>(4);
+        let (free_tx, free_rx) = bounded::<AlignedBuf>(4);
         for _ in 0..4 {
             free_tx
-                .send(Vec::with_capacity(READ_BLOCK))
+                .send(AlignedBuf::with_capacity(READ_BLOCK))
                 .expect("room for the pool");
         }
         let reader =
@@ -457,7 +458,7 @@ struct Cut {
 
 impl Cutter<'_> {
     /// Cuts every block; the workers' queue closes when this returns.
-    fn run(mut self, blocks: &Receiver<Result<Block>>, free: &Sender<Vec<u8>>) -> Result<Cut> {
+    fn run(mut self, blocks: &Receiver<Result<Block>>, free: &Sender<AlignedBuf>) -> Result<Cut> {
         let mut stream: Vec<u8> = Vec::with_capacity(READ_BLOCK + self.opts.params.max);
         let mut seq = 0u64;
         let mut last: Option<Extent> = None;
@@ -562,7 +563,7 @@ impl Cutter<'_> {
 
 /// A stretch of the disk read in one go, and which parts of it are used.
 struct Block {
-    buf: Vec<u8>,
+    buf: AlignedBuf,
     /// Disk offset of `buf[0]`.
     at: u64,
     /// Used byte ranges within `buf`, in order.
@@ -573,34 +574,47 @@ struct Block {
 /// larger read beats many small ones on fragmented filesystems.
 const COALESCE_GAP: u64 = 16 << 10;
 
+/// Used ranges at least this long are read past the page cache, where the
+/// disk can; shorter ones are hinted ahead, which direct reads of one
+/// range at a time cannot match.
+const UNCACHED_RANGE: u64 = 1 << 20;
+
 /// Reads the used ranges in order, coalescing nearby ranges into blocks of
-/// up to READ_BLOCK bytes, and hints the kernel to read ahead.
+/// up to READ_BLOCK bytes. Long ranges are read past the page cache where
+/// the disk can; the kernel is asked to read ahead the rest.
 fn read_blocks(
     disk: &dyn ReadAt,
     used: &RangeSet,
     zeroed: &RangeSet,
     out: &Sender<Result<Block>>,
-    free: &Receiver<Vec<u8>>,
+    free: &Receiver<AlignedBuf>,
 ) -> Result<()> {
+    let long = |len: u64| disk.bypasses_cache() && len >= UNCACHED_RANGE;
     let mut ranges = used.iter().peekable();
-    let mut advisor = Advisor::new(&used.subtract(zeroed));
+    let mut advisor = Advisor::new(used, zeroed, &long);
     let mut consumed = 0u64;
-    // The remainder of a range longer than one block.
-    let mut carry: Option<(u64, u64)> = None;
+    // The remainder of a range longer than one block, and whether that
+    // range is long enough to read uncached.
+    let mut carry: Option<(u64, u64, bool)> = None;
     loop {
-        let Some((start, len)) = carry.take().or_else(|| ranges.next()) else {
+        let Some((start, len, uncached)) = carry
+            .take()
+            .or_else(|| ranges.next().map(|(s, l)| (s, l, long(l))))
+        else {
             return Ok(());
         };
         let mut used_in = vec![(0usize, 0usize)];
         let first = len.min(READ_BLOCK as u64);
         used_in[0].1 = first as usize;
         if first < len {
-            carry = Some((start + first, len - first));
+            carry = Some((start + first, len - first, uncached));
         }
         let mut end = start + first;
-        while carry.is_none() {
+        // A long range is a block of its own: coalesced with short ones, the
+        // short ones' cached copies would be read a second time.
+        while carry.is_none() && !uncached {
             let Some(&(s, l)) = ranges.peek() else { break };
-            if s - end > COALESCE_GAP || s + l - start > READ_BLOCK as u64 {
+            if s - end > COALESCE_GAP || s + l - start > READ_BLOCK as u64 || long(l) {
                 break;
             }
             ranges.next();
@@ -612,8 +626,8 @@ fn read_blocks(
         let Ok(mut buf) = free.recv() else {
             return Ok(()); // the consumer stopped
         };
-        buf.resize((end - start) as usize, 0);
-        let block = read_skipping(disk, &mut buf, start, zeroed).map(|()| Block {
+        buf.set_len((end - start) as usize);
+        let block = read_skipping(disk, &mut buf, start, zeroed, uncached).map(|()| Block {
             buf,
             at: start,
             used: used_in,
@@ -627,38 +641,61 @@ fn read_blocks(
 
 /// Fills `buf` from `at`, with zeros where `zeroed` says, reading only
 /// the rest.
-fn read_skipping(disk: &dyn ReadAt, buf: &mut [u8], at: u64, zeroed: &RangeSet) -> Result<()> {
+fn read_skipping(
+    disk: &dyn ReadAt,
+    buf: &mut [u8],
+    at: u64,
+    zeroed: &RangeSet,
+    uncached: bool,
+) -> Result<()> {
+    let read = |buf: &mut [u8], offset: u64| {
+        if uncached {
+            disk.read_uncached(buf, offset)
+        } else {
+            disk.read_at(buf, offset)
+        }
+    };
     let end = at + buf.len() as u64;
     let mut done = 0usize;
     for (s, l) in zeroed.overlapping(at, end) {
         let (from, to) = ((s.max(at) - at) as usize, ((s + l).min(end) - at) as usize);
         if from > done {
-            disk.read_at(&mut buf[done..from], at + done as u64)?;
+            read(&mut buf[done..from], at + done as u64)?;
         }
         buf[from..to].fill(0);
         done = to;
     }
     if done < buf.len() {
-        disk.read_at(&mut buf[done..], at + done as u64)?;
+        read(&mut buf[done..], at + done as u64)?;
     }
     Ok(())
 }
 
 /// Scattered used ranges defeat the kernel's sequential readahead, so
-/// Marrow asks for the next used bytes itself, and only for used bytes.
+/// Marrow asks for the next used bytes itself, and only for used bytes
+/// that are read through the page cache.
 struct Advisor {
-    ranges: Vec<(u64, u64)>,
+    /// Used ranges in order, less the zeroed ones, and whether to hint each
+    /// (not those read uncached, which would be read twice).
+    ranges: Vec<(u64, u64, bool)>,
     next: usize,
     /// How far into `ranges[next]` has been advised.
     within: u64,
-    /// Used bytes advised so far.
+    /// Used bytes advised (or passed over) so far.
     advised: u64,
 }
 
 impl Advisor {
-    fn new(used: &RangeSet) -> Self {
+    fn new(used: &RangeSet, zeroed: &RangeSet, long: &dyn Fn(u64) -> bool) -> Self {
+        let mut ranges = Vec::new();
+        for (s, l) in used.iter() {
+            let mut one = RangeSet::new();
+            one.push(s, l);
+            let hint = !long(l);
+            ranges.extend(one.subtract(zeroed).iter().map(|(s, l)| (s, l, hint)));
+        }
         Advisor {
-            ranges: used.iter().collect(),
+            ranges,
             next: 0,
             within: 0,
             advised: 0,
@@ -667,12 +704,14 @@ impl Advisor {
 
     fn advise_until(&mut self, disk: &dyn ReadAt, used_bytes: u64) {
         while self.advised < used_bytes && self.next < self.ranges.len() {
-            let (start, len) = self.ranges[self.next];
+            let (start, len, hint) = self.ranges[self.next];
             let step = (len - self.within)
                 .min(used_bytes - self.advised)
                 .max(1 << 20)
                 .min(len - self.within);
-            disk.will_need(start + self.within, step);
+            if hint {
+                disk.will_need(start + self.within, step);
+            }
             self.within += step;
             self.advised += step;
             if self.within == len {

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aligned;
 pub mod capture;
 pub mod catalog;
 pub mod chunker;
