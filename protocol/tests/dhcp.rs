@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use marrow_protocol::dhcp::{
     code, decide, Arch, Arrival, BootFiles, ClientKind, Decision, IgnoreReason, MessageType, Mode,
-    Network, Packet, Pool, Request, Site, UefiChain, IPXE_NO_PXEDHCP,
+    Network, Packet, Pool, Request, Scope, Scopes, Site, Subnet, UefiChain, IPXE_NO_PXEDHCP,
 };
 use marrow_protocol::DhcpError;
 use support::{assert_malformed_refused, testdata, xorshift, Expectation};
@@ -35,17 +35,46 @@ fn site(mode: Mode) -> Site {
             signed_x64: false,
         },
         uefi: UefiChain::Signed,
-        network: Some(Network {
-            subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
-            router: Some(SERVER),
-            dns: vec![SERVER],
-            lease_secs: 3600,
-        }),
+        interface_ip: SERVER,
     }
 }
 
-fn pool() -> Pool {
-    Pool::new(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 199))
+fn scope(subnet: &str, first: Ipv4Addr, last: Ipv4Addr, router: Ipv4Addr) -> Scope {
+    let subnet = Subnet::parse(subnet).unwrap();
+    Scope {
+        subnet,
+        pool: Pool::new(first, last),
+        network: Network {
+            subnet_mask: subnet.mask(),
+            router: Some(router),
+            dns: vec![SERVER],
+            lease_secs: 3600,
+        },
+    }
+}
+
+/// The local pool on the server's subnet, and one for the relayed subnet
+/// of `relayed_bios_discover` (giaddr 10.9.0.1).
+fn pool() -> Scopes {
+    Scopes::new(vec![
+        scope(
+            "10.0.0.0/24",
+            Ipv4Addr::new(10, 0, 0, 100),
+            Ipv4Addr::new(10, 0, 0, 199),
+            SERVER,
+        ),
+        scope(
+            "10.9.0.0/24",
+            Ipv4Addr::new(10, 9, 0, 100),
+            Ipv4Addr::new(10, 9, 0, 199),
+            Ipv4Addr::new(10, 9, 0, 1),
+        ),
+    ])
+}
+
+/// The pool of the server's own subnet.
+fn local(scopes: &mut Scopes) -> &mut Pool {
+    &mut scopes.select(Ipv4Addr::UNSPECIFIED, SERVER).unwrap().pool
 }
 
 fn on_67() -> Arrival {
@@ -471,7 +500,8 @@ fn request_for_the_offered_address_is_acked_and_committed() {
 fn request_for_an_address_held_by_another_mac_is_naked() {
     let mut p = pool();
     let other = "52:54:00:99:99:99".parse().unwrap();
-    p.commit(other, Ipv4Addr::new(10, 0, 0, 100), NOW, 3600)
+    local(&mut p)
+        .commit(other, Ipv4Addr::new(10, 0, 0, 100), NOW, 3600)
         .unwrap();
     let r = reply(decide(
         &request("plain_request"),
@@ -503,14 +533,20 @@ fn request_naming_another_server_is_ignored() {
 
 #[test]
 fn exhausted_pool_is_an_ignore_with_reason() {
-    let mut p = Pool::new(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 100));
-    p.commit(
-        "52:54:00:99:99:99".parse().unwrap(),
+    let mut p = Scopes::new(vec![scope(
+        "10.0.0.0/24",
         Ipv4Addr::new(10, 0, 0, 100),
-        NOW,
-        3600,
-    )
-    .unwrap();
+        Ipv4Addr::new(10, 0, 0, 100),
+        SERVER,
+    )]);
+    local(&mut p)
+        .commit(
+            "52:54:00:99:99:99".parse().unwrap(),
+            Ipv4Addr::new(10, 0, 0, 100),
+            NOW,
+            3600,
+        )
+        .unwrap();
     let d = decide(
         &request("plain_discover"),
         &site(Mode::Full),
@@ -625,13 +661,17 @@ fn captured_firmware_requests_replay_to_the_captured_replies() {
     let mut s = site(Mode::Full);
     s.server_ip = server;
     s.http_base = "http://10.95.0.1:8080".into();
-    s.network = Some(Network {
-        subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
-        router: None,
-        dns: vec![],
-        lease_secs: 3600,
-    });
-    let mut p = Pool::new(Ipv4Addr::new(10, 95, 0, 100), Ipv4Addr::new(10, 95, 0, 150));
+    s.interface_ip = server;
+    let mut p = Scopes::new(vec![Scope {
+        subnet: Subnet::parse("10.95.0.0/24").unwrap(),
+        pool: Pool::new(Ipv4Addr::new(10, 95, 0, 100), Ipv4Addr::new(10, 95, 0, 150)),
+        network: Network {
+            subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
+            router: None,
+            dns: vec![],
+            lease_secs: 3600,
+        },
+    }]);
     let names = [
         ("qemu_ipxe_bios_discover", Arch::Bios, true, "undionly"),
         ("qemu_ipxe_bios_request", Arch::Bios, true, "boot.ipxe"),
@@ -740,5 +780,152 @@ fn inform_is_answered_with_configuration_and_no_address_or_lease() {
         "unicast to ciaddr"
     );
     assert!(r.commit.is_none());
-    assert!(p.lease(req.mac).is_none(), "INFORM leases nothing");
+    assert!(
+        local(&mut p).lease(req.mac).is_none(),
+        "INFORM leases nothing"
+    );
+}
+
+/// RFC 2131 §4.1: without the broadcast bit, `giaddr` or `ciaddr`, an OFFER
+/// and an ACK go to `yiaddr` and the client's MAC; with the bit, to all.
+#[test]
+fn offers_are_unicast_to_yiaddr_unless_the_client_asks_for_broadcast() {
+    let mut req = request("plain_discover");
+    req.packet.flags = 0;
+    let mut p = pool();
+    let r = reply(decide(&req, &site(Mode::Full), Some(&mut p), NOW, on_67()));
+    assert_eq!(
+        r.destination,
+        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 68)
+    );
+    assert_eq!(r.unicast_to, Some(req.mac));
+    let mut ack_req = request("plain_request");
+    ack_req.packet.flags = 0;
+    let ack = reply(decide(
+        &ack_req,
+        &site(Mode::Full),
+        Some(&mut p),
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(ack.packet.message_type(), Some(MessageType::Ack));
+    assert_eq!(
+        ack.destination,
+        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 68)
+    );
+
+    let broadcast = reply(decide(
+        &request("plain_discover"),
+        &site(Mode::Full),
+        Some(&mut pool()),
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(
+        broadcast.destination,
+        SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)
+    );
+    assert_eq!(broadcast.unicast_to, None);
+
+    // A NAK goes to everyone whatever the flags: the client has no address.
+    let other = "52:54:00:99:99:99".parse().unwrap();
+    let mut taken = pool();
+    local(&mut taken)
+        .commit(other, Ipv4Addr::new(10, 0, 0, 100), NOW, 3600)
+        .unwrap();
+    let nak = reply(decide(
+        &ack_req,
+        &site(Mode::Full),
+        Some(&mut taken),
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(nak.packet.message_type(), Some(MessageType::Nak));
+    assert_eq!(nak.destination, SocketAddrV4::new(Ipv4Addr::BROADCAST, 68));
+    assert_eq!(nak.unicast_to, None);
+}
+
+/// RFC 2131 §4.3.1: a relayed client gets an address from the subnet of
+/// `giaddr`, with that subnet's mask and router; a relay from a subnet no
+/// pool serves gets no answer.
+#[test]
+fn relayed_clients_get_the_pool_of_their_relay_subnet() {
+    let req = request("relayed_bios_discover");
+    let r = reply(decide(
+        &req,
+        &site(Mode::Full),
+        Some(&mut pool()),
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(r.packet.your_addr, Ipv4Addr::new(10, 9, 0, 100));
+    assert_eq!(r.packet.option(code::ROUTER), Some(&[10, 9, 0, 1][..]));
+    assert_eq!(
+        r.packet.option(code::SUBNET_MASK),
+        Some(&[255, 255, 255, 0][..])
+    );
+
+    // Without a router of its own, a relayed subnet is told the relay's.
+    let mut unrouted = Scopes::new(
+        pool()
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                s.network.router = None;
+                s
+            })
+            .collect(),
+    );
+    let r = reply(decide(
+        &req,
+        &site(Mode::Full),
+        Some(&mut unrouted),
+        NOW,
+        on_67(),
+    ));
+    assert_eq!(r.packet.option(code::ROUTER), Some(&[10, 9, 0, 1][..]));
+
+    let mut stranger = req.clone();
+    stranger.packet.relay_addr = Ipv4Addr::new(192, 168, 7, 1);
+    let d = decide(
+        &stranger,
+        &site(Mode::Full),
+        Some(&mut pool()),
+        NOW,
+        on_67(),
+    );
+    match d {
+        Decision::Ignore(reason @ IgnoreReason::NoPool { .. }) => {
+            assert!(reason.to_string().contains("192.168.7.1"), "{reason}")
+        }
+        other => panic!("expected no pool, got {other:?}"),
+    }
+}
+
+/// A client that moves from one relayed room to another keeps one lease:
+/// the ACK in the new subnet drops the old one.
+#[test]
+fn an_ack_in_one_subnet_drops_the_lease_in_another() {
+    let mut p = pool();
+    let s = site(Mode::Full);
+    let local_ack = reply(decide(
+        &request("plain_request"),
+        &s,
+        Some(&mut p),
+        NOW,
+        on_67(),
+    ));
+    let mac = local_ack.commit.expect("committed locally").mac;
+    assert!(local(&mut p).lease(mac).is_some());
+
+    let mut relayed = request_as(MessageType::Request);
+    relayed.packet.relay_addr = Ipv4Addr::new(10, 9, 0, 1);
+    relayed.requested_ip = Some(Ipv4Addr::new(10, 9, 0, 120));
+    let ack = reply(decide(&relayed, &s, Some(&mut p), NOW + 5, on_67()));
+    assert_eq!(ack.packet.message_type(), Some(MessageType::Ack));
+    assert_eq!(ack.commit.map(|l| l.ip), Some(Ipv4Addr::new(10, 9, 0, 120)));
+    assert!(
+        local(&mut p).lease(mac).is_none(),
+        "the old subnet's lease is gone"
+    );
 }

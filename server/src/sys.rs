@@ -42,3 +42,53 @@ pub fn local_time(year: i32, month: u32, day: u32, hour: u32, min: u32, sec: u32
     };
     (t != -1).then_some(t)
 }
+
+/// Binds `ip` to `mac` in the kernel's ARP table on interface `dev`
+/// (`SIOCSARP`, arp(7)), so that a datagram to `ip` reaches a DHCP client
+/// that has no address yet to answer ARP with (RFC 2131 §4.1). The entry is
+/// an ordinary complete one (`ATF_COM`), which the kernel ages out. Needs
+/// `CAP_NET_ADMIN`.
+pub fn set_neighbour(
+    socket: &impl std::os::fd::AsRawFd,
+    dev: &str,
+    ip: std::net::Ipv4Addr,
+    mac: [u8; 6],
+) -> std::io::Result<()> {
+    use nix::libc;
+    if dev.len() >= libc::IFNAMSIZ {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("interface name {dev:?} is too long"),
+        ));
+    }
+    // SAFETY: arpreq is plain data, for which all zeros is valid; the
+    // sockaddr_in is written into the sockaddr it is the IPv4 form of, as
+    // arp(7) says; the ioctl reads the struct and keeps no pointer to it.
+    unsafe {
+        let mut req: libc::arpreq = std::mem::zeroed();
+        let pa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        std::ptr::write(
+            std::ptr::addr_of_mut!(req.arp_pa).cast::<libc::sockaddr_in>(),
+            pa,
+        );
+        req.arp_ha.sa_family = libc::ARPHRD_ETHER;
+        for (d, b) in req.arp_ha.sa_data.iter_mut().zip(mac) {
+            *d = b as libc::c_char;
+        }
+        req.arp_flags = libc::ATF_COM;
+        for (d, b) in req.arp_dev.iter_mut().zip(dev.bytes()) {
+            *d = b as libc::c_char;
+        }
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSARP, &req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Plain DHCP clients against `marrow serve --dhcp full`: a busybox udhcpc
-//! lease that survives a server restart, and a client behind a relay agent
-//! (ISC dhcrelay) answered through the relay on port 67.
+//! lease that survives a server restart, a client behind a relay agent
+//! (ISC dhcrelay) answered through the relay on port 67, and clients of two
+//! relayed subnets served from the pools of their subnets.
 
 use marrow_tests::lab::Lab;
 use marrow_tests::netns::Netns;
@@ -22,6 +23,12 @@ fn client(lab: &Lab, mac: &str) -> Netns {
 /// Runs udhcpc once (optionally asking for `requested`) and returns the
 /// leased address.
 fn lease(ns: &Netns, hook: &std::path::Path, requested: Option<&str>) -> String {
+    lease_field(ns, hook, requested, "ip")
+}
+
+/// Runs udhcpc once and returns one field of what it leased (`ip`, `mask`
+/// or `router`).
+fn lease_field(ns: &Netns, hook: &std::path::Path, requested: Option<&str>, field: &str) -> String {
     let mut args = vec![
         "-i",
         "eth0",
@@ -45,9 +52,10 @@ fn lease(ns: &Netns, hook: &std::path::Path, requested: Option<&str>) -> String 
         .lines()
         .find(|l| l.starts_with("LEASE "))
         .unwrap_or_else(|| panic!("no lease:\n{text}"));
+    let prefix = format!("{field}=");
     line.split_whitespace()
-        .find_map(|w| w.strip_prefix("ip="))
-        .unwrap_or_else(|| panic!("no ip in {line}"))
+        .find_map(|w| w.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no {field} in {line}"))
         .to_string()
 }
 
@@ -214,4 +222,102 @@ fn http_boot_client_is_offered_a_url_that_serves_ipxe_efi() {
     );
     let hosts = lab.marrow_cli(&["host", "list", "--json"]);
     assert!(hosts.contains("http-x64"), "{hosts}");
+}
+
+/// `[[dhcp.pool]]`: one dhcrelay serves two client subnets, and each client
+/// gets an address, mask and router from the pool of its relay's subnet
+/// (RFC 2131 §4.3.1); the router defaults to the relay's address. A client
+/// on the server's own segment, which (as udhcpc does) does not ask for
+/// broadcast replies, is answered by unicast to its new address (§4.1).
+#[test]
+fn relayed_subnets_get_their_own_pools_and_local_offers_are_unicast() {
+    if let Some(why) = missing_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    for tool in ["udhcpc", "dhcrelay"] {
+        if !have(tool) {
+            eprintln!("skipping: {tool} is not installed (scripts/install-deps installs it)");
+            return;
+        }
+    }
+    // clients a, b -- relay ns (r0 10.83.1.1, r2 10.83.2.1 | r1 10.83.0.2)
+    // -- lab ns br0 10.83.0.1, where client c sits too.
+    let mut lab = Lab::new("10.83.0");
+    let relay = Netns::new("mrr");
+    let up = marrow_tests::netns::unique_name("vr");
+    lab.ns.veth(&up, &relay, "r1");
+    lab.ns.ip(&["link", "set", &up, "master", &lab.bridge]);
+    relay.ip(&["addr", "add", "10.83.0.2/24", "dev", "r1"]);
+    let a = Netns::new("mrc");
+    relay.veth("r0", &a, "eth0");
+    relay.ip(&["addr", "add", "10.83.1.1/24", "dev", "r0"]);
+    a.ip(&["link", "set", "eth0", "address", "02:00:00:83:01:01"]);
+    let b = Netns::new("mrc");
+    relay.veth("r2", &b, "eth0");
+    relay.ip(&["addr", "add", "10.83.2.1/24", "dev", "r2"]);
+    b.ip(&["link", "set", "eth0", "address", "02:00:00:83:02:01"]);
+    for net in ["10.83.1.0/24", "10.83.2.0/24"] {
+        lab.ns.ip(&["route", "add", net, "via", "10.83.0.2"]);
+    }
+
+    let config = lab.dir.path().join("marrow.toml");
+    std::fs::write(
+        &config,
+        r#"[dhcp]
+mode = "full"
+range = "10.83.0.100-10.83.0.120"
+
+[[dhcp.pool]]
+subnet = "10.83.1.0/24"
+range = "10.83.1.50-10.83.1.60"
+
+[[dhcp.pool]]
+subnet = "10.83.2.0/24"
+range = "10.83.2.70-10.83.2.80"
+router = "10.83.2.254"
+"#,
+    )
+    .unwrap();
+    lab.start_marrow(&["--config", config.to_str().unwrap()]);
+    let log = lab.dir.path().join("dhcrelay.log");
+    let mut cmd = relay.command("dhcrelay");
+    cmd.args([
+        "-4",
+        "-d",
+        "-iu",
+        "r1",
+        "-id",
+        "r0",
+        "-id",
+        "r2",
+        "10.83.0.1",
+    ]);
+    let _relay_proc = marrow_tests::process::Guarded::spawn("dhcrelay", cmd, &log);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let hook = hook(&lab);
+    assert_eq!(lease(&a, &hook, None), "10.83.1.50");
+    assert_eq!(
+        lease_field(&a, &hook, None, "router"),
+        "10.83.1.1",
+        "the relay's address"
+    );
+    assert_eq!(lease_field(&a, &hook, None, "mask"), "255.255.255.0");
+    assert_eq!(lease(&b, &hook, None), "10.83.2.70");
+    assert_eq!(lease_field(&b, &hook, None, "router"), "10.83.2.254");
+
+    let c = client(&lab, "02:00:00:83:00:01");
+    assert_eq!(lease(&c, &hook, None), "10.83.0.100");
+    let text = lab.marrow_log();
+    assert!(
+        text.contains("to=10.83.0.100:68"),
+        "offer unicast to yiaddr:\n{text}"
+    );
+    let neigh = lab.ns.output("ip", &["neigh", "show", "10.83.0.100"]);
+    let neigh = String::from_utf8_lossy(&neigh.stdout);
+    assert!(
+        neigh.contains("02:00:00:83:00:01"),
+        "the server bound the new address to the client's MAC: {neigh}"
+    );
 }

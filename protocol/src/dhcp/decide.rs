@@ -9,7 +9,8 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::arch::{arch_from_vendor_class, Arch};
-use super::pool::{Lease, Pool};
+use super::pool::Lease;
+use super::scopes::{Scope, Scopes};
 use super::wire::{code, MessageType, Packet, OP_REPLY, OP_REQUEST};
 use crate::error::DhcpError;
 use crate::routes;
@@ -225,8 +226,12 @@ pub struct Network {
 #[derive(Debug, Clone)]
 pub struct Site {
     pub mode: Mode,
-    /// Marrow's address on this interface: option 54 and `siaddr`.
+    /// Marrow's address for clients: option 54 and `siaddr` (the
+    /// interface's, or the configured advertised address).
     pub server_ip: Ipv4Addr,
+    /// The arrival interface's own address: in `full` mode, a request
+    /// without a relay gets an address from the pool of its subnet.
+    pub interface_ip: Ipv4Addr,
     /// Base URL of Marrow's HTTP service, e.g. `http://10.0.0.1:8080`.
     pub http_base: String,
     pub boot_files: BootFiles,
@@ -234,8 +239,6 @@ pub struct Site {
     /// host's own (`host set --uefi-boot`), filled in by the driver. Taken
     /// only when `boot_files.signed_x64`; else UEFI x64 gets iPXE.
     pub uefi: UefiChain,
-    /// Used in `full` mode only.
-    pub network: Option<Network>,
 }
 
 /// Where and how the request arrived.
@@ -253,6 +256,10 @@ pub struct Reply {
     pub destination: SocketAddrV4,
     /// A lease to store (ACK in `full` mode).
     pub commit: Option<Lease>,
+    /// Sent to `yiaddr`, which the client has not configured yet: the
+    /// driver first binds that address to this MAC in the ARP table (RFC
+    /// 2131 §4.1), and broadcasts instead when it cannot.
+    pub unicast_to: Option<MacAddr>,
     /// The boot file or URL the client was given, if any.
     pub boot_file: Option<String>,
 }
@@ -284,8 +291,12 @@ pub enum IgnoreReason {
     NoRequestedAddress { mac: MacAddr },
     #[error("{mac} asked for {ip}, which is not in this server's pool and it has no lease here")]
     NotOurs { mac: MacAddr, ip: Ipv4Addr },
-    #[error("full mode without an address pool on this interface")]
-    NoPool,
+    #[error("full mode has no address pool for the subnet of {subnet_of} (giaddr {giaddr})")]
+    NoPool {
+        /// The relay's address, else the arrival interface's.
+        subnet_of: Ipv4Addr,
+        giaddr: Ipv4Addr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,7 +411,11 @@ fn reply_packet(
         p.push_option(code::RENEWAL_TIME, (secs / 2).to_be_bytes());
         p.push_option(code::REBINDING_TIME, (secs / 8 * 7).to_be_bytes());
         p.push_option(code::SUBNET_MASK, n.subnet_mask.octets());
-        if let Some(r) = n.router {
+        // A relayed subnet without a configured router gets the relay's
+        // address: RFC 1542 §4.1.1 makes `giaddr` the relay's address on the
+        // client's subnet, which is its way off it to this server.
+        let relay = (!rp.relay_addr.is_unspecified()).then_some(rp.relay_addr);
+        if let Some(r) = n.router.or(relay) {
             p.push_option(code::ROUTER, r.octets());
         }
         if !n.dns.is_empty() {
@@ -427,27 +442,58 @@ fn reply_packet(
     p
 }
 
-/// RFC 2131 §4.1: to the relay on port 67 when `giaddr` is set; NAKs and
-/// clients without an address are broadcast; a client with `ciaddr` is
-/// unicast. (Unicast to `yiaddr` would need an ARP entry the kernel does
-/// not have; broadcasting is always allowed and is what PXE ROMs expect.)
-fn destination(req: &Request, message_type: MessageType) -> SocketAddrV4 {
+/// RFC 2131 §4.1: to the relay on port 67 when `giaddr` is set; NAKs are
+/// broadcast; a client with `ciaddr` is unicast there; one that asked for
+/// broadcast (the flags' top bit, as iPXE does) gets it; otherwise an
+/// OFFER or ACK goes to `yiaddr` and the client's MAC (`unicast_to`), as
+/// a client that cannot take broadcasts before it has an address needs.
+fn destination(
+    req: &Request,
+    message_type: MessageType,
+    yiaddr: Ipv4Addr,
+) -> (SocketAddrV4, Option<MacAddr>) {
     let p = &req.packet;
+    let broadcast = (SocketAddrV4::new(Ipv4Addr::BROADCAST, 68), None);
     if !p.relay_addr.is_unspecified() {
-        SocketAddrV4::new(p.relay_addr, 67)
-    } else if message_type != MessageType::Nak && !p.client_addr.is_unspecified() {
-        SocketAddrV4::new(p.client_addr, 68)
+        (SocketAddrV4::new(p.relay_addr, 67), None)
+    } else if message_type == MessageType::Nak {
+        broadcast
+    } else if !p.client_addr.is_unspecified() {
+        (SocketAddrV4::new(p.client_addr, 68), None)
+    } else if p.flags & BROADCAST_FLAG != 0 || yiaddr.is_unspecified() {
+        broadcast
     } else {
-        SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)
+        (SocketAddrV4::new(yiaddr, 68), Some(req.mac))
     }
 }
 
-/// Decides the answer to one request. `pool` is the `full`-mode address
-/// pool of the arrival interface; `now` is wall-clock Unix seconds.
+/// A reply to `req`, sent where RFC 2131 §4.1 says.
+fn send(
+    req: &Request,
+    packet: Packet,
+    commit: Option<Lease>,
+    boot_file: Option<String>,
+) -> Decision {
+    let kind = packet.message_type().unwrap_or(MessageType::Other(0));
+    let (destination, unicast_to) = destination(req, kind, packet.your_addr);
+    Decision::Reply(Reply {
+        packet,
+        destination,
+        commit,
+        unicast_to,
+        boot_file,
+    })
+}
+
+/// RFC 2131 §2, figure 2: the B flag.
+const BROADCAST_FLAG: u16 = 0x8000;
+
+/// Decides the answer to one request. `scopes` are the `full`-mode address
+/// pools; `now` is wall-clock Unix seconds.
 pub fn decide(
     req: &Request,
     site: &Site,
-    pool: Option<&mut Pool>,
+    scopes: Option<&mut Scopes>,
     now: u64,
     arrival: Arrival,
 ) -> Decision {
@@ -495,6 +541,7 @@ pub fn decide(
             packet,
             destination: arrival.source,
             commit: None,
+            unicast_to: None,
             boot_file: Some(boot.file),
         });
     }
@@ -527,140 +574,146 @@ pub fn decide(
                 Err(r) => return ignore(r),
             };
             let packet = reply_packet(req, site, answer, Ipv4Addr::UNSPECIFIED, Some(&boot), None);
-            Decision::Reply(Reply {
-                packet,
-                destination: destination(req, answer),
-                commit: None,
-                boot_file: Some(boot.file),
-            })
+            send(req, packet, None, Some(boot.file))
         }
         Mode::Full => {
-            let (Some(pool), Some(network)) = (pool, site.network.as_ref()) else {
-                return ignore(IgnoreReason::NoPool);
-            };
-            let boot = if req.kind == ClientKind::Plain {
-                None
+            let giaddr = req.packet.relay_addr;
+            let subnet_of = if giaddr.is_unspecified() {
+                site.interface_ip
             } else {
-                match boot_for(req, site) {
-                    Ok(b) => Some(b),
-                    Err(r) => return ignore(r),
-                }
+                giaddr
             };
-            let boot_file = boot.as_ref().map(|b| b.file.clone());
-            match req.message_type {
-                MessageType::Discover => {
-                    let Some(ip) = pool.offer(mac, req.requested_ip, now) else {
-                        return ignore(IgnoreReason::PoolExhausted { mac });
-                    };
+            let Some(scopes) = scopes else {
+                return ignore(IgnoreReason::NoPool { subnet_of, giaddr });
+            };
+            let Some(scope) = scopes.select(giaddr, site.interface_ip) else {
+                return ignore(IgnoreReason::NoPool { subnet_of, giaddr });
+            };
+            let decision = full(req, site, scope, now);
+            if let Decision::Reply(Reply {
+                commit: Some(lease),
+                ..
+            }) = &decision
+            {
+                scopes.forget_elsewhere(lease.mac, lease.ip);
+            }
+            decision
+        }
+    }
+}
+
+/// `full` mode: addresses from `scope` and boot information.
+fn full(req: &Request, site: &Site, scope: &mut Scope, now: u64) -> Decision {
+    let mac = req.mac;
+    let ignore = Decision::Ignore;
+    let unanswered = || {
+        Decision::Ignore(IgnoreReason::Unanswered {
+            mac,
+            message_type: req.message_type,
+        })
+    };
+    let (pool, network) = (&mut scope.pool, &scope.network);
+    let boot = if req.kind == ClientKind::Plain {
+        None
+    } else {
+        match boot_for(req, site) {
+            Ok(b) => Some(b),
+            Err(r) => return ignore(r),
+        }
+    };
+    let boot_file = boot.as_ref().map(|b| b.file.clone());
+    match req.message_type {
+        MessageType::Discover => {
+            let Some(ip) = pool.offer(mac, req.requested_ip, now) else {
+                return ignore(IgnoreReason::PoolExhausted { mac });
+            };
+            let packet = reply_packet(
+                req,
+                site,
+                MessageType::Offer,
+                ip,
+                boot.as_ref(),
+                Some(network),
+            );
+            send(req, packet, None, boot_file)
+        }
+        MessageType::Request => {
+            if let Some(chosen) = req.server_id.filter(|id| *id != site.server_ip) {
+                return ignore(IgnoreReason::OtherServer {
+                    mac,
+                    chosen,
+                    us: site.server_ip,
+                });
+            }
+            let wanted = req.requested_ip.or_else(|| {
+                let c = req.packet.client_addr;
+                (!c.is_unspecified()).then_some(c)
+            });
+            let Some(ip) = wanted else {
+                return ignore(IgnoreReason::NoRequestedAddress { mac });
+            };
+            // RFC 2131 §4.3.2 INIT-REBOOT: with no record of the
+            // client and an address that is not ours, stay silent.
+            if req.server_id.is_none()
+                && !pool.contains(ip)
+                && pool.lease(mac).is_none_or(|l| l.ip != ip)
+            {
+                return ignore(IgnoreReason::NotOurs { mac, ip });
+            }
+            match pool.commit(mac, ip, now, u64::from(network.lease_secs)) {
+                Some(lease) => {
                     let packet = reply_packet(
                         req,
                         site,
-                        MessageType::Offer,
+                        MessageType::Ack,
                         ip,
                         boot.as_ref(),
                         Some(network),
                     );
-                    Decision::Reply(Reply {
-                        packet,
-                        destination: destination(req, MessageType::Offer),
-                        commit: None,
-                        boot_file,
-                    })
+                    send(req, packet, Some(lease), boot_file)
                 }
-                MessageType::Request => {
-                    if let Some(chosen) = req.server_id.filter(|id| *id != site.server_ip) {
-                        return ignore(IgnoreReason::OtherServer {
-                            mac,
-                            chosen,
-                            us: site.server_ip,
-                        });
-                    }
-                    let wanted = req.requested_ip.or_else(|| {
-                        let c = req.packet.client_addr;
-                        (!c.is_unspecified()).then_some(c)
-                    });
-                    let Some(ip) = wanted else {
-                        return ignore(IgnoreReason::NoRequestedAddress { mac });
-                    };
-                    // RFC 2131 §4.3.2 INIT-REBOOT: with no record of the
-                    // client and an address that is not ours, stay silent.
-                    if req.server_id.is_none()
-                        && !pool.contains(ip)
-                        && pool.lease(mac).is_none_or(|l| l.ip != ip)
-                    {
-                        return ignore(IgnoreReason::NotOurs { mac, ip });
-                    }
-                    match pool.commit(mac, ip, now, u64::from(network.lease_secs)) {
-                        Some(lease) => {
-                            let packet = reply_packet(
-                                req,
-                                site,
-                                MessageType::Ack,
-                                ip,
-                                boot.as_ref(),
-                                Some(network),
-                            );
-                            Decision::Reply(Reply {
-                                packet,
-                                destination: destination(req, MessageType::Ack),
-                                commit: Some(lease),
-                                boot_file,
-                            })
-                        }
-                        None => {
-                            let mut packet = Packet::new(OP_REPLY, req.packet.xid, mac);
-                            packet.client_hw = req.packet.client_hw;
-                            packet.flags = req.packet.flags;
-                            packet.relay_addr = req.packet.relay_addr;
-                            packet.push_option(code::MESSAGE_TYPE, [MessageType::Nak.to_byte()]);
-                            packet.push_option(code::SERVER_ID, site.server_ip.octets());
-                            Decision::Reply(Reply {
-                                packet,
-                                destination: destination(req, MessageType::Nak),
-                                commit: None,
-                                boot_file: None,
-                            })
-                        }
-                    }
+                None => {
+                    let mut packet = Packet::new(OP_REPLY, req.packet.xid, mac);
+                    packet.client_hw = req.packet.client_hw;
+                    packet.flags = req.packet.flags;
+                    packet.relay_addr = req.packet.relay_addr;
+                    packet.push_option(code::MESSAGE_TYPE, [MessageType::Nak.to_byte()]);
+                    packet.push_option(code::SERVER_ID, site.server_ip.octets());
+                    send(req, packet, None, None)
                 }
-                MessageType::Release => match pool.release(mac) {
-                    Some(lease) => Decision::Release(lease),
-                    None => unanswered(),
-                },
-                MessageType::Decline => {
-                    let ip = req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-                    match pool.decline(mac, ip, now) {
-                        Some(lease) => Decision::Decline(lease),
-                        None => unanswered(),
-                    }
-                }
-                MessageType::Inform => {
-                    // RFC 2131 §4.3.5: the client has its address; send
-                    // the configuration with no address and no lease times,
-                    // to the address it gave (or its relay).
-                    let mut packet = reply_packet(
-                        req,
-                        site,
-                        MessageType::Ack,
-                        Ipv4Addr::UNSPECIFIED,
-                        boot.as_ref(),
-                        Some(network),
-                    );
-                    packet.options.retain(|o| {
-                        !matches!(
-                            o.code,
-                            code::LEASE_TIME | code::RENEWAL_TIME | code::REBINDING_TIME
-                        )
-                    });
-                    Decision::Reply(Reply {
-                        packet,
-                        destination: destination(req, MessageType::Ack),
-                        commit: None,
-                        boot_file,
-                    })
-                }
-                _ => unanswered(),
             }
         }
+        MessageType::Release => match pool.release(mac) {
+            Some(lease) => Decision::Release(lease),
+            None => unanswered(),
+        },
+        MessageType::Decline => {
+            let ip = req.requested_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            match pool.decline(mac, ip, now) {
+                Some(lease) => Decision::Decline(lease),
+                None => unanswered(),
+            }
+        }
+        MessageType::Inform => {
+            // RFC 2131 §4.3.5: the client has its address; send
+            // the configuration with no address and no lease times,
+            // to the address it gave (or its relay).
+            let mut packet = reply_packet(
+                req,
+                site,
+                MessageType::Ack,
+                Ipv4Addr::UNSPECIFIED,
+                boot.as_ref(),
+                Some(network),
+            );
+            packet.options.retain(|o| {
+                !matches!(
+                    o.code,
+                    code::LEASE_TIME | code::RENEWAL_TIME | code::REBINDING_TIME
+                )
+            });
+            send(req, packet, None, boot_file)
+        }
+        _ => unanswered(),
     }
 }

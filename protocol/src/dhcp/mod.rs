@@ -6,6 +6,7 @@
 mod arch;
 mod decide;
 mod pool;
+mod scopes;
 mod wire;
 
 pub use arch::{arch_from_vendor_class, Arch};
@@ -14,6 +15,7 @@ pub use decide::{
     Site, UefiChain, IPXE_NO_PXEDHCP,
 };
 pub use pool::{Lease, Pool, DECLINE_HOLD_SECS, OFFER_HOLD_SECS};
+pub use scopes::{Scope, Scopes, Subnet};
 pub use wire::{
     code, DhcpOption, MessageType, Packet, MAGIC_COOKIE, MIN_LEN, OP_REPLY, OP_REQUEST,
 };

@@ -117,6 +117,9 @@ pub struct DhcpFile {
     /// In full mode, answer IPv6 router solicitations so iPXE does not wait
     /// for IPv6 (default true).
     pub ipv6_ra: Option<bool>,
+    /// `[[dhcp.pool]]`: a pool per relayed subnet.
+    #[serde(default)]
+    pub pool: Vec<super::relay_pools::PoolFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +206,8 @@ pub struct Config {
     pub advertise_ip: Option<Ipv4Addr>,
     pub dhcp_mode: DhcpMode,
     pub range: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Pools of relayed subnets, chosen by `giaddr`.
+    pub relay_pools: Vec<super::relay_pools::RelayPool>,
     pub subnet_mask: Option<Ipv4Addr>,
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
@@ -287,7 +292,13 @@ impl Config {
             (None, Some(v)) => Some(ip("advertise_ip", &v)?),
             (None, None) => None,
         };
-        let (dhcp_mode, range) = dhcp_role(flags.dhcp, flags.dhcp_range, &file.dhcp)?;
+        let relay_pools = super::relay_pools::resolve(&file.dhcp.pool)?;
+        let (dhcp_mode, range) = dhcp_role(
+            flags.dhcp,
+            flags.dhcp_range,
+            &file.dhcp,
+            !relay_pools.is_empty(),
+        )?;
         let net = DhcpNetwork::resolve(&file.dhcp)?;
         let tftp = tftp_limits(&file.tftp)?;
         let boot = BootChoice::resolve(flags.boot_default, &file.boot)?;
@@ -311,6 +322,7 @@ impl Config {
             advertise_ip,
             dhcp_mode,
             range,
+            relay_pools,
             subnet_mask: net.subnet_mask,
             router: net.router,
             dns: net.dns,
@@ -385,11 +397,13 @@ impl Config {
     }
 }
 
-/// The DHCP mode and the address range; full mode needs a range.
+/// The DHCP mode and the address range; full mode needs a range, or
+/// pools for relayed subnets.
 fn dhcp_role(
     mode_flag: Option<String>,
     range_flag: Option<String>,
     file: &DhcpFile,
+    relay_pools: bool,
 ) -> Result<(DhcpMode, Option<(Ipv4Addr, Ipv4Addr)>)> {
     let (mode_key, mode) = match (mode_flag, &file.mode) {
         (Some(m), _) => ("--dhcp", m),
@@ -407,11 +421,11 @@ fn dhcp_role(
         (None, Some(r)) => Some(parse_range("dhcp.range", r)?),
         (None, None) => None,
     };
-    if dhcp_mode == DhcpMode::Full && range.is_none() {
+    if dhcp_mode == DhcpMode::Full && range.is_none() && !relay_pools {
         return Err(bad(
             mode_key,
             "full",
-            "full mode needs an address range (--dhcp-range or dhcp.range)",
+            "full mode needs an address range (--dhcp-range, dhcp.range or [[dhcp.pool]])",
         ));
     }
     Ok((dhcp_mode, range))

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 use marrow_protocol::dhcp::{
-    decide, Arch, Arrival, ClientKind, Decision, IgnoreReason, MessageType, Request, Site,
+    decide, Arch, Arrival, ClientKind, Decision, IgnoreReason, MessageType, Reply, Request, Site,
 };
 use marrow_protocol::MacAddr;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -44,7 +44,7 @@ fn ignore_label(r: &IgnoreReason) -> &'static str {
         IgnoreReason::PoolExhausted { .. } => "pool_exhausted",
         IgnoreReason::NoRequestedAddress { .. } => "no_requested_address",
         IgnoreReason::NotOurs { .. } => "not_ours",
-        IgnoreReason::NoPool => "no_pool",
+        IgnoreReason::NoPool { .. } => "no_pool",
     }
 }
 
@@ -56,8 +56,8 @@ const PURGE_EVERY_SECS: i64 = 60;
 /// Drops expired leases from the pool and from storage.
 async fn purge_expired(shared: &Arc<Shared>, now: i64) {
     let expired = {
-        let mut pool = shared.boot.pool.lock().unwrap_or_else(|e| e.into_inner());
-        match pool.as_mut() {
+        let mut pools = shared.boot.pools.lock().unwrap_or_else(|e| e.into_inner());
+        match pools.as_mut() {
             Some(p) => p.purge(now.max(0) as u64),
             None => return,
         }
@@ -121,11 +121,11 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
         }
         let host_site = with_host_chain(&shared, &site, &req).await;
         let decision = {
-            let mut pool = shared.boot.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pools = shared.boot.pools.lock().unwrap_or_else(|e| e.into_inner());
             decide(
                 &req,
                 host_site.as_ref().unwrap_or(&site),
-                pool.as_mut(),
+                pools.as_mut(),
                 now as u64,
                 Arrival { port, source },
             )
@@ -189,7 +189,7 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                     }
                 };
                 let kind = reply.packet.message_type().unwrap_or(MessageType::Other(0));
-                let dest: SocketAddrV4 = reply.destination;
+                let dest = reachable(&sock, &iface, &reply);
                 if let Err(e) = sock.send_to(&bytes, dest).await {
                     warn!("DHCP send to {dest} on {}: {e}", iface.name);
                     continue;
@@ -210,6 +210,22 @@ pub async fn run(shared: Arc<Shared>, iface: Interface, sock: UdpSocket, port: u
                     debug!(mac = %req.mac, yiaddr = %reply.packet.your_addr, to = %dest, "DHCP {kind_name}");
                 }
             }
+        }
+    }
+}
+
+/// Where a reply can go: to `yiaddr` once the kernel knows the client's
+/// MAC for it, else (without `CAP_NET_ADMIN`, say) to everyone, which RFC
+/// 2131 §4.1 always allows.
+fn reachable(sock: &UdpSocket, iface: &Interface, reply: &Reply) -> SocketAddrV4 {
+    let Some(mac) = reply.unicast_to else {
+        return reply.destination;
+    };
+    match crate::sys::set_neighbour(sock, &iface.name, *reply.destination.ip(), mac.0) {
+        Ok(()) => reply.destination,
+        Err(e) => {
+            debug!(%mac, iface = %iface.name, "broadcasting: the client's address not bound to its MAC: {e}");
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod net;
 mod off_thread;
 mod ra;
 mod read_through;
+pub mod relay_pools;
 mod scheduler;
 mod state;
 mod sync_api;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use image_format::ChunkId;
 use marrow_protocol::api::DriverPlan;
-use marrow_protocol::dhcp::{BootFiles, Mode, Network, Pool, Site};
+use marrow_protocol::dhcp::{BootFiles, Mode, Network, Pool, Scope, Scopes, Site, Subnet};
 use tracing::{info, warn};
 
 use super::api::PerTask;
@@ -48,9 +48,9 @@ pub(crate) struct Shared {
 
 /// What DHCP, TFTP and the boot files need.
 pub(crate) struct BootState {
-    /// The `full`-mode address pool.
-    pub pool: Mutex<Option<Pool>>,
-    pub network: Option<Network>,
+    /// The `full`-mode address pools: the local range's and one per
+    /// relayed subnet.
+    pub pools: Mutex<Option<Scopes>>,
     pub files: BootFiles,
     /// Canonical TFTP root, for the symlink half of confinement.
     pub tftp_root: PathBuf,
@@ -86,8 +86,7 @@ impl Shared {
         let files = install_boot_files(&config, &dirs)?;
         let db = Db::open(&dirs.db())?;
         let identity = Arc::new(crate::sites::identity::Identity::load_or_create(&dirs)?);
-        let network = network_for(&config, interfaces)?;
-        let pool = pool_for(&config, &db)?;
+        let pools = scopes_for(&config, interfaces, &db)?;
         let tftp_root = config
             .tftp_root
             .canonicalize()
@@ -98,8 +97,7 @@ impl Shared {
             clock: Arc::new(SystemClock),
             metrics: Metrics::default(),
             boot: BootState {
-                pool: Mutex::new(pool),
-                network,
+                pools: Mutex::new(pools),
                 files,
                 tftp_root,
                 witnesses: Witnesses::default(),
@@ -154,7 +152,7 @@ impl Shared {
             http_base: self.http_base(iface),
             boot_files: self.boot.files.clone(),
             uefi: self.config.uefi_chain,
-            network: self.boot.network.clone(),
+            interface_ip: iface.ip,
         }
     }
 
@@ -199,7 +197,9 @@ fn install_boot_files(config: &Config, dirs: &DataDir) -> Result<BootFiles> {
     })
 }
 
-fn network_for(config: &Config, interfaces: &[Interface]) -> Result<Option<Network>> {
+/// The local range's scope: its subnet is the one its mask (configured,
+/// else the serving interface's) puts it in.
+fn local_scope(config: &Config, interfaces: &[Interface]) -> Result<Option<Scope>> {
     let Some((first, last)) = config.range else {
         return Ok(None);
     };
@@ -212,34 +212,77 @@ fn network_for(config: &Config, interfaces: &[Interface]) -> Result<Option<Netwo
             .ok_or_else(|| Error::Config {
                 key: "dhcp.range".into(),
                 value: format!("{first}-{last}"),
-                reason: "not inside any served interface's subnet; set dhcp.subnet_mask for relayed ranges".into(),
+                reason: "not inside any served interface's subnet; set dhcp.subnet_mask, or use [[dhcp.pool]] for a relayed subnet".into(),
             })?,
     };
-    Ok(Some(Network {
-        subnet_mask,
-        router: config.router,
-        dns: config.dns.clone(),
-        lease_secs: config.lease_secs,
+    let prefix = u32::from(subnet_mask).leading_ones() as u8;
+    let subnet = Subnet::new(first, prefix).expect("a netmask has at most 32 bits");
+    if !subnet.contains(last) {
+        return Err(Error::Config {
+            key: "dhcp.range".into(),
+            value: format!("{first}-{last}"),
+            reason: format!("spans more than one subnet of mask {subnet_mask}"),
+        });
+    }
+    Ok(Some(Scope {
+        subnet,
+        pool: Pool::new(first, last),
+        network: Network {
+            subnet_mask,
+            router: config.router,
+            dns: config.dns.clone(),
+            lease_secs: config.lease_secs,
+        },
     }))
 }
 
-/// The `full`-mode pool with the stored leases and the reservations.
-fn pool_for(config: &Config, db: &Db) -> Result<Option<Pool>> {
-    let (DhcpMode::Full, Some((first, last))) = (config.dhcp_mode, config.range) else {
+/// The `full`-mode pools with the stored leases and the reservations.
+fn scopes_for(config: &Config, interfaces: &[Interface], db: &Db) -> Result<Option<Scopes>> {
+    if config.dhcp_mode != DhcpMode::Full {
         return Ok(None);
-    };
-    let mut pool = Pool::new(first, last);
+    }
+    let local = local_scope(config, interfaces)?;
+    let mut scopes: Vec<Scope> = local.into_iter().collect();
+    for p in &config.relay_pools {
+        if let Some(other) = scopes.iter().find(|s| s.subnet.overlaps(&p.subnet)) {
+            return Err(Error::Config {
+                key: "dhcp.pool".into(),
+                value: p.subnet.to_string(),
+                reason: format!("overlaps dhcp.range's subnet {}", other.subnet),
+            });
+        }
+        scopes.push(Scope {
+            subnet: p.subnet,
+            pool: Pool::new(p.range.0, p.range.1),
+            network: Network {
+                subnet_mask: p.subnet.mask(),
+                router: p.router,
+                dns: p.dns.clone().unwrap_or_else(|| config.dns.clone()),
+                lease_secs: p.lease_secs.unwrap_or(config.lease_secs),
+            },
+        });
+    }
+    let mut scopes = Scopes::new(scopes);
     let (leases, bad) = db.leases().all()?;
     for complaint in bad {
         warn!("skipping unreadable {complaint}");
     }
-    let restored = leases.len();
+    let mut restored = 0;
     for lease in leases {
-        pool.restore(lease);
+        match scopes.restore(lease) {
+            Ok(()) => restored += 1,
+            Err(gone) => {
+                // The configuration no longer serves that subnet.
+                warn!(mac = %gone.mac, ip = %gone.ip, "stored lease outside every pool's subnet; dropped");
+                db.leases().delete(gone.mac)?;
+            }
+        }
     }
     for (mac, ip) in &config.reservations {
-        pool.reserve(*mac, *ip);
+        if !scopes.reserve(*mac, *ip) {
+            warn!(%mac, %ip, "reservation outside every pool's subnet; ignored");
+        }
     }
     info!(restored, "leases restored from the database");
-    Ok(Some(pool))
+    Ok(Some(scopes))
 }
