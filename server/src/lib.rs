@@ -21,6 +21,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod db;
+pub mod doctor;
 mod driver_plan;
 mod error;
 pub mod nbd;

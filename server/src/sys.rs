@@ -92,3 +92,17 @@ pub fn set_neighbour(
     }
     Ok(())
 }
+
+/// Whether the kernel considers the clock synchronized: `adjtimex(2)`
+/// returns `TIME_ERROR` while it is not (an NTP daemon clears it). `None`
+/// when the call fails.
+pub fn clock_synchronized() -> Option<bool> {
+    use nix::libc;
+    // SAFETY: timex is plain data; with modes 0, adjtimex only reads the
+    // kernel's state into the struct we own.
+    let state = unsafe {
+        let mut t: libc::timex = std::mem::zeroed();
+        libc::adjtimex(&mut t)
+    };
+    (state >= 0).then_some(state != libc::TIME_ERROR)
+}

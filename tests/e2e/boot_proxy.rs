@@ -7,43 +7,13 @@ use std::time::Duration;
 
 use marrow_tests::kernel::install_marker_payload;
 use marrow_tests::lab::{vm_slot, Lab};
-use marrow_tests::netns::{unique_name, Netns};
-use marrow_tests::process::Guarded;
 use marrow_tests::qemu::{qemu_available, Firmware, Vm, VmSpec};
 use marrow_tests::{have, missing_root};
-
-/// dnsmasq as the address-only DHCP server for `<net>.50-90`.
-fn start_dnsmasq(lab: &Lab, net: &str) -> (Netns, Guarded) {
-    let ns = Netns::new("mrd");
-    let here = unique_name("vd");
-    lab.ns.veth(&here, &ns, "d0");
-    lab.ns.ip(&["link", "set", &here, "master", &lab.bridge]);
-    ns.ip(&["addr", "add", &format!("{net}.2/24"), "dev", "d0"]);
-    let dir = lab.dir.path();
-    let mut cmd = ns.command("dnsmasq");
-    cmd.args([
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--interface=d0",
-        "--bind-interfaces",
-    ]);
-    cmd.arg(format!("--dhcp-range={net}.50,{net}.90,255.255.255.0,1h"));
-    cmd.arg(format!(
-        "--dhcp-leasefile={}",
-        dir.join("dnsmasq.leases").display()
-    ));
-    cmd.arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()));
-    cmd.args(["--user=root", "--no-ping", "--log-dhcp"]);
-    let mut g = Guarded::spawn("dnsmasq", cmd, &dir.join("dnsmasq.log"));
-    g.wait_for_log("DHCP, IP range", Duration::from_secs(10));
-    (ns, g)
-}
 
 fn boot_beside_dnsmasq(net: &str, mac: &str, firmware: Firmware, nic: &str, romfile: Option<&str>) {
     let _slot = vm_slot();
     let mut lab = Lab::new(net);
-    let (_dns_ns, dnsmasq) = start_dnsmasq(&lab, net);
+    let (_dns_ns, dnsmasq) = marrow_tests::dnsmasq::start(&lab, net);
     let marker = format!("MARROW-PROXY-BOOT-{}-{}", std::process::id(), &mac[15..]);
     install_marker_payload(&lab.data_dir, &marker);
     lab.start_marrow(&[

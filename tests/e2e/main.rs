@@ -7,6 +7,7 @@ mod boot_interfaces;
 mod boot_proxy;
 mod boot_tftp;
 mod boot_uefi;
+mod doctor;
 mod hardware_vm;
 mod hostile_lan;
 mod image_export;

@@ -3,6 +3,7 @@
 //! marker-printing boot payload, and the workspace's binaries.
 
 pub mod disks;
+pub mod dnsmasq;
 pub mod garage;
 pub mod kernel;
 pub mod lab;

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::paths::DataDir;
 
 mod audit;
+mod doctor;
 mod drivers;
 mod host;
 mod image;
@@ -155,6 +156,8 @@ pub enum Command {
     /// Pull images from an upstream site, and see how pulls went.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Check the set-up and say what to fix, one line each.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -171,6 +174,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Key(_) => Some("key"),
         Command::Site(_) => Some("site"),
         Command::Sync(_) => Some("sync"),
+        Command::Doctor(_) => Some("doctor"),
         _ => None,
     };
     if let Some(what) = local_only {
@@ -256,5 +260,6 @@ fn dispatch(global: &Global, command: Command) -> Result<()> {
         Command::Key(cmd) => key::run(&global, cmd),
         Command::Site(cmd) => site::run(&global, cmd),
         Command::Sync(cmd) => sync::run(&global, cmd),
+        Command::Doctor(args) => doctor::run(&global, args),
     }
 }

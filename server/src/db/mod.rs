@@ -12,6 +12,7 @@
 mod api_tokens;
 mod audit;
 mod hosts;
+mod integrity;
 mod leases;
 mod migrations;
 mod schedules;
@@ -21,6 +22,8 @@ mod sites;
 mod tasks;
 mod users;
 mod web_sessions;
+
+pub use integrity::integrity_check;
 
 use std::path::{Path, PathBuf};
 

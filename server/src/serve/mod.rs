@@ -88,10 +88,17 @@ async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {
             DhcpMode::Off => "off".to_string(),
             DhcpMode::Proxy => "proxy (ports 67, 4011)".to_string(),
             DhcpMode::Full => {
-                let (a, b) = c
+                let mut pools: Vec<String> = c
                     .range
-                    .unwrap_or((Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED));
-                format!("full, range {a}-{b} (ports 67, 4011)")
+                    .map(|(a, b)| format!("range {a}-{b}"))
+                    .into_iter()
+                    .collect();
+                pools.extend(
+                    c.relay_pools
+                        .iter()
+                        .map(|p| format!("relayed {}", p.subnet)),
+                );
+                format!("full, {} (ports 67, 4011)", pools.join(", "))
             }
         };
         info!(
