@@ -16,6 +16,7 @@ mod imaging_vm;
 mod initramfs_boot;
 mod multicast_room;
 mod multicast_vm;
+mod package;
 mod remote_cli;
 mod s3_store;
 mod secure_boot;
