@@ -582,6 +582,24 @@ mod tests {
         Config::load(dir.path(), Some(&path), Flags::default())
     }
 
+    /// The packaged /etc/marrow/marrow.toml loads as shipped (all defaults),
+    /// and with every example line ("# key = …", not "## prose") turned on.
+    #[test]
+    fn the_packaged_config_and_its_examples_load() {
+        let text = include_str!("../../packaging/marrow.toml");
+        let shipped = load(text).unwrap();
+        assert_eq!(shipped.dhcp_mode, DhcpMode::Proxy);
+        let examples: String = text
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = load(&examples).unwrap_or_else(|e| panic!("{e}\n{examples}"));
+        assert_eq!(c.dhcp_mode, DhcpMode::Full);
+        assert_eq!(c.relay_pools.len(), 1);
+        assert_eq!(c.reservations.len(), 1);
+    }
+
     #[test]
     fn defaults_need_no_file() {
         let c = Config::resolve(
