@@ -321,3 +321,98 @@ router = "10.83.2.254"
         "the server bound the new address to the client's MAC: {neigh}"
     );
 }
+
+/// Under systemd (`JOURNAL_STREAM` set), `marrow serve` logs to journald
+/// natively, with its fields as journal fields. A real systemd-journald
+/// runs in a private mount and PID namespace (its sockets on a tmpfs over
+/// /run/systemd, its files in the test's folder), so nothing of the host's
+/// journal is touched and everything dies with the namespace.
+#[test]
+fn serve_logs_to_journald_with_the_client_mac_as_a_field() {
+    if let Some(why) = missing_root() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let journald = std::path::Path::new("/lib/systemd/systemd-journald");
+    for tool in ["udhcpc", "unshare", "journalctl"] {
+        if !have(tool) || !journald.exists() {
+            eprintln!("skipping: {tool} or systemd-journald is not installed");
+            return;
+        }
+    }
+    let lab = Lab::new("10.88.0");
+    let logs = lab.dir.path().join("log");
+    std::fs::create_dir_all(&logs).unwrap();
+    let marrow = marrow_tests::workspace_bin("marrow");
+    let script = format!(
+        "set -e\n\
+         mount -t tmpfs tmpfs /run/systemd\n\
+         mkdir -p /run/systemd/journal /run/log\n\
+         mount --bind {logs} /run/log\n\
+         {journald} &\n\
+         for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done\n\
+         JOURNAL_STREAM=8:1 RUST_LOG=debug ip netns exec {ns} {marrow} --data-dir {data} serve \
+           --interface {br} --dhcp full --dhcp-range 10.88.0.100-10.88.0.120\n",
+        logs = logs.display(),
+        journald = journald.display(),
+        ns = lab.ns.name,
+        marrow = marrow.display(),
+        data = lab.data_dir.display(),
+        br = lab.bridge,
+    );
+    let mut cmd = std::process::Command::new("unshare");
+    // --kill-child: when unshare goes, its child (PID 1 of the new PID
+    // namespace) is killed, and with it journald and marrow.
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount",
+        "--propagation",
+        "private",
+    ])
+    .args(["bash", "-c", &script]);
+    let _served = marrow_tests::process::Guarded::spawn(
+        "journald and marrow serve",
+        cmd,
+        &lab.dir.path().join("journal-serve.log"),
+    );
+    let journal = |filter: &[&str]| -> Vec<serde_json::Value> {
+        let out = std::process::Command::new("journalctl")
+            .arg("-D")
+            .arg(logs.join("journal"))
+            .args(["-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=marrow"])
+            .args(filter)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !journal(&[])
+        .iter()
+        .any(|e| e["MESSAGE"].as_str().unwrap_or("").contains("serving on"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "marrow never said it serves:\n{}",
+            marrow_tests::process::read_lossy(&lab.dir.path().join("journal-serve.log"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let hook = hook(&lab);
+    let c = client(&lab, "02:00:00:88:00:01");
+    assert_eq!(lease(&c, &hook, None), "10.88.0.100");
+    let entries = journal(&["MAC=02:00:00:88:00:01"]);
+    assert!(
+        entries.iter().any(|e| e["MESSAGE"]
+            .as_str()
+            .is_some_and(|m| m.contains("DHCP ack"))
+            && e["YIADDR"] == "10.88.0.100"
+            && e["PRIORITY"] == "6"),
+        "the ACK with MAC and YIADDR fields, at debug (6): {entries:#?}"
+    );
+}

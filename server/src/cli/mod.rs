@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub(crate) use logging::log_to_stderr;
 pub(crate) use scheduled::scheduled_action;
 
 use crate::admin::backend::{Backend, Local};
@@ -16,6 +17,7 @@ mod host;
 mod image;
 mod initramfs;
 mod key;
+mod logging;
 mod remote;
 mod schedule;
 mod scheduled;
@@ -190,19 +192,6 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// The state-changing commands that work on the server's own store and
 /// boot files, outside `crate::admin`: (audit action, object).
-/// Logging to standard error for the commands that run until stopped
-/// (`serve`, `image serve`): `info` unless RUST_LOG says otherwise, in
-/// colour only on a terminal.
-pub(crate) fn log_to_stderr() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 fn shell_action(cmd: &Command) -> Option<(&'static str, Option<String>)> {
     use image::ImageCommand as I;
     Some(match cmd {

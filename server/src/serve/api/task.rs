@@ -57,7 +57,7 @@ pub(super) async fn claim(
         Some(Claim::ImageMissing(why)) => return Err(ApiError::NotFound(why)),
         None => return Err(ApiError::Unauthorized("task ended meanwhile".into())),
     };
-    info!(task = %task.id, host = %task.host, "task claimed");
+    info!(task = %task.id, mac = %task.host, image = %task.image, "task claimed");
     Ok(Json(TaskInfo {
         id: task.id,
         kind: task.kind,
@@ -130,8 +130,10 @@ pub(super) async fn report(
     shared.images.driver_plans.forget(&task);
     crate::serve::holds::release(&shared, task.id).await;
     match &r.error {
-        None => info!(task = %task.id, host = %task.host, "task done"),
-        Some(e) => warn!(task = %task.id, host = %task.host, "task failed: {e}"),
+        None => info!(task = %task.id, mac = %task.host, image = %task.image, "task done"),
+        Some(e) => {
+            warn!(task = %task.id, mac = %task.host, image = %task.image, "task failed: {e}")
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }
