@@ -467,6 +467,14 @@ fn destination(
     }
 }
 
+/// No answer to a message type this server does not answer.
+fn unanswered(req: &Request) -> Decision {
+    Decision::Ignore(IgnoreReason::Unanswered {
+        mac: req.mac,
+        message_type: req.message_type,
+    })
+}
+
 /// A reply to `req`, sent where RFC 2131 §4.1 says.
 fn send(
     req: &Request,
@@ -499,12 +507,7 @@ pub fn decide(
 ) -> Decision {
     let mac = req.mac;
     let ignore = Decision::Ignore;
-    let unanswered = || {
-        Decision::Ignore(IgnoreReason::Unanswered {
-            mac,
-            message_type: req.message_type,
-        })
-    };
+    let unanswered = || unanswered(req);
 
     if arrival.port == 4011 {
         // PXE 2.1 §2.2.5: boot server discovery, unicast REQUEST (or
@@ -606,12 +609,7 @@ pub fn decide(
 fn full(req: &Request, site: &Site, scope: &mut Scope, now: u64) -> Decision {
     let mac = req.mac;
     let ignore = Decision::Ignore;
-    let unanswered = || {
-        Decision::Ignore(IgnoreReason::Unanswered {
-            mac,
-            message_type: req.message_type,
-        })
-    };
+    let unanswered = || unanswered(req);
     let (pool, network) = (&mut scope.pool, &scope.network);
     let boot = if req.kind == ClientKind::Plain {
         None

@@ -247,7 +247,7 @@ pub struct Config {
     pub store: crate::store::StoreSpec,
 }
 
-fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
+pub(super) fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
     Error::Config {
         key: key.to_string(),
         value: value.to_string(),
@@ -255,7 +255,7 @@ fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> E
     }
 }
 
-fn ip(key: &str, value: &str) -> Result<Ipv4Addr> {
+pub(super) fn ip(key: &str, value: &str) -> Result<Ipv4Addr> {
     value
         .trim()
         .parse()

@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 use marrow_protocol::dhcp::Subnet;
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use super::config::{bad, ip};
+use crate::error::Result;
 
 /// One `[[dhcp.pool]]` table as written.
 #[derive(Debug, Default, Deserialize)]
@@ -33,14 +34,6 @@ pub struct RelayPool {
     pub router: Option<Ipv4Addr>,
     pub dns: Option<Vec<Ipv4Addr>>,
     pub lease_secs: Option<u32>,
-}
-
-fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
-    Error::Config {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.into(),
-    }
 }
 
 /// Checks every pool: a subnet and a range inside it, and no two subnets
@@ -72,12 +65,11 @@ pub fn resolve(pools: &[PoolFile]) -> Result<Vec<RelayPool>> {
                 format!("not inside the pool's subnet {subnet}"),
             ));
         }
-        let ip = |field: &str, v: &str| -> Result<Ipv4Addr> {
-            v.trim()
-                .parse()
-                .map_err(|_| bad(&key(field), v, "not an IPv4 address"))
-        };
-        let router = p.router.as_deref().map(|v| ip("router", v)).transpose()?;
+        let router = p
+            .router
+            .as_deref()
+            .map(|v| ip(&key("router"), v))
+            .transpose()?;
         let dns = p
             .dns
             .as_ref()
