@@ -3,8 +3,8 @@
 //!
 //! Transport failures and 5xx answers are retried with backoff, since every
 //! call is idempotent (a chunk is named by its content, a report replaces
-//! the last one); a 4xx answer is final and its message is shown as the
-//! server wrote it.
+//! the last one); a 4xx answer, or 507 (the server's store is full), is
+//! final and its message is shown as the server wrote it.
 
 use std::io::Read;
 use std::time::Duration;
@@ -18,7 +18,13 @@ use marrow_protocol::{ChunkId, PackageId};
 
 use crate::{Error, Result};
 
+/// Tries of a request the server answered with a 5xx: its own failure,
+/// which may pass.
 const ATTEMPTS: u32 = 5;
+/// How long a server that does not answer at all (restarting, or its
+/// link down) is waited for: a service restart, even one that replays
+/// its journal, is over well within this.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(120);
 
 pub struct Client {
     base: String,
@@ -72,8 +78,10 @@ impl Client {
         body: Option<(&str, &[u8])>,
     ) -> Result<(u16, Vec<u8>)> {
         let url = self.url(path);
+        let started = std::time::Instant::now();
         let mut delay = Duration::from_millis(500);
         let mut attempt = 1;
+        let mut server_errors = 0;
         loop {
             let req = self
                 .agent
@@ -83,13 +91,18 @@ impl Client {
                 Some((kind, bytes)) => req.set("Content-Type", kind).send_bytes(bytes),
                 None => req.call(),
             };
+            let mut answered = true;
             let retry = match result {
                 Ok(resp) => {
                     let status = resp.status();
                     let mut out = Vec::new();
                     match resp.into_reader().take(64 << 20).read_to_end(&mut out) {
                         Ok(_) => return Ok((status, out)),
-                        Err(e) => format!("reading the answer: {e}"),
+                        // Cut off mid-answer: the server went away.
+                        Err(e) => {
+                            answered = false;
+                            format!("reading the answer: {e}")
+                        }
                     }
                 }
                 Err(ureq::Error::Status(status, resp)) => {
@@ -97,21 +110,35 @@ impl Client {
                     let message = serde_json::from_str::<ApiError>(&text)
                         .map(|e| e.error)
                         .unwrap_or(text);
-                    if status < 500 {
+                    // 507: the server's disk is full; waiting seconds will
+                    // not free it, so the task fails now, naming the store.
+                    if status < 500 || status == 507 {
                         return Err(Error::Server {
                             request: format!("{method} {url}"),
                             status,
                             message,
                         });
                     }
+                    server_errors += 1;
                     format!("HTTP {status}: {message}")
                 }
-                Err(ureq::Error::Transport(t)) => t.to_string(),
+                Err(ureq::Error::Transport(t)) => {
+                    answered = false;
+                    t.to_string()
+                }
             };
-            if attempt >= ATTEMPTS {
+            let given_up = if answered {
+                server_errors >= ATTEMPTS
+            } else {
+                started.elapsed() + delay > UNREACHABLE_FOR
+            };
+            if given_up {
                 return Err(Error::Http {
                     request: format!("{method} {url}"),
-                    detail: format!("{retry} (after {attempt} attempts)"),
+                    detail: format!(
+                        "{retry} (after {attempt} attempts in {} s)",
+                        started.elapsed().as_secs()
+                    ),
                 });
             }
             std::thread::sleep(delay);

@@ -48,7 +48,7 @@ fn cargo(args: &[&str], envs: &[(&str, &str)]) {
 /// `marrow` (debug, as the test suite builds it) and the static release
 /// `marrow-client`, built or brought up to date once per run: cargo does
 /// nothing when they are current, and a stale client would test old code.
-fn binaries() -> (PathBuf, PathBuf) {
+pub(crate) fn binaries() -> (PathBuf, PathBuf) {
     static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINARIES
         .get_or_init(|| {

@@ -270,7 +270,7 @@ pub fn blank(dir: &Path, name: &str, mib: u64) -> PathBuf {
     p
 }
 
-/// Adds `mib` MiB of new random data as `/data/NAME` in the ext4
+/// Adds (or replaces) `mib` MiB of new random data as `/data/NAME` in the ext4
 /// partition (2) of a [`windows_like_disk`]: debugfs on a copy of the
 /// partition, checked with e2fsck, written back.
 pub fn add_file(disk: &Path, name: &str, mib: u64) {
@@ -278,6 +278,7 @@ pub fn add_file(disk: &Path, name: &str, mib: u64) {
     let (first, _) = partition_range(disk, 2);
     sh(&format!(
         r#"head -c {bytes} /dev/urandom > {p}.new
+debugfs -w -R "rm /data/{name}" {p} >/dev/null 2>&1 || true
 debugfs -w -R "write {p}.new /data/{name}" {p} >/dev/null 2>&1
 e2fsck -fn {p} >/dev/null 2>&1
 dd if={p} of={d} bs=512 seek={first} conv=notrunc status=none

@@ -5,6 +5,7 @@
 pub mod disks;
 pub mod dnsmasq;
 pub mod garage;
+pub mod interrupt;
 pub mod kernel;
 pub mod lab;
 pub mod netns;

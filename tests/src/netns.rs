@@ -34,6 +34,7 @@ pub struct Netns {
 impl Netns {
     pub fn new(prefix: &str) -> Self {
         let name = unique_name(prefix);
+        crate::interrupt::add_namespace(&name);
         run(Command::new("ip").args(["netns", "add", &name]));
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -107,17 +108,20 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Processes still inside keep the namespace alive; kill them first.
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
+        kill_inside(&self.name);
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+        crate::interrupt::remove_namespace(&self.name);
+    }
+}
+
+/// Kills every process inside namespace `name`: processes still inside
+/// keep it alive after `ip netns del`.
+pub fn kill_inside(name: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
     }
 }

@@ -20,6 +20,7 @@ impl Guarded {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("{name}: {cmd:?}: {e}"));
+        crate::interrupt::add_pid(child.id());
         Guarded {
             child,
             log: log.to_path_buf(),
@@ -63,6 +64,7 @@ impl Drop for Guarded {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::interrupt::remove_pid(self.child.id());
     }
 }
 

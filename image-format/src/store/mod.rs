@@ -27,13 +27,15 @@ mod codec;
 mod counting;
 mod local;
 mod local_packs;
+mod local_recover;
 mod memory;
 pub mod names;
 pub mod pack;
 
-pub use codec::{decode_chunk, encode_chunk, MAX_CHUNK_LEN};
+pub use codec::{decode_chunk, encode_chunk, identify_chunk, MAX_CHUNK_LEN};
 pub use counting::{Counting, Counts};
 pub use local::{LocalStore, StoreLock};
+pub use local_recover::Recovered;
 pub use memory::MemoryStore;
 
 use crate::error::Result;

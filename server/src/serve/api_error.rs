@@ -28,6 +28,9 @@ pub(crate) enum ApiError {
     TooMany(String),
     /// 503: busy now; the client retries.
     Unavailable(String),
+    /// 507: the store's disk is full (RFC 4918 §11.5); retrying will not
+    /// help until someone frees space.
+    InsufficientStorage(String),
     /// 500: the server's own failure.
     Internal(String),
 }
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,6 +63,7 @@ impl ApiError {
             | ApiError::Unprocessable(m)
             | ApiError::TooMany(m)
             | ApiError::Unavailable(m)
+            | ApiError::InsufficientStorage(m)
             | ApiError::Internal(m) => m,
         }
     }
@@ -68,7 +73,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let error = self.message();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if status == StatusCode::INTERNAL_SERVER_ERROR || status == StatusCode::INSUFFICIENT_STORAGE
+        {
             warn!(status = status.as_u16(), "API: {error}");
         }
         (status, Json(Body { error })).into_response()
@@ -81,6 +87,9 @@ impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
         use crate::Error as E;
         let message = e.to_string();
+        if out_of_space(&e) {
+            return ApiError::InsufficientStorage(message);
+        }
         match e {
             E::Usage(_) | E::Config { .. } => ApiError::BadRequest(message),
             E::NotFound(_) => ApiError::NotFound(message),
@@ -100,8 +109,33 @@ impl From<crate::Error> for ApiError {
 
 impl From<image_format::Error> for ApiError {
     fn from(e: image_format::Error) -> Self {
+        if out_of_space(&e) {
+            return ApiError::InsufficientStorage(e.to_string());
+        }
         ApiError::Internal(e.to_string())
     }
+}
+
+/// True when `e`, or anything it was caused by, is a full disk or quota
+/// (ENOSPC, EDQUOT) or SQLite's SQLITE_FULL.
+fn out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::StorageFull
+                || io.raw_os_error() == Some(nix::libc::EDQUOT)
+            {
+                return true;
+            }
+        }
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = e.downcast_ref::<rusqlite::Error>() {
+            if f.code == rusqlite::ErrorCode::DiskFull {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl From<driver_store::Error> for ApiError {
@@ -111,6 +145,47 @@ impl From<driver_store::Error> for ApiError {
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enospc(path: &str) -> image_format::Error {
+        image_format::Error::Io {
+            path: path.into(),
+            source: std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_507_naming_the_file_wherever_it_is_wrapped() {
+        let e = ApiError::from(enospc("/store/ab/cd.tmp"));
+        assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(e.message().contains("/store/ab/cd.tmp"));
+        let wrapped = ApiError::from(crate::Error::Image(enospc("/store/x")));
+        assert_eq!(wrapped.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let quota = image_format::Error::Io {
+            path: "/store/q".into(),
+            source: std::io::Error::from_raw_os_error(nix::libc::EDQUOT),
+        };
+        assert_eq!(
+            ApiError::from(quota).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+    }
+
+    #[test]
+    fn other_io_failures_stay_500() {
+        let e = image_format::Error::Io {
+            path: "/store/x".into(),
+            source: std::io::Error::from_raw_os_error(nix::libc::EIO),
+        };
+        assert_eq!(
+            ApiError::from(e).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}
 
 /// The error body, as the OpenAPI document describes it (the wire type is
 /// `marrow_protocol::api::ApiError`, of the same shape).

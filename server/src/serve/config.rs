@@ -37,6 +37,9 @@ pub struct File {
     /// The chunk store: a folder or `s3://BUCKET/PREFIX` (default
     /// `DATA_DIR/store`).
     pub store: Option<String>,
+    /// MiB a local store's filesystem keeps free: uploads beyond it are
+    /// refused (HTTP 507), so the database and manifests still have room.
+    pub store_reserve_mib: Option<u64>,
     /// How to reach an S3 store.
     #[serde(default)]
     pub s3: S3File,
@@ -245,7 +248,14 @@ pub struct Config {
     pub sync: Vec<super::sync_runner::SyncEntry>,
     /// The chunk store.
     pub store: crate::store::StoreSpec,
+    /// Bytes a local store's filesystem keeps free (`store_reserve_mib`).
+    pub store_reserve: u64,
 }
+
+/// What a local store keeps free unless told otherwise: room for SQLite's
+/// write-ahead log, manifests and the task's failure report when a capture
+/// runs out of disk.
+pub const DEFAULT_STORE_RESERVE_MIB: u64 = 256;
 
 pub(super) fn bad(key: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Error {
     Error::Config {
@@ -387,6 +397,17 @@ impl Config {
                 .unwrap_or_else(|| "console=tty0 console=ttyS0,115200".to_string()),
             multicast: super::multicast::channel::MulticastConfig::resolve(&file.multicast)?,
             store,
+            store_reserve: file
+                .store_reserve_mib
+                .unwrap_or(DEFAULT_STORE_RESERVE_MIB)
+                .checked_mul(1 << 20)
+                .ok_or_else(|| {
+                    bad(
+                        "store_reserve_mib",
+                        file.store_reserve_mib.unwrap_or_default(),
+                        "too large",
+                    )
+                })?,
             sync: file
                 .sync
                 .iter()

@@ -1,5 +1,6 @@
 //! Files served from a root directory over HTTP: confinement to the root
-//! (shared with TFTP), single byte ranges (RFC 9110 §14) and streaming.
+//! (shared with TFTP), single byte ranges (RFC 9110 §14), from memory
+//! (`file_cache`) or streamed when too large to hold.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::file_cache::{FileCache, Version};
 use super::metrics::Metrics;
 
 /// Why a path is not served.
@@ -83,8 +85,12 @@ pub(crate) fn parse_range(value: &str, len: u64) -> std::result::Result<Option<(
     Ok(Some((start, end)))
 }
 
+/// Bytes read from a served file at a time.
+const READ_CHUNK: usize = 128 << 10;
+
 pub(crate) async fn serve_file(
     metrics: &Metrics,
+    cache: &FileCache,
     dir: PathBuf,
     rel: PathBuf,
     headers: &HeaderMap,
@@ -122,10 +128,11 @@ pub(crate) async fn serve_file(
         Ok(f) => tokio::fs::File::from_std(f),
         Err(e) => return text(StatusCode::NOT_FOUND, format!("{shown}: {e}\n")),
     };
-    let len = match file.metadata().await {
-        Ok(m) if m.is_file() => m.len(),
+    let meta = match file.metadata().await {
+        Ok(m) if m.is_file() => m,
         _ => return text(StatusCode::NOT_FOUND, format!("{shown}: not a file\n")),
     };
+    let len = meta.len();
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = match range.map(|r| parse_range(r, len)) {
         None | Some(Ok(None)) => None,
@@ -143,14 +150,25 @@ pub(crate) async fn serve_file(
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         None => (StatusCode::OK, 0, len),
     };
-    if start > 0 {
-        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await {
-            return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{shown}: {e}\n"));
-        }
-    }
     metrics.http_file_bytes(count);
-    let stream = tokio_util::io::ReaderStream::new(file.take(count));
-    let mut resp = Response::new(Body::from_stream(stream));
+    let body = match cache.get(&real, Version::of(&meta)).await {
+        Some(all) => Body::from(all.slice(start as usize..(start + count) as usize)),
+        None => {
+            if start > 0 {
+                if let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await {
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{shown}: {e}\n"));
+                }
+            }
+            // Each read of a tokio file is a trip to the blocking pool: at
+            // the stream's default 4 KiB, a large file spends its time on
+            // those trips, not on the data.
+            Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                file.take(count),
+                READ_CHUNK,
+            ))
+        }
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(

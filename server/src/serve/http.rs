@@ -183,7 +183,14 @@ async fn boot_file(
         Ok(r) => r,
         Err(e) => return text(StatusCode::FORBIDDEN, format!("{name}: {e}\n")),
     };
-    serve_file(&shared.metrics, shared.dirs.boot(), rel, &headers).await
+    serve_file(
+        &shared.metrics,
+        &shared.files,
+        shared.dirs.boot(),
+        rel,
+        &headers,
+    )
+    .await
 }
 
 async fn tftp_file(
@@ -196,7 +203,7 @@ async fn tftp_file(
         Err(e) => return text(StatusCode::FORBIDDEN, format!("{path}: {e}\n")),
     };
     let root = shared.boot.tftp_root.clone();
-    serve_file(&shared.metrics, root, rel, &headers).await
+    serve_file(&shared.metrics, &shared.files, root, rel, &headers).await
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod boot_plan;
 pub mod config;
 mod db_handle;
 mod dhcp;
+mod file_cache;
 mod files;
 mod holds;
 mod http;
@@ -27,6 +28,7 @@ mod read_through;
 pub mod relay_pools;
 mod scheduler;
 mod state;
+mod store_space;
 mod sync_api;
 pub mod sync_runner;
 mod tftp;
@@ -47,6 +49,7 @@ use state::Shared;
 /// Runs the service until SIGINT or SIGTERM.
 pub fn run(config: Config) -> Result<()> {
     let interfaces = net::choose(&config.interfaces, &net::ipv4_interfaces()?)?;
+    recover_store(&config)?;
     let shared = Arc::new(Shared::new(config, &interfaces)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -59,6 +62,30 @@ pub fn run(config: Config) -> Result<()> {
     // process).
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     result
+}
+
+/// Before serving, a local store takes back the chunks that a killed
+/// server had acknowledged but not yet renamed into place, so the captures
+/// it was taking carry on and commit.
+fn recover_store(config: &Config) -> Result<()> {
+    let crate::store::StoreSpec::Local(root) = &config.store else {
+        return Ok(());
+    };
+    let Some(crate::store::Store::Local(store)) = config.store.open_if_there()? else {
+        return Ok(());
+    };
+    let done = store.recover_chunks()?;
+    if done.kept + done.removed > 0 {
+        info!(
+            store = %root.display(),
+            kept = done.kept,
+            removed = done.removed,
+            "store: {} chunk(s) left by a stopped writer kept, {} removed",
+            done.kept,
+            done.removed
+        );
+    }
+    Ok(())
 }
 
 async fn serve(shared: Arc<Shared>, interfaces: Vec<Interface>) -> Result<()> {

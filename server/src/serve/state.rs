@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub db: DbHandle,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    /// Boot files held in memory for HTTP.
+    pub files: super::file_cache::FileCache,
     pub boot: BootState,
     pub images: ImageState,
     /// Running multicast sessions.
@@ -96,6 +98,7 @@ impl Shared {
             db: DbHandle::new(db),
             clock: Arc::new(SystemClock),
             metrics: Metrics::default(),
+            files: Default::default(),
             boot: BootState {
                 pools: Mutex::new(pools),
                 files,

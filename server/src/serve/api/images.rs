@@ -24,6 +24,7 @@ use crate::db::Task;
 use crate::serve::auth::TaskAuth;
 use crate::serve::body::{read, upload_size, Small, CHUNK_LIMIT};
 use crate::serve::state::Shared;
+use crate::serve::store_space;
 use crate::tasks;
 
 fn parse_chunk_id(text: &str) -> ApiResult<ChunkId> {
@@ -81,11 +82,15 @@ pub(super) async fn put_chunk(
         .await?;
     let body = read(&parts.headers, body, CHUNK_LIMIT).await?;
     let store = shared.store()?;
+    let reserve = shared.config.store_reserve;
     let created = blocking(move || {
         // Decompress and hash before storing: a chunk that is not what its
         // name says never enters the store.
         decode_chunk(&id, &body, "upload").map_err(|e| ApiError::Unprocessable(e.to_string()))?;
         let _lock = store.lock(LockMode::Shared)?;
+        if !store.has(&id)? {
+            store_space::check(&store, body.len() as u64, reserve)?;
+        }
         Ok(store.put(&id, &body)?)
     })
     .await?;
