@@ -21,15 +21,19 @@ use crate::{Error, Result};
 /// Tries of a request the server answered with a 5xx: its own failure,
 /// which may pass.
 const ATTEMPTS: u32 = 5;
-/// How long a server that does not answer at all (restarting, or its
-/// link down) is waited for: a service restart, even one that replays
-/// its journal, is over well within this.
+/// How long a server that answered before and now does not answer at all
+/// (restarting, or its link down) is waited for: a service restart, even
+/// one that replays its journal, is over well within this. A server never
+/// reached (a wrong address) gets [`ATTEMPTS`] tries, so a mistyped URL
+/// fails in seconds.
 const UNREACHABLE_FOR: Duration = Duration::from_secs(120);
 
 pub struct Client {
     base: String,
     token: String,
     agent: ureq::Agent,
+    /// The server has answered at least once.
+    reached: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -54,6 +58,7 @@ impl Client {
             base,
             token: token.trim().to_owned(),
             agent,
+            reached: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -92,6 +97,10 @@ impl Client {
                 None => req.call(),
             };
             let mut answered = true;
+            if !matches!(result, Err(ureq::Error::Transport(_))) {
+                self.reached
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             let retry = match result {
                 Ok(resp) => {
                     let status = resp.status();
@@ -129,8 +138,10 @@ impl Client {
             };
             let given_up = if answered {
                 server_errors >= ATTEMPTS
-            } else {
+            } else if self.reached.load(std::sync::atomic::Ordering::Relaxed) {
                 started.elapsed() + delay > UNREACHABLE_FOR
+            } else {
+                attempt >= ATTEMPTS
             };
             if given_up {
                 return Err(Error::Http {
