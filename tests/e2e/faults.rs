@@ -85,6 +85,7 @@ impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        marrow_tests::interrupt::remove_pid(self.child.id());
     }
 }
 
