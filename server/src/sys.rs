@@ -106,3 +106,25 @@ pub fn clock_synchronized() -> Option<bool> {
     };
     (state >= 0).then_some(state != libc::TIME_ERROR)
 }
+
+/// Bytes an unprivileged writer may still use, and the size, of the
+/// filesystem holding `path` (which must exist). Root's reserved blocks do
+/// not count: the service does not run as root.
+pub fn filesystem_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
+    let frag = s.fragment_size() as u64;
+    Ok((s.blocks_available() as u64 * frag, s.blocks() as u64 * frag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_space_of_a_real_folder_is_read_and_a_missing_one_named_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (free, total) = filesystem_space(dir.path()).unwrap();
+        assert!(free > 0 && total >= free);
+        assert!(filesystem_space(&dir.path().join("missing")).is_err());
+    }
+}

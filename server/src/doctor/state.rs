@@ -47,9 +47,7 @@ fn free_space(path: &Path) -> std::io::Result<(u64, u64)> {
         .ancestors()
         .find(|p| p.exists())
         .unwrap_or_else(|| Path::new("/"));
-    let s = nix::sys::statvfs::statvfs(existing).map_err(std::io::Error::from)?;
-    let frag = s.fragment_size() as u64;
-    Ok((s.blocks_available() as u64 * frag, s.blocks() as u64 * frag))
+    crate::sys::filesystem_space(existing)
 }
 
 /// A capture needs room: under 1 GiB free fails, under a tenth warns.

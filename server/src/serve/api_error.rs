@@ -150,11 +150,16 @@ pub(crate) type ApiResult<T> = Result<T, ApiError>;
 mod tests {
     use super::*;
 
-    fn enospc(path: &str) -> image_format::Error {
+    /// A store I/O failure on `path` with the OS error `errno`.
+    fn io_failure(path: &str, errno: i32) -> image_format::Error {
         image_format::Error::Io {
             path: path.into(),
-            source: std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
+            source: std::io::Error::from_raw_os_error(errno),
         }
+    }
+
+    fn enospc(path: &str) -> image_format::Error {
+        io_failure(path, nix::libc::ENOSPC)
     }
 
     #[test]
@@ -164,10 +169,7 @@ mod tests {
         assert!(e.message().contains("/store/ab/cd.tmp"));
         let wrapped = ApiError::from(crate::Error::Image(enospc("/store/x")));
         assert_eq!(wrapped.status(), StatusCode::INSUFFICIENT_STORAGE);
-        let quota = image_format::Error::Io {
-            path: "/store/q".into(),
-            source: std::io::Error::from_raw_os_error(nix::libc::EDQUOT),
-        };
+        let quota = io_failure("/store/q", nix::libc::EDQUOT);
         assert_eq!(
             ApiError::from(quota).status(),
             StatusCode::INSUFFICIENT_STORAGE
@@ -176,10 +178,7 @@ mod tests {
 
     #[test]
     fn other_io_failures_stay_500() {
-        let e = image_format::Error::Io {
-            path: "/store/x".into(),
-            source: std::io::Error::from_raw_os_error(nix::libc::EIO),
-        };
+        let e = io_failure("/store/x", nix::libc::EIO);
         assert_eq!(
             ApiError::from(e).status(),
             StatusCode::INTERNAL_SERVER_ERROR
