@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use marrow_tests::disks::{assert_windows_like_disk, blank, tools_missing, windows_like_disk};
+use marrow_tests::disks::{assert_windows_like_disk, blank};
 use marrow_tests::lab::Lab;
 use serde_json::Value;
 
@@ -20,21 +20,6 @@ fn soak(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn task(lab: &Lab, args: &[&str]) -> (i64, String) {
-    let mut all = vec!["task"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--show-token", "--json"]);
-    let v: Value = serde_json::from_str(&lab.marrow_cli(&all)).expect("task JSON");
-    (
-        v["id"].as_i64().expect("id"),
-        v["token"].as_str().expect("token").to_string(),
-    )
-}
-
-fn task_json(lab: &Lab, id: i64) -> Value {
-    serde_json::from_str(&lab.marrow_cli(&["task", "show", &id.to_string(), "--json"])).unwrap()
 }
 
 /// A shell-mode client in the background, its report to `NAME.json` and
@@ -89,16 +74,6 @@ impl Drop for Client {
     }
 }
 
-fn lab_with_disk(net: &str, seed: &str, mib: u64, data_mib: u64) -> Option<(Lab, PathBuf)> {
-    if let Some(why) = marrow_tests::missing_root().or_else(tools_missing) {
-        eprintln!("skipping: {why}");
-        return None;
-    }
-    let lab = Lab::new(net);
-    let source = windows_like_disk(lab.dir.path(), "source.img", seed, mib, data_mib);
-    Some((lab, source))
-}
-
 /// A tmpfs of `mib` MiB on `at`, unmounted on drop (and on interrupt).
 struct Tmpfs(PathBuf);
 
@@ -138,7 +113,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_full_store_fails_the_capture_with_507_and_a_rerun_completes_once_space_is_freed() {
-    let Some((mut lab, source)) = lab_with_disk("10.84.0", "full", 192, 40) else {
+    let Some((mut lab, source)) = Lab::with_windows_disk("10.84.0", "full", 192, 40) else {
         return;
     };
     // The data folder on a small filesystem of its own, keeping 8 MiB free.
@@ -155,16 +130,19 @@ fn a_full_store_fails_the_capture_with_507_and_a_rerun_completes_once_space_is_f
         .status()
         .unwrap();
 
-    let (id, token) = task(
-        &lab,
-        &["capture", "--host", "52:54:00:84:00:01", "--image", "full"],
-    );
-    let failed = Client::start(&lab, "capture", &token, &source, "full-1")
-        .finish()
-        .expect_err("a capture into a full store fails");
+    // A new capture task of the source disk, run to its end.
+    let capture = |name: &str| {
+        let (id, token) = lab.task(&["capture", "--host", "52:54:00:84:00:01", "--image", "full"]);
+        (
+            id,
+            Client::start(&lab, "capture", &token, &source, name).finish(),
+        )
+    };
+    let (id, outcome) = capture("full-1");
+    let failed = outcome.expect_err("a capture into a full store fails");
     assert!(failed.contains("507"), "{failed}");
     assert!(failed.contains("is full"), "{failed}");
-    let t = task_json(&lab, id);
+    let t = lab.task_json(id);
     assert_eq!(t["state"], "failed", "{t}");
     let error = t["error"].as_str().unwrap_or_default().to_string()
         + t["report"]["error"].as_str().unwrap_or_default();
@@ -186,15 +164,10 @@ fn a_full_store_fails_the_capture_with_507_and_a_rerun_completes_once_space_is_f
 
     // Space freed: a new task completes, reusing what went up before.
     std::fs::remove_file(&ballast).unwrap();
-    let (id, token) = task(
-        &lab,
-        &["capture", "--host", "52:54:00:84:00:01", "--image", "full"],
-    );
-    let report = Client::start(&lab, "capture", &token, &source, "full-2")
-        .finish()
-        .expect("the capture completes once there is room");
+    let (id, outcome) = capture("full-2");
+    let report = outcome.expect("the capture completes once there is room");
     assert!(report["known_chunks"].as_u64().unwrap() > 0, "{report}");
-    assert_eq!(task_json(&lab, id)["state"], "done");
+    assert_eq!(lab.task_json(id)["state"], "done");
     lab.marrow_cli(&["store", "check"]);
     lab.stop_marrow();
 }
@@ -229,7 +202,7 @@ fn sqlite_integrity(lab: &Lab) -> String {
 #[test]
 fn serve_killed_during_captures_and_restores_loses_nothing() {
     let kills = soak("KILLS", 4);
-    let Some((mut lab, source)) = lab_with_disk("10.85.0", "kill", 320, 128) else {
+    let Some((mut lab, source)) = Lab::with_windows_disk("10.85.0", "kill", 320, 128) else {
         return;
     };
     lab.start_marrow(&["--dhcp", "off"]);
@@ -246,18 +219,12 @@ fn serve_killed_during_captures_and_restores_loses_nothing() {
             if round > 0 {
                 marrow_tests::disks::add_file(&source, "churn", 20);
             }
-            task(
-                &lab,
-                &["capture", "--host", "52:54:00:85:00:01", "--image", "kill"],
-            )
+            lab.task(&["capture", "--host", "52:54:00:85:00:01", "--image", "kill"])
         } else {
             // A blank disk each time, so that every restore fetches it all.
             let _ = std::fs::remove_file(&target);
             blank(lab.dir.path(), "target.img", 320);
-            task(
-                &lab,
-                &["restore", "--host", "52:54:00:85:00:02", "--image", "kill"],
-            )
+            lab.task(&["restore", "--host", "52:54:00:85:00:02", "--image", "kill"])
         };
         let disk = if capture { &source } else { &target };
         let kind = if capture { "capture" } else { "restore" };
@@ -294,7 +261,7 @@ fn serve_killed_during_captures_and_restores_loses_nothing() {
                 lab.marrow_log()
             )
         });
-        let t = task_json(&lab, id);
+        let t = lab.task_json(id);
         assert_eq!(t["state"], "done", "round {round}: {t}");
         if capture {
             expected_versions = 1;
@@ -346,15 +313,12 @@ fn peak_rss_kib(pid: u32) -> u64 {
 #[ignore = "long: scripts/soak runs it"]
 fn many_clients_at_once_all_complete_and_verify() {
     let clients = soak("CLIENTS", 20);
-    let Some((mut lab, source)) = lab_with_disk("10.86.0", "many", 192, 24) else {
+    let Some((mut lab, source)) = Lab::with_windows_disk("10.86.0", "many", 192, 24) else {
         return;
     };
     lab.start_marrow(&["--dhcp", "off"]);
     // The image every restore takes.
-    let (_, token) = task(
-        &lab,
-        &["capture", "--host", "52:54:00:86:00:00", "--image", "many"],
-    );
+    let (_, token) = lab.task(&["capture", "--host", "52:54:00:86:00:00", "--image", "many"]);
     Client::start(&lab, "capture", &token, &source, "seed")
         .finish()
         .expect("first capture");
@@ -367,10 +331,8 @@ fn many_clients_at_once_all_complete_and_verify() {
             let disk = lab.dir.path().join(format!("src-{i}.img"));
             std::fs::copy(&source, &disk).unwrap();
             marrow_tests::disks::add_file(&disk, &format!("own-{i}"), 2);
-            let (id, token) = task(
-                &lab,
-                &["capture", "--host", &mac, "--image", &format!("many-{i}")],
-            );
+            let (id, token) =
+                lab.task(&["capture", "--host", &mac, "--image", &format!("many-{i}")]);
             running.push((
                 id,
                 disk.clone(),
@@ -379,7 +341,7 @@ fn many_clients_at_once_all_complete_and_verify() {
             ));
         } else {
             let disk = blank(lab.dir.path(), &format!("dst-{i}.img"), 192);
-            let (id, token) = task(&lab, &["restore", "--host", &mac, "--image", "many"]);
+            let (id, token) = lab.task(&["restore", "--host", &mac, "--image", "many"]);
             running.push((
                 id,
                 disk.clone(),
@@ -398,7 +360,7 @@ fn many_clients_at_once_all_complete_and_verify() {
     let secs = started.elapsed().as_secs_f64();
     for (id, disk, capture, client) in running {
         client.finish().unwrap_or_else(|e| panic!("task {id}: {e}"));
-        assert_eq!(task_json(&lab, id)["state"], "done");
+        assert_eq!(lab.task_json(id)["state"], "done");
         if !capture {
             assert_windows_like_disk(&disk, "many", 24);
         }

@@ -8,27 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use marrow_tests::disks::{
-    assert_windows_like_disk, blank, partition_range, sh, tools_missing, windows_like_disk,
-};
+use marrow_tests::disks::{assert_windows_like_disk, blank, partition_range, sh};
 use marrow_tests::lab::Lab;
 use serde_json::Value;
 
 const MAC_A: &str = "52:54:00:83:00:01";
 const MAC_B: &str = "52:54:00:83:00:02";
 const MAC_C: &str = "52:54:00:83:00:03";
-
-/// Creates a task and returns (id, token).
-fn task(lab: &Lab, args: &[&str]) -> (i64, String) {
-    let mut all = vec!["task"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--show-token", "--json"]);
-    let v: Value = serde_json::from_str(&lab.marrow_cli(&all)).expect("task JSON");
-    (
-        v["id"].as_i64().expect("id"),
-        v["token"].as_str().expect("token").to_string(),
-    )
-}
 
 fn client(lab: &Lab, kind: &str, token: &str, disk: &Path) -> Output {
     let bin = marrow_tests::workspace_bin("marrow-client");
@@ -52,10 +38,6 @@ fn client_ok(lab: &Lab, kind: &str, token: &str, disk: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("report JSON")
 }
 
-fn task_json(lab: &Lab, id: i64) -> Value {
-    serde_json::from_str(&lab.marrow_cli(&["task", "show", &id.to_string(), "--json"])).unwrap()
-}
-
 /// `curl` inside the namespace: (HTTP status, body).
 fn curl(lab: &Lab, args: &[&str]) -> (u16, String) {
     let mut all = vec!["-sS", "-o", "/dev/stderr", "-w", "%{http_code}"];
@@ -71,13 +53,8 @@ fn curl(lab: &Lab, args: &[&str]) -> (u16, String) {
 /// A lab serving on `net` (no DHCP) and a source disk in its folder, or
 /// `None` when the machine cannot run the scenario.
 fn lab_with_disk(net: &str, seed: &str, mib: u64, data_mib: u64) -> Option<(Lab, PathBuf)> {
-    if let Some(why) = marrow_tests::missing_root().or_else(tools_missing) {
-        eprintln!("skipping: {why}");
-        return None;
-    }
-    let mut lab = Lab::new(net);
+    let (mut lab, source) = Lab::with_windows_disk(net, seed, mib, data_mib)?;
     lab.start_marrow(&["--dhcp", "off"]);
-    let source = windows_like_disk(lab.dir.path(), "source.img", seed, mib, data_mib);
     Some((lab, source))
 }
 
@@ -89,10 +66,10 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
     let dir = lab.dir.path().to_path_buf();
 
     // Capture.
-    let (cap, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
+    let (cap, token) = lab.task(&["capture", "--host", MAC_A, "--image", "lab"]);
     let report = client_ok(&lab, "capture", &token, &source);
     assert!(report["uploaded_chunks"].as_u64().unwrap() > 0, "{report}");
-    let captured = task_json(&lab, cap);
+    let captured = lab.task_json(cap);
     assert_eq!(captured["state"], "done", "{captured}");
     assert_eq!(captured["report"]["image_id"], report["image_id"]);
     lab.marrow_cli(&["store", "check"]);
@@ -109,7 +86,7 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
 
     // Capturing again uploads nothing: the server has every chunk (how a
     // rerun after an interrupted capture skips what went up before).
-    let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
+    let (_, token) = lab.task(&["capture", "--host", MAC_A, "--image", "lab"]);
     let rerun = client_ok(&lab, "capture", &token, &source);
     assert_eq!(rerun["uploaded_chunks"], 0, "{rerun}");
     // (Piece chunks, the image's chunk lists, are sent without asking.)
@@ -121,17 +98,14 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
 
     // Restore onto a larger disk, growing the last partition.
     let target = blank(&dir, "target.img", 256);
-    let (rest, token) = task(
-        &lab,
-        &[
-            "restore",
-            "--host",
-            MAC_B,
-            "--image",
-            "lab",
-            "--grow-last-partition",
-        ],
-    );
+    let (rest, token) = lab.task(&[
+        "restore",
+        "--host",
+        MAC_B,
+        "--image",
+        "lab",
+        "--grow-last-partition",
+    ]);
     // `task show --follow` waits for the end and prints the final task.
     let follow = Command::new(marrow_tests::workspace_bin("marrow"))
         .arg("--data-dir")
@@ -152,7 +126,7 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
     assert_eq!(followed["state"], "done");
     assert_eq!(followed["report"]["fetched_bytes"], first["fetched_bytes"]);
     assert!(first["fetched_chunks"].as_u64().unwrap() > 0, "{first}");
-    assert_eq!(task_json(&lab, rest)["state"], "done");
+    assert_eq!(lab.task_json(rest)["state"], "done");
     // The NTFS volume in the grown partition was grown to fill it.
     let grow = &followed["report"]["filesystem_grow"];
     assert!(
@@ -175,17 +149,14 @@ fn shell_client_captures_restores_grows_and_resumes_over_the_client_api() {
     // only the boot area, whose GPT was rewritten for the larger disk, and
     // the few NTFS metadata chunks ntfsresize rewrote (boot sector,
     // $Bitmap, $MFT records) differ from the image.
-    let (_, token) = task(
-        &lab,
-        &[
-            "restore",
-            "--host",
-            MAC_B,
-            "--image",
-            "lab",
-            "--grow-last-partition",
-        ],
-    );
+    let (_, token) = lab.task(&[
+        "restore",
+        "--host",
+        MAC_B,
+        "--image",
+        "lab",
+        "--grow-last-partition",
+    ]);
     let again = client_ok(&lab, "restore", &token, &target);
     assert!(
         again["fetched_chunks"].as_u64().unwrap() <= 8
@@ -212,10 +183,10 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
         return;
     };
     let dir = lab.dir.path().to_path_buf();
-    let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "alpha"]);
+    let (_, token) = lab.task(&["capture", "--host", MAC_A, "--image", "alpha"]);
     client_ok(&lab, "capture", &token, &source);
-    let (_, restore) = task(&lab, &["restore", "--host", MAC_B, "--image", "alpha"]);
-    let (_, capture) = task(&lab, &["capture", "--host", MAC_C, "--image", "beta"]);
+    let (_, restore) = lab.task(&["restore", "--host", MAC_B, "--image", "alpha"]);
+    let (_, capture) = lab.task(&["capture", "--host", MAC_C, "--image", "beta"]);
 
     // METHOD /api/v1PATH with a token ("" for none) and extra curl arguments.
     let base = format!("http://{}:8080/api/v1", lab.server_ip);
@@ -355,10 +326,7 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
     // and adds none.
     let manifest_path = dir.join("alpha.json");
     std::fs::write(&manifest_path, &manifest).unwrap();
-    let (_, again) = task(
-        &lab,
-        &["capture", "--host", "52:54:00:84:00:0a", "--image", "alpha"],
-    );
+    let (_, again) = lab.task(&["capture", "--host", "52:54:00:84:00:0a", "--image", "alpha"]);
     let commit = ["--data-binary", &format!("@{}", manifest_path.display())];
     let (status, first) = call("POST", &again, "/images/alpha/manifest", &commit);
     assert_eq!(status, 200, "{first}");
@@ -377,10 +345,8 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
     // A restore whose image is gone by the time the client claims it fails
     // the task at once, naming the image, rather than leaving the host
     // booting the client.
-    let (missing, token) = task(
-        &lab,
-        &["restore", "--host", "52:54:00:84:00:09", "--image", "alpha"],
-    );
+    let (missing, token) =
+        lab.task(&["restore", "--host", "52:54:00:84:00:09", "--image", "alpha"]);
     lab.marrow_cli(&["image", "delete", "alpha"]);
     let out = client(&lab, "restore", &token, &source);
     assert!(!out.status.success());
@@ -389,7 +355,7 @@ fn client_api_refuses_tokens_out_of_reach_and_chunks_that_do_not_match_their_nam
         err.contains("404") && err.contains("no image named \"alpha\""),
         "{err}"
     );
-    let t = task_json(&lab, missing);
+    let t = lab.task_json(missing);
     assert_eq!(t["state"], "failed", "{t}");
     assert!(t["error"].as_str().unwrap().contains("alpha"), "{t}");
     lab.marrow_cli(&["store", "check"]);
@@ -413,7 +379,7 @@ fn a_restore_names_the_machine_and_runs_the_post_script_with_the_partitions_moun
         return;
     };
     let dir = lab.dir.path().to_path_buf();
-    let (_, token) = task(&lab, &["capture", "--host", MAC_A, "--image", "lab"]);
+    let (_, token) = lab.task(&["capture", "--host", MAC_A, "--image", "lab"]);
     client_ok(&lab, "capture", &token, &source);
     lab.marrow_cli(&["host", "add", MAC_C, "--name", "pc-a", "--group", "room-b"]);
     lab.marrow_cli(&["host", "add", MAC_B, "--name", "pc-b", "--group", "room-b"]);
@@ -452,25 +418,22 @@ fn a_restore_names_the_machine_and_runs_the_post_script_with_the_partitions_moun
     assert!(err.contains("no post-deploy script \"nope\""), "{err}");
 
     let target = blank(&dir, "target.img", 128);
-    let (id, token) = task(
-        &lab,
-        &[
-            "restore",
-            "--host",
-            MAC_B,
-            "--image",
-            "lab",
-            "--hostname",
-            "{group}-{n}",
-            "--post-script",
-            "fixup",
-        ],
-    );
+    let (id, token) = lab.task(&[
+        "restore",
+        "--host",
+        MAC_B,
+        "--image",
+        "lab",
+        "--hostname",
+        "{group}-{n}",
+        "--post-script",
+        "fixup",
+    ]);
     // A script an active task runs stays.
     let err = cli_fails(&lab, &["script", "remove", "fixup"]);
     assert!(err.contains(&format!("active task(s) {id}")), "{err}");
     let report = client_ok(&lab, "restore", &token, &target);
-    let t = task_json(&lab, id);
+    let t = lab.task_json(id);
     assert_eq!(t["state"], "done", "{t}");
     assert_eq!(t["hostname"], "room-b-2");
     // pc-a is 1 and pc-b 2 in room-b, by name.
@@ -553,23 +516,20 @@ fn a_restore_names_the_machine_and_runs_the_post_script_with_the_partitions_moun
     )
     .unwrap();
     lab.marrow_cli(&["script", "add", "check", failing.to_str().unwrap()]);
-    let (id, token) = task(
-        &lab,
-        &[
-            "restore",
-            "--host",
-            MAC_B,
-            "--image",
-            "lab",
-            "--post-script",
-            "check",
-        ],
-    );
+    let (id, token) = lab.task(&[
+        "restore",
+        "--host",
+        MAC_B,
+        "--image",
+        "lab",
+        "--post-script",
+        "check",
+    ]);
     let out = client(&lab, "restore", &token, &target);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("post-script check exited 7"), "{stderr}");
-    let t = task_json(&lab, id);
+    let t = lab.task_json(id);
     assert_eq!(t["state"], "failed", "{t}");
     assert_eq!(t["error"], "post-script check exited 7");
     assert_eq!(t["report"]["post_script"]["exit_code"], 7);

@@ -146,6 +146,47 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// A lab on `net` (serve not started) with a [`windows_like_disk`]
+    /// `source.img` in its folder, or `None` when this machine cannot make
+    /// one (not root, or a tool missing; the reason is printed).
+    ///
+    /// [`windows_like_disk`]: crate::disks::windows_like_disk
+    pub fn with_windows_disk(
+        net: &str,
+        seed: &str,
+        mib: u64,
+        data_mib: u64,
+    ) -> Option<(Lab, PathBuf)> {
+        if let Some(why) = crate::missing_root().or_else(crate::disks::tools_missing) {
+            eprintln!("skipping: {why}");
+            return None;
+        }
+        let lab = Lab::new(net);
+        let source =
+            crate::disks::windows_like_disk(lab.dir.path(), "source.img", seed, mib, data_mib);
+        Some((lab, source))
+    }
+
+    /// `marrow task ARGS --show-token --json`: the new task's id and token.
+    pub fn task(&self, args: &[&str]) -> (i64, String) {
+        let mut all = vec!["task"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--show-token", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&self.marrow_cli(&all)).expect("task JSON");
+        (
+            v["id"].as_i64().expect("id"),
+            v["token"].as_str().expect("token").to_string(),
+        )
+    }
+
+    /// `marrow task show ID --json`.
+    pub fn task_json(&self, id: i64) -> serde_json::Value {
+        serde_json::from_str(&self.marrow_cli(&["task", "show", &id.to_string(), "--json"]))
+            .expect("task show JSON")
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         if std::thread::panicking() {
